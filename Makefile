@@ -1,0 +1,51 @@
+# lambdapack — everything a fresh machine needs is installed by these targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SAMPLE := build/sample
+SAMPLE_MODEL := $(SAMPLE)/digits.keras
+OUT ?= dist
+PACK_ARGS ?=
+
+.PHONY: all venv sample pack report test test-unit lint bench clean
+
+all: pack
+
+# The virtual environment, with lambdapack and its build/test extras.
+$(STAMP): pyproject.toml
+	@command -v strip >/dev/null || (apt-get update && apt-get install -y binutils)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+# The sample model: a Keras CNN trained on scikit-learn's digits (no download).
+$(SAMPLE_MODEL): scripts/make_sample_model.py handler/lambdapack_handler/imaging.py | $(STAMP)
+	$(PY) scripts/make_sample_model.py --out $(SAMPLE)
+
+sample: $(SAMPLE_MODEL)
+
+pack: $(SAMPLE_MODEL)
+	$(VENV)/bin/lambdapack pack $(SAMPLE_MODEL) --samples $(SAMPLE)/samples --out $(OUT) $(PACK_ARGS)
+
+report: $(STAMP)
+	$(VENV)/bin/lambdapack report $(OUT)/function.zip
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check pack handler scripts tests
+
+test: $(SAMPLE_MODEL) lint
+	$(PY) -m pytest -q -rs
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q -m "not functional"
+
+bench: $(SAMPLE_MODEL)
+	$(PY) scripts/bench_pack.py
+
+clean:
+	rm -rf build dist .pytest_cache

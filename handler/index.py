@@ -1,0 +1,26 @@
+"""Lambda entry point (handler string ``index.handler``).
+
+The model is loaded once, while the module is imported — during Lambda's
+init phase — and reused by every warm invocation of this container.
+"""
+
+from lambdapack_handler.app import App, Settings, default_model_dir
+from lambdapack_handler.classifier import Classifier
+
+CLASSIFIER = Classifier.from_directory(default_model_dir())
+APP = App(CLASSIFIER, Settings.from_env())
+
+
+def handler(event, context):
+    """Classify the images an S3 event (or a direct call) names; write JSON results."""
+    return APP.handle(event, context)
+
+
+def classify(data: bytes, k: int = 5) -> dict:
+    """Classify one image's bytes, without S3: for smoke runs and local checks."""
+    prediction = CLASSIFIER.classify(data, k)
+    return {
+        "top_k": prediction.labels,
+        "decode_ms": prediction.decode_ms,
+        "inference_ms": prediction.inference_ms,
+    }

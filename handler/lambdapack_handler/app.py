@@ -1,0 +1,145 @@
+"""The Lambda handler: for each object, classify it and write a JSON result.
+
+Failure semantics (S3 invokes asynchronously and Lambda retries errors twice):
+- a permanently bad object (not an image, truncated, too large) gets an
+  error result object and the other records go on;
+- a transient failure (throttling, network) raises, so Lambda retries; output
+  keys are derived from input keys, so a retry overwrites, never duplicates.
+Keys under the output prefix of the output bucket are skipped: a function
+that processes its own results would trigger itself forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .classifier import Classifier
+from .events import ObjectRef, parse_event
+from .imaging import ImageError
+
+DEFAULT_OUTPUT_PREFIX = "results/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    output_bucket: str | None
+    output_prefix: str
+    top_k: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            output_bucket=os.environ.get("OUTPUT_BUCKET") or None,
+            output_prefix=os.environ.get("OUTPUT_PREFIX", DEFAULT_OUTPUT_PREFIX),
+            top_k=int(os.environ.get("TOP_K", "5")),
+        )
+
+    def output_location(self, ref: ObjectRef) -> tuple[str, str]:
+        return self.output_bucket or ref.bucket, f"{self.output_prefix}{ref.key}.json"
+
+    def is_own_output(self, ref: ObjectRef) -> bool:
+        bucket = self.output_bucket or ref.bucket
+        return ref.bucket == bucket and ref.key.startswith(self.output_prefix)
+
+
+def default_model_dir() -> Path:
+    configured = os.environ.get("MODEL_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("LAMBDA_TASK_ROOT", Path(__file__).resolve().parent.parent)) / "model"
+
+
+class App:
+    def __init__(self, classifier: Classifier, settings: Settings, s3=None) -> None:
+        self.classifier = classifier
+        self.settings = settings
+        self._s3 = s3
+
+    @property
+    def s3(self):
+        if self._s3 is None:
+            import boto3  # provided by the Lambda runtime, not the zip
+
+            self._s3 = boto3.client("s3")
+        return self._s3
+
+    def handle(self, event: object, context: object = None) -> dict:
+        refs, skipped = parse_event(event)
+        request_id = getattr(context, "aws_request_id", None)
+        results = []
+        for ref in refs:
+            if self.settings.is_own_output(ref):
+                _log(
+                    {
+                        "request_id": request_id,
+                        "key": ref.key,
+                        "outcome": "skipped",
+                        "why": "under the output prefix (recursion guard)",
+                    }
+                )
+                skipped.append(f"{ref.key}: under the output prefix, not processed")
+                continue
+            results.append(self._process(ref, request_id))
+        return {
+            "processed": len(results),
+            "ok": sum(1 for r in results if r["ok"]),
+            "errors": sum(1 for r in results if not r["ok"]),
+            "skipped": skipped,
+            "results": results,
+        }
+
+    def _process(self, ref: ObjectRef, request_id: str | None) -> dict:
+        start = time.perf_counter()
+        obj = self.s3.get_object(Bucket=ref.bucket, Key=ref.key)
+        data = obj["Body"].read()
+        downloaded = time.perf_counter()
+        body: dict = {
+            "input": {"bucket": ref.bucket, "key": ref.key, "etag": obj.get("ETag", "").strip('"')},
+            "model": {"name": self.classifier.config.name, "sha256": self.classifier.model_sha256},
+            "request_id": request_id,
+        }
+        try:
+            prediction = self.classifier.classify(data, self.settings.top_k)
+        except ImageError as exc:
+            body["error"] = {"type": exc.kind, "message": str(exc)}
+            timings = {"download_ms": round((downloaded - start) * 1000, 3)}
+        else:
+            body["top_k"] = prediction.labels
+            timings = {
+                "download_ms": round((downloaded - start) * 1000, 3),
+                "decode_ms": round(prediction.decode_ms, 3),
+                "inference_ms": round(prediction.inference_ms, 3),
+            }
+        body["timings"] = timings
+        out_bucket, out_key = self.settings.output_location(ref)
+        self.s3.put_object(
+            Bucket=out_bucket,
+            Key=out_key,
+            Body=json.dumps(body, sort_keys=True).encode(),
+            ContentType="application/json",
+        )
+        ok = "error" not in body
+        _log(
+            {
+                "request_id": request_id,
+                "key": ref.key,
+                "outcome": "ok" if ok else "error",
+                "result": f"s3://{out_bucket}/{out_key}",
+                **timings,
+                **({"error": body["error"]["type"]} if not ok else {}),
+            }
+        )
+        return {
+            "key": ref.key,
+            "ok": ok,
+            "result_key": out_key,
+            **({"top1": body["top_k"][0]["label"]} if ok else {"error": body["error"]}),
+        }
+
+
+def _log(record: dict) -> None:
+    print(json.dumps(record, sort_keys=True), flush=True)

@@ -1,0 +1,73 @@
+"""Model + config + image decoding: ``Classifier.classify(bytes)``.
+
+Built once per container (see ``index.py``) and reused by warm invocations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import ModelConfig, load_config
+from .imaging import Limits, preprocess
+from .inference import Backend, LiteRTBackend, to_probabilities, top_k
+
+
+@dataclass
+class Prediction:
+    labels: list[dict]
+    decode_ms: float
+    inference_ms: float
+
+    @property
+    def top1(self) -> str:
+        return self.labels[0]["label"]
+
+
+class Classifier:
+    def __init__(self, config: ModelConfig, backend: Backend, model_sha256: str, limits: Limits):
+        self.config = config
+        self.backend = backend
+        self.model_sha256 = model_sha256
+        self.limits = limits
+
+    @classmethod
+    def from_directory(cls, model_dir: Path, limits: Limits | None = None) -> Classifier:
+        config = load_config(model_dir / "config.json")
+        model_path = model_dir / config.model_file
+        digest = config.sha256 or sha256_file(model_path)
+        threads = int(os.environ.get("INFERENCE_THREADS", "0")) or None
+        backend = LiteRTBackend(str(model_path), threads=threads)
+        return cls(config, backend, digest, limits or limits_from_env())
+
+    def classify(self, data: bytes, k: int = 5) -> Prediction:
+        start = time.perf_counter()
+        batch = preprocess(data, self.config.input, self.limits)
+        decoded = time.perf_counter()
+        scores = self.backend.predict(batch)
+        done = time.perf_counter()
+        probabilities = to_probabilities(scores, self.config.output)
+        labels = [
+            {"label": self.config.label(index), "index": index, "score": round(score, 6)}
+            for index, score in top_k(probabilities, k)
+        ]
+        return Prediction(labels, (decoded - start) * 1000, (done - decoded) * 1000)
+
+
+def limits_from_env() -> Limits:
+    defaults = Limits()
+    return Limits(
+        max_bytes=int(os.environ.get("MAX_IMAGE_BYTES", defaults.max_bytes)),
+        max_pixels=int(os.environ.get("MAX_IMAGE_PIXELS", defaults.max_pixels)),
+    )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,103 @@
+"""One small interface over the inference runtime: ``predict(batch) -> scores``.
+
+The LiteRT backend runs a ``.tflite`` model with the interpreter from
+``ai_edge_litert`` (or the older ``tflite_runtime``), on as many threads as
+this process may use. Integer-quantized inputs and outputs are converted
+with the tensor's own scale and zero point, so the caller always deals in
+float32.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import numpy as np
+
+
+class Backend(Protocol):
+    name: str
+
+    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+    return Interpreter
+
+
+class LiteRTBackend:
+    name = "litert"
+
+    def __init__(self, model_path: str, threads: int | None = None) -> None:
+        interpreter_class = _interpreter_class()
+        self.threads = threads or available_cpus()
+        self._interpreter = interpreter_class(model_path=model_path, num_threads=self.threads)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self._input["shape"])
+
+    @property
+    def input_dtype(self) -> str:
+        return np.dtype(self._input["dtype"]).name
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self._interpreter.set_tensor(self._input["index"], _quantize(batch, self._input))
+        self._interpreter.invoke()
+        raw = self._interpreter.get_tensor(self._output["index"])
+        return _dequantize(raw, self._output)[0]
+
+
+def _quantize(batch: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return batch.astype(dtype, copy=False)
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if not scale:
+        return batch.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(batch / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def _dequantize(raw: np.ndarray, detail: dict) -> np.ndarray:
+    if np.dtype(raw.dtype).kind == "f":
+        return raw.astype(np.float32, copy=False)
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if not scale:
+        return raw.astype(np.float32)
+    return (raw.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+def to_probabilities(scores: np.ndarray, output: str) -> np.ndarray:
+    """Scores as probabilities: softmax for logits, unchanged for probabilities.
+
+    ``auto`` treats scores that are all in [0, 1] and sum to 1 as probabilities.
+    """
+    scores = scores.astype(np.float64).reshape(-1)
+    if output == "probabilities" or (
+        output == "auto" and scores.min() >= 0.0 and scores.max() <= 1.0 and abs(scores.sum() - 1.0) < 1e-3
+    ):
+        return scores
+    shifted = np.exp(scores - scores.max())
+    return shifted / shifted.sum()
+
+
+def top_k(probabilities: np.ndarray, k: int) -> list[tuple[int, float]]:
+    k = max(1, min(k, probabilities.size))
+    # Stable: equal scores keep index order, so results are reproducible.
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [(int(i), float(probabilities[i])) for i in order]

@@ -1,0 +1,59 @@
+"""Errors a user can cause, each with what happened, why, and what to do.
+
+The CLI prints ``str(error)`` and ``error.hint`` and exits with
+``error.exit_code``; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class PackError(Exception):
+    """Base class: an expected failure with a message and a hint."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class InputError(PackError):
+    """The model, config or an option is unusable."""
+
+    exit_code = 2
+
+
+class InstallError(PackError):
+    """pip could not install the runtime's dependencies for the target."""
+
+    exit_code = 3
+
+
+class ModelError(PackError):
+    """The model could not be read, converted, or the conversion changed its answers."""
+
+    exit_code = 4
+
+
+class SizeLimitError(PackError):
+    """The package is over a Lambda size limit."""
+
+    exit_code = 5
+
+
+class CompatibilityError(PackError):
+    """A native library cannot load on the target Lambda runtime."""
+
+    exit_code = 6
+
+
+class SmokeTestError(PackError):
+    """The packed zip failed to import or classify in a clean interpreter."""
+
+    exit_code = 7
+
+
+class ToolError(PackError):
+    """A build tool (strip, pip) is missing or failed unexpectedly."""
+
+    exit_code = 8

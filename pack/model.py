@@ -1,0 +1,266 @@
+"""Stage 6 — the model: a ``.tflite`` as is, or Keras/SavedModel converted and checked.
+
+Conversion runs in a child process (``convert_child``) with TensorFlow from
+the build machine. The converted model is checked against the original on
+the same inputs (the sample images, if given, and seeded random inputs):
+top-1 agreement and the largest probability difference go into the report,
+and a float32 conversion that changes any top-1 answer fails the build.
+Results are cached by the model's content, the options and the samples, so
+a warm rebuild does not import TensorFlow again.
+
+The model config (input size, channels, scaling, labels) is completed from
+the model itself and written next to it as ``model/config.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdapack_handler.config import ConfigError, parse_config
+
+from .errors import InputError, ModelError
+
+QUANTIZE_MODES = ("none", "dynamic", "float16")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+MAX_SAMPLES = 32
+MODEL_DIR = "model"
+MODEL_FILE = "model.tflite"
+
+
+@dataclass
+class ModelResult:
+    source: Path
+    kind: str
+    quantize: str
+    config: dict  # the complete config written into the zip
+    check: dict  # what convert_child measured
+    cached: bool
+
+    @property
+    def comparison(self) -> dict | None:
+        return self.check.get("comparison")
+
+    def as_dict(self, model_bytes: int) -> dict:
+        return {
+            "source": str(self.source),
+            "kind": self.kind,
+            "quantize": self.quantize,
+            "bytes": model_bytes,
+            "sha256": self.config["sha256"],
+            "input": self.config["input"],
+            "classes": self.check.get("classes"),
+            "tensorflow": self.check.get("tensorflow"),
+            "conversion_check": self.comparison,
+        }
+
+
+def model_kind(path: Path) -> str:
+    if path.is_dir():
+        if (path / "saved_model.pb").exists():
+            return "saved_model"
+        raise InputError(
+            f"{path} is a folder without saved_model.pb",
+            "Pass a .tflite, .keras or .h5 file, or a TensorFlow SavedModel folder.",
+        )
+    kinds = {".tflite": "tflite", ".keras": "keras", ".h5": "keras", ".hdf5": "keras"}
+    if path.suffix.lower() not in kinds:
+        raise InputError(
+            f"{path.name}: unknown model format {path.suffix!r}",
+            "Pass a .tflite, .keras or .h5 file, or a TensorFlow SavedModel folder.",
+        )
+    return kinds[path.suffix.lower()]
+
+
+def default_config_path(model: Path) -> Path:
+    """``digits.keras`` -> ``digits.lambdapack.json`` beside it."""
+    base = model.parent / (model.name if model.is_dir() else model.stem)
+    return base.with_name(base.name + ".lambdapack.json")
+
+
+def read_user_config(model: Path, config_path: Path | None) -> dict:
+    path = config_path or default_config_path(model)
+    if not path.exists():
+        if config_path is not None:
+            raise InputError(f"model config {path} does not exist")
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"model config {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"model config {path} must be a JSON object")
+    if "labels_file" in data:
+        labels_path = (path.parent / data.pop("labels_file")).resolve()
+        data["labels"] = [
+            line.strip() for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
+    _validate_partial(data, path)
+    return data
+
+
+def _validate_partial(data: dict, path: Path) -> None:
+    """Check the user's fields now, with placeholder sizes the model will fill in."""
+    trial = {"model_file": MODEL_FILE, **data}
+    trial["input"] = {"height": 1, "width": 1, "channels": 1, **data.get("input", {})}
+    try:
+        parse_config(trial)
+    except ConfigError as exc:
+        raise InputError(f"model config {path}: {exc}") from exc
+
+
+def sample_images(folder: Path | None) -> list[Path]:
+    if folder is None:
+        return []
+    if not folder.is_dir():
+        raise InputError(f"samples folder {folder} does not exist")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise InputError(f"samples folder {folder} holds no images")
+    return images[:MAX_SAMPLES]
+
+
+def prepare_model(
+    model: Path,
+    dest: Path,
+    cache_dir: Path,
+    quantize: str = "none",
+    config_path: Path | None = None,
+    samples: list[Path] | None = None,
+) -> ModelResult:
+    """Write ``dest/model.tflite`` and ``dest/config.json``; return what was checked."""
+    if not model.exists():
+        raise InputError(f"model {model} does not exist")
+    kind = model_kind(model)
+    if kind == "tflite" and quantize != "none":
+        raise InputError(
+            "--quantize applies when converting a Keras or SavedModel model",
+            "A .tflite model is packed as it is; quantize it when you convert it.",
+        )
+    user_config = read_user_config(model, config_path)
+    samples = samples or []
+    key = _cache_key(model, kind, quantize, user_config, samples)
+    cached_dir = cache_dir / "models" / key
+    cached = (cached_dir / "check.json").exists() and (cached_dir / MODEL_FILE).exists()
+    if not cached:
+        _run_child(model, kind, quantize, user_config, samples, cached_dir)
+    check = json.loads((cached_dir / "check.json").read_text())
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cached_dir / MODEL_FILE, dest / MODEL_FILE)
+    digest = hashlib.sha256((dest / MODEL_FILE).read_bytes()).hexdigest()
+    config = {
+        **user_config,
+        "name": user_config.get("name", model.stem if model.is_file() else model.name),
+        "model_file": MODEL_FILE,
+        "sha256": digest,
+        "input": check["input"],
+        "labels": user_config.get("labels", [str(i) for i in range(check["classes"])]),
+        "output": user_config.get("output", "auto"),
+        "quantize": quantize,
+    }
+    if len(config["labels"]) != check["classes"]:
+        raise InputError(
+            f"the config names {len(config['labels'])} labels, the model has {check['classes']} classes",
+            "Give one label per model output, in output order.",
+        )
+    config = parse_config(config).as_dict()
+    (dest / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    result = ModelResult(model, kind, quantize, config, check, cached)
+    _enforce_agreement(result)
+    return result
+
+
+def _enforce_agreement(result: ModelResult) -> None:
+    comparison = result.comparison
+    if comparison is None or result.quantize != "none":
+        return
+    if comparison["top1_disagreements"]:
+        raise ModelError(
+            "the converted TensorFlow Lite model disagrees with the original on "
+            f"{len(comparison['top1_disagreements'])} of {comparison['inputs']} inputs "
+            f"({', '.join(comparison['top1_disagreements'][:5])}); largest probability "
+            f"difference {comparison['max_probability_difference']:.3g}",
+            "A float32 conversion should not change answers: the model may use an operation "
+            "TensorFlow Lite implements differently. Check the model, or report it.",
+        )
+
+
+def _cache_key(model: Path, kind: str, quantize: str, config: dict, samples: list[Path]) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in model.rglob("*") if p.is_file()) if model.is_dir() else [model]
+    for path in files:
+        digest.update(path.relative_to(model).as_posix().encode() if model.is_dir() else b"")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for sample in samples:
+        digest.update(hashlib.sha256(sample.read_bytes()).digest())
+    handler_version = _handler_source_digest()
+    parts = [kind, quantize, json.dumps(config, sort_keys=True), _tensorflow_version(), handler_version]
+    digest.update("\0".join(parts).encode())
+    return digest.hexdigest()[:32]
+
+
+def _handler_source_digest() -> str:
+    """Preprocessing code feeds the check: a change to it must invalidate the cache."""
+    import lambdapack_handler
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(lambdapack_handler.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _tensorflow_version() -> str:
+    for name in ("tensorflow", "tensorflow-cpu"):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "none"
+
+
+def _run_child(model: Path, kind: str, quantize: str, config: dict, samples: list[Path], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Build in a temporary folder and rename: an interrupted conversion never
+    # leaves a cache entry a later build would trust.
+    work = Path(tempfile.mkdtemp(prefix=".convert-", dir=out.parent))
+    try:
+        request = {
+            "model": str(model.resolve()),
+            "kind": kind,
+            "quantize": quantize,
+            "config": config,
+            "samples": [str(s.resolve()) for s in samples],
+            "out": str(work),
+        }
+        (work / "request.json").write_text(json.dumps(request))
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
+        proc = subprocess.run(
+            [sys.executable, "-m", "pack.convert_child", str(work / "request.json")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        check_path = work / "check.json"
+        if not check_path.exists():
+            raise ModelError(
+                f"model conversion crashed (exit code {proc.returncode})",
+                "Its last output was:\n" + "\n".join(proc.stderr.strip().splitlines()[-10:]),
+            )
+        check = json.loads(check_path.read_text())
+        if "error" in check:
+            raise ModelError(check["error"], check.get("hint", ""))
+        if out.exists():
+            shutil.rmtree(out)
+        work.rename(out)
+    finally:
+        if work.exists():
+            shutil.rmtree(work)

@@ -1,0 +1,125 @@
+"""The report as a person reads it on a terminal (rich tables). All terminal
+layout lives here; the report itself is plain data (``report.py``)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+MiB = 1024 * 1024
+
+
+def size(value: int) -> str:
+    if value >= 10 * MiB:
+        return f"{value / MiB:,.1f} MB"
+    if value >= 1024:
+        return f"{value / 1024:,.1f} KB"
+    return f"{value} B"
+
+
+def render(report: dict, console: Console) -> None:
+    z = report["zip"]
+    target = report.get("target")
+    title = escape(z["path"])
+    if target:
+        title += f" — {target['runtime']} {target['architecture']} ({target['os']}, glibc {target['glibc']})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("package")
+    table.add_column("version")
+    table.add_column("files", justify="right")
+    table.add_column("unzipped", justify="right")
+    table.add_column("zipped", justify="right")
+    table.add_column("strip saved", justify="right")
+    table.add_column("prune saved", justify="right")
+    for row in report["packages"]:
+        table.add_row(
+            row["name"],
+            row["version"],
+            str(row["files"]),
+            size(row["unzipped"]),
+            size(row["zipped"]),
+            size(row["strip_saved"]) if row["strip_saved"] else "",
+            size(row["prune_saved"]) if row["prune_saved"] else "",
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        "",
+        str(z["files"]),
+        size(z["unzipped_bytes"]),
+        size(z["zipped_bytes"]),
+        size(report["strip"]["saved_bytes"]) if "strip" in report else "",
+        size(report["prune"]["saved_bytes"]) if "prune" in report else "",
+    )
+    console.print(table)
+
+    largest = Table(title="largest files", title_justify="left")
+    largest.add_column("file")
+    largest.add_column("package")
+    largest.add_column("unzipped", justify="right")
+    largest.add_column("zipped", justify="right")
+    for row in report["largest_files"]:
+        largest.add_row(row["path"], row["package"], size(row["unzipped"]), size(row["zipped"]))
+    console.print(largest)
+
+    limits = Table(title="Lambda limits", title_justify="left")
+    limits.add_column("limit")
+    limits.add_column("value", justify="right")
+    limits.add_column("limit", justify="right")
+    limits.add_column("")
+    for row in report["limits"]:
+        mark = "[green]ok[/]" if row["ok"] else ("[red]OVER[/]" if row["fatal"] else "[yellow]over[/]")
+        note = "" if row["ok"] else f" — {row['remedy']}"
+        limits.add_row(row["name"], f"{row['value']:,}", f"{row['limit']:,}", mark + note)
+    console.print(limits)
+
+    _render_checks(report, console)
+    console.print(f"sha256      {z['sha256']}")
+    console.print(f"CodeSha256  {z['code_sha256']}  (what Lambda reports)")
+
+
+def _render_checks(report: dict, console: Console) -> None:
+    elf = report.get("elf")
+    if elf is not None:
+        highest = ", ".join(f"{k} {v}" for k, v in elf["highest_required"].items()) or "none"
+        if elf["ok"]:
+            console.print(
+                f"[green]native libraries: {elf['files']} ELF files can load on the target[/] "
+                f"(highest versions needed: {highest})"
+            )
+        else:
+            console.print(f"[red]native libraries: {len(elf['problems'])} problems[/]")
+            for problem in elf["problems"][:20]:
+                console.print(f"  {escape(problem['path'])}: {escape(problem['problem'])}")
+    strip = report.get("strip")
+    if strip:
+        if strip.get("note"):
+            console.print(f"[yellow]strip: {escape(strip['note'])}[/]")
+        for kept in strip["kept_original"]:
+            console.print(f"[yellow]kept unstripped[/] {escape(kept['path'])}: {escape(kept['reason'])}")
+    bytecode = report.get("bytecode")
+    if bytecode:
+        style = "green" if bytecode["compiled"] else "yellow"
+        console.print(f"[{style}]bytecode: {escape(bytecode['note'])}[/] ({bytecode['files']} files)")
+    model = report.get("model")
+    if model:
+        line = f"model: {model['kind']} -> {size(model['bytes'])} .tflite ({model['quantize']})"
+        check = model.get("conversion_check")
+        if check:
+            line += (
+                f"; conversion check on {check['inputs']} inputs: top-1 agreement "
+                f"{check['top1_agreement']:.0%}, largest probability difference "
+                f"{check['max_probability_difference']:.2g}"
+            )
+        console.print(line)
+    smoke = report.get("smoke")
+    if smoke:
+        if smoke.get("ran"):
+            console.print(
+                f"[green]smoke run: {smoke['images']} images classified by the zip in a clean "
+                f"interpreter[/] (import {smoke['import_s']:.2f} s, first inference "
+                f"{smoke['first_inference_ms']:.1f} ms)"
+            )
+        else:
+            console.print(f"[yellow]smoke run: not run — {escape(smoke['note'])}[/]")
