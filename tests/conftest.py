@@ -1,0 +1,46 @@
+"""Shared fixtures. Functional tests use the real sample model (built by
+``make sample``, or here if missing), real pip with a wheel cache under
+``build/test-cache``, real strip, and run zips in clean interpreters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "build" / "sample"
+CACHE = ROOT / "build" / "test-cache"
+
+
+@pytest.fixture(scope="session")
+def sample_model() -> Path:
+    model = SAMPLE / "digits.keras"
+    if not model.exists():
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_sample_model.py"), "--out", str(SAMPLE)],
+            check=True,
+        )
+    return model
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    return CACHE
+
+
+def run_cli(*args: str, cache: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the real ``lambdapack`` command in a subprocess."""
+    env = dict(os.environ, COLUMNS="160")
+    if cache is not None:
+        env["LAMBDAPACK_CACHE"] = str(cache)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pack", *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lambdapack {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
