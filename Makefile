@@ -15,7 +15,7 @@ all: pack
 
 # The virtual environment, with lambdapack and its build/test extras.
 $(STAMP): pyproject.toml
-	@command -v strip >/dev/null || (apt-get update && apt-get install -y binutils)
+	@command -v strip >/dev/null && command -v cc >/dev/null || (apt-get update && apt-get install -y binutils gcc)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
