@@ -159,7 +159,9 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
         elves = {p.relative_to(task).as_posix(): read_elf_file(p) for p in elf_files(task)}
         compat_report = compat.check(elves, options.target)
         if not compat_report.ok:
-            raise CompatibilityError(_compat_message(compat_report, options.target), _COMPAT_HINT)
+            raise CompatibilityError(
+                _compat_message(compat_report, options.target), _compat_hint(options.target)
+            )
         stage("check", lambda: f"{len(elves)} ELF files load on {options.target.runtime}", began)
 
         surviving_strip = {f.path: f.saved for f in stripped.files if f.path in sizes}
@@ -213,11 +215,15 @@ def _smoke_summary(smoke: SmokeResult) -> str:
     return f"{smoke.images} images classified, import {smoke.import_s:.2f} s"
 
 
-_COMPAT_HINT = (
-    "A wheel's platform tag promised more than its files deliver. Pin an older version of "
-    "the package that lists it, choose a newer runtime (--python 3.12 or later runs glibc "
-    "2.34), or drop the requirement."
-)
+def _compat_hint(target: Target) -> str:
+    hint = (
+        "A wheel's platform tag promised more than its files deliver. Pin an older version of "
+        "the package that ships the file (e.g. --require 'ai-edge-litert==1.4.0'), or drop the "
+        "requirement."
+    )
+    if target.os.glibc < (2, 34):
+        hint += " Or choose a newer runtime: --python 3.12 and later run Amazon Linux 2023 (glibc 2.34)."
+    return hint
 
 
 def _compat_message(report: compat.CompatReport, target: Target) -> str:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-COMPRESS_LEVEL = 9
+# Measured on the sample zip: level 9 took 7.1 s for 24.16 MiB, level 6 2.7 s for
+# 24.33 MiB (+0.7 %). Native libraries dominate and gain little from level 9.
+COMPRESS_LEVEL = 6
 
 
 @dataclass(frozen=True)

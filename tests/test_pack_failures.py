@@ -127,3 +127,13 @@ def test_unknown_model_format_is_an_input_error(tmp_path, cache_dir):
     proc = run_cli("pack", str(model), "--out", str(tmp_path / "o"), cache=cache_dir)
     assert proc.returncode == 2
     assert "unknown model format '.onnx'" in proc.stderr
+
+
+def test_arm64_litert_for_amazon_linux_2_is_refused(sample_model, cache_dir, tmp_path):
+    # ai-edge-litert 1.4.0 for aarch64 is tagged manylinux_2_17 but needs GLIBC_2.30.
+    proc = run_cli("pack", str(sample_model), "--out", str(tmp_path), "--arch", "arm64", cache=cache_dir)
+    assert proc.returncode == 6, proc.stderr
+    message = " ".join(proc.stderr.split())
+    assert "GLIBC_2.30" in message and "ai_edge_litert/" in message
+    assert "--python 3.12" in message
+    assert not (tmp_path / "function.zip").exists()

@@ -155,3 +155,27 @@ def test_terminal_output_shows_each_stage(packed):
     _, _, proc = packed
     for stage in ("model", "install", "strip", "prune", "compile", "check", "zip", "smoke"):
         assert f"\n{stage} " in "\n" + proc.stderr, stage
+
+
+def test_a_target_this_python_cannot_run_is_packed_and_says_what_was_not_checked(
+    sample_model, cache_dir, tmp_path
+):
+    proc = run_cli(
+        "pack",
+        str(sample_model),
+        "--out",
+        str(tmp_path),
+        "--python",
+        "3.12",
+        "--json",
+        cache=cache_dir,
+        check=True,
+    )
+    report = json.loads(proc.stdout)
+    assert report["target"]["runtime"] == "python3.12" and report["target"]["glibc"] == "2.34"
+    assert report["elf"]["ok"]
+    assert not report["bytecode"]["compiled"] and "python3.12" in report["bytecode"]["note"]
+    assert not report["smoke"]["ran"] and "python3.12" in report["smoke"]["note"]
+    names = zipfile.ZipFile(tmp_path / "function.zip").namelist()
+    assert not [n for n in names if n.endswith(".pyc")]
+    assert any(n.startswith("numpy/") and "cpython-312" in n for n in names)
