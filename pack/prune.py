@@ -80,6 +80,12 @@ RULES: tuple[Rule, ...] = (
         "imported only by developers building extensions",
     ),
     Rule(
+        "numpy-extras",
+        ("numpy/random/**", "numpy/fft/**", "numpy/polynomial/**", "numpy/ma/**"),
+        "numpy subpackages numpy loads only on first use and neither the handler nor LiteRT "
+        "uses; keep them with --keep numpy-extras if your code does",
+    ),
+    Rule(
         "litert-npu",
         ("ai_edge_litert/vendors/**", "ai_edge_litert/aot/**", "ai_edge_litert/tools/**"),
         "LiteRT's NPU vendor plugins and ahead-of-time compiler; Lambda has no NPU",
