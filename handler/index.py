@@ -4,10 +4,10 @@ The model is loaded once, while the module is imported — during Lambda's
 init phase — and reused by every warm invocation of this container.
 """
 
-from lambdapack_handler.app import App, Settings, default_model_dir
-from lambdapack_handler.classifier import Classifier
+from lambdapack_handler.app import App, Settings
+from lambdapack_handler.loader import load_classifier
 
-CLASSIFIER = Classifier.from_directory(default_model_dir())
+CLASSIFIER = load_classifier()
 APP = App(CLASSIFIER, Settings.from_env())
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +32,24 @@ def sample_model() -> Path:
 def cache_dir() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     return CACHE
+
+
+@pytest.fixture(scope="session")
+def packed(sample_model, cache_dir, tmp_path_factory):
+    """The sample model packed once for python3.11 x86_64: (out folder, report, process)."""
+    out = tmp_path_factory.mktemp("dist")
+    proc = run_cli(
+        "pack",
+        str(sample_model),
+        "--samples",
+        str(SAMPLE / "samples"),
+        "--out",
+        str(out),
+        "--json",
+        cache=cache_dir,
+        check=True,
+    )
+    return out, json.loads(proc.stdout), proc
 
 
 def run_cli(*args: str, cache: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from lambdapack_handler.app import App, Settings
 from lambdapack_handler.classifier import Classifier
-from lambdapack_handler.imaging import Limits
+from lambdapack_handler.loader import load_classifier
 from pack.model import prepare_model
 
 from .conftest import SAMPLE
@@ -56,7 +56,7 @@ def s3(endpoint, monkeypatch):
 def classifier(sample_model, tmp_path_factory) -> Classifier:
     model_dir = tmp_path_factory.mktemp("model")
     prepare_model(sample_model, model_dir, tmp_path_factory.mktemp("cache"))
-    return Classifier.from_directory(model_dir, Limits(max_pixels=1_000_000))
+    return load_classifier({"MODEL_DIR": str(model_dir), "MAX_IMAGE_PIXELS": "1000000"})
 
 
 def event(*keys: str, name: str = "ObjectCreated:Put") -> dict:
@@ -140,9 +140,22 @@ def test_keys_under_the_output_prefix_are_never_processed(s3, classifier):
     assert all_keys(s3) == ["results/in/x.png.json"]
 
 
-def test_an_object_that_cannot_be_read_raises_so_lambda_retries_and_records_it(s3, classifier):
-    from botocore.exceptions import ClientError
-
+def test_an_object_deleted_before_it_is_read_gets_an_error_result(s3, classifier):
     app = App(classifier, Settings(None, "results/", 1), s3)
-    with pytest.raises(ClientError):
-        app.handle(event("in/not-there.png"))
+    summary = app.handle(event("in/not-there.png"))
+    assert summary["errors"] == 1
+    assert result(s3, "in/not-there.png")["error"]["type"] == "NoSuchKey"
+
+
+def test_throttling_raises_so_lambda_retries_and_nothing_is_written(s3, classifier):
+    # Stubbed: no real part here can make S3 answer SlowDown (botocore's Stubber).
+    from botocore.stub import Stubber
+
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("get_object", service_error_code="SlowDown", http_status_code=503)
+        app = App(classifier, Settings(None, "results/", 1), client)
+        with pytest.raises(Exception, match="SlowDown"):
+            app.handle(event("in/one.png"))
+        stub.assert_no_pending_responses()
+    assert all_keys(s3) == []

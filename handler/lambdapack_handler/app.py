@@ -15,7 +15,6 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from .classifier import Classifier
 from .events import ObjectRef, parse_event
@@ -44,13 +43,6 @@ class Settings:
     def is_own_output(self, ref: ObjectRef) -> bool:
         bucket = self.output_bucket or ref.bucket
         return ref.bucket == bucket and ref.key.startswith(self.output_prefix)
-
-
-def default_model_dir() -> Path:
-    configured = os.environ.get("MODEL_DIR")
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("LAMBDA_TASK_ROOT", Path(__file__).resolve().parent.parent)) / "model"
 
 
 class App:
@@ -94,26 +86,30 @@ class App:
 
     def _process(self, ref: ObjectRef, request_id: str | None) -> dict:
         start = time.perf_counter()
-        obj = self.s3.get_object(Bucket=ref.bucket, Key=ref.key)
-        data = obj["Body"].read()
-        downloaded = time.perf_counter()
         body: dict = {
-            "input": {"bucket": ref.bucket, "key": ref.key, "etag": obj.get("ETag", "").strip('"')},
+            "input": {"bucket": ref.bucket, "key": ref.key, "etag": None},
             "model": {"name": self.classifier.config.name, "sha256": self.classifier.model_sha256},
             "request_id": request_id,
         }
+        timings: dict = {}
         try:
-            prediction = self.classifier.classify(data, self.settings.top_k)
-        except ImageError as exc:
-            body["error"] = {"type": exc.kind, "message": str(exc)}
-            timings = {"download_ms": round((downloaded - start) * 1000, 3)}
+            obj = self.s3.get_object(Bucket=ref.bucket, Key=ref.key)
+            data = obj["Body"].read()
+        except Exception as exc:
+            if _error_code(exc) not in PERMANENT_READ_ERRORS:
+                raise  # transient (throttling, network, 5xx) or misconfigured: let Lambda retry
+            body["error"] = {"type": "NoSuchKey", "message": "the object no longer exists"}
         else:
-            body["top_k"] = prediction.labels
-            timings = {
-                "download_ms": round((downloaded - start) * 1000, 3),
-                "decode_ms": round(prediction.decode_ms, 3),
-                "inference_ms": round(prediction.inference_ms, 3),
-            }
+            body["input"]["etag"] = obj.get("ETag", "").strip('"')
+            timings["download_ms"] = round((time.perf_counter() - start) * 1000, 3)
+            try:
+                prediction = self.classifier.classify(data, self.settings.top_k)
+            except ImageError as exc:
+                body["error"] = {"type": exc.kind, "message": str(exc)}
+            else:
+                body["top_k"] = prediction.labels
+                timings["decode_ms"] = round(prediction.decode_ms, 3)
+                timings["inference_ms"] = round(prediction.inference_ms, 3)
         body["timings"] = timings
         out_bucket, out_key = self.settings.output_location(ref)
         self.s3.put_object(
@@ -123,22 +119,29 @@ class App:
             ContentType="application/json",
         )
         ok = "error" not in body
-        _log(
-            {
-                "request_id": request_id,
-                "key": ref.key,
-                "outcome": "ok" if ok else "error",
-                "result": f"s3://{out_bucket}/{out_key}",
-                **timings,
-                **({"error": body["error"]["type"]} if not ok else {}),
-            }
-        )
-        return {
+        log = {
+            "request_id": request_id,
             "key": ref.key,
-            "ok": ok,
-            "result_key": out_key,
-            **({"top1": body["top_k"][0]["label"]} if ok else {"error": body["error"]}),
+            "outcome": "ok" if ok else "error",
+            "result": f"s3://{out_bucket}/{out_key}",
+            **timings,
         }
+        if not ok:
+            log["error"] = body["error"]["type"]
+        _log(log)
+        summary = {"key": ref.key, "ok": ok, "result_key": out_key}
+        summary.update({"top1": body["top_k"][0]["label"]} if ok else {"error": body["error"]})
+        return summary
+
+
+PERMANENT_READ_ERRORS = {"NoSuchKey", "404"}
+
+
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
 
 
 def _log(record: dict) -> None:

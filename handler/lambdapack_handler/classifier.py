@@ -1,6 +1,7 @@
 """Model + config + image decoding: ``Classifier.classify(bytes)``.
 
-Built once per container (see ``index.py``) and reused by warm invocations.
+Built once per container (``loader.load_classifier``, called by ``index.py``)
+and reused by warm invocations.
 """
 
 from __future__ import annotations
@@ -8,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ModelConfig, load_config
+from .config import ModelConfig
 from .imaging import Limits, preprocess
-from .inference import Backend, LiteRTBackend, to_probabilities, top_k
+from .inference import Backend, to_probabilities, top_k
 
 
 @dataclass
@@ -34,15 +36,6 @@ class Classifier:
         self.model_sha256 = model_sha256
         self.limits = limits
 
-    @classmethod
-    def from_directory(cls, model_dir: Path, limits: Limits | None = None) -> Classifier:
-        config = load_config(model_dir / "config.json")
-        model_path = model_dir / config.model_file
-        digest = config.sha256 or sha256_file(model_path)
-        threads = int(os.environ.get("INFERENCE_THREADS", "0")) or None
-        backend = LiteRTBackend(str(model_path), threads=threads)
-        return cls(config, backend, digest, limits or limits_from_env())
-
     def classify(self, data: bytes, k: int = 5) -> Prediction:
         start = time.perf_counter()
         batch = preprocess(data, self.config.input, self.limits)
@@ -57,11 +50,11 @@ class Classifier:
         return Prediction(labels, (decoded - start) * 1000, (done - decoded) * 1000)
 
 
-def limits_from_env() -> Limits:
+def limits_from_env(environ: Mapping[str, str] = os.environ) -> Limits:
     defaults = Limits()
     return Limits(
-        max_bytes=int(os.environ.get("MAX_IMAGE_BYTES", defaults.max_bytes)),
-        max_pixels=int(os.environ.get("MAX_IMAGE_PIXELS", defaults.max_pixels)),
+        max_bytes=int(environ.get("MAX_IMAGE_BYTES", defaults.max_bytes)),
+        max_pixels=int(environ.get("MAX_IMAGE_PIXELS", defaults.max_pixels)),
     )
 
 

@@ -1,0 +1,44 @@
+"""Build the container's Classifier from its environment, once, at init.
+
+The model config always comes from the zip (``model/config.json``). The
+model file comes from the zip too, or from S3 when ``MODEL_BUCKET`` and
+``MODEL_KEY`` are set (``MODEL_SHA256`` pins and verifies it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from .classifier import Classifier, limits_from_env, sha256_file
+from .config import load_config
+from .inference import LiteRTBackend
+from .modelstore import fetch_model
+
+
+def default_model_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    configured = environ.get("MODEL_DIR")
+    if configured:
+        return Path(configured)
+    task_root = environ.get("LAMBDA_TASK_ROOT") or Path(__file__).resolve().parent.parent
+    return Path(task_root) / "model"
+
+
+def load_classifier(environ: Mapping[str, str] = os.environ, s3=None) -> Classifier:
+    model_dir = default_model_dir(environ)
+    config = load_config(model_dir / "config.json")
+    bucket, key = environ.get("MODEL_BUCKET"), environ.get("MODEL_KEY")
+    if bucket and key:
+        if s3 is None:
+            import boto3  # provided by the Lambda runtime
+
+            s3 = boto3.client("s3")
+        fetched = fetch_model(s3, bucket, key, environ.get("MODEL_SHA256") or None)
+        path, digest = fetched.path, fetched.sha256
+    else:
+        path = model_dir / config.model_file
+        digest = config.sha256 or sha256_file(path)
+    threads = int(environ.get("INFERENCE_THREADS", "0")) or None
+    backend = LiteRTBackend(str(path), threads=threads)
+    return Classifier(config, backend, digest, limits_from_env(environ))
