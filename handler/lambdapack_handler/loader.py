@@ -1,8 +1,10 @@
 """Build the container's Classifier from its environment, once, at init.
 
-The model config always comes from the zip (``model/config.json``). The
-model file comes from the zip too, or from S3 when ``MODEL_BUCKET`` and
-``MODEL_KEY`` are set (``MODEL_SHA256`` pins and verifies it).
+The model config always comes from the zip (``model/config.json``); its
+``backend`` picks LiteRT (a ``.tflite`` file) or TensorFlow (a SavedModel
+folder). The model comes from the zip too, or, for a ``.tflite``, from S3
+when ``MODEL_BUCKET`` and ``MODEL_KEY`` are set (``MODEL_SHA256`` pins and
+verifies it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from .classifier import Classifier, limits_from_env, sha256_file
 from .config import load_config
-from .inference import LiteRTBackend
+from .inference import BACKENDS
 from .modelstore import fetch_model
 
 
@@ -38,7 +40,7 @@ def load_classifier(environ: Mapping[str, str] = os.environ, s3=None) -> Classif
         path, digest = fetched.path, fetched.sha256
     else:
         path = model_dir / config.model_file
-        digest = config.sha256 or sha256_file(path)
+        digest = config.sha256 or (sha256_file(path) if path.is_file() else "")
     threads = int(environ.get("INFERENCE_THREADS", "0")) or None
-    backend = LiteRTBackend(str(path), threads=threads)
+    backend = BACKENDS[config.backend](str(path), threads=threads)
     return Classifier(config, backend, digest, limits_from_env(environ))
