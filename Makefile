@@ -9,7 +9,7 @@ SAMPLE_MODEL := $(SAMPLE)/digits.keras
 OUT ?= dist
 PACK_ARGS ?=
 
-.PHONY: all venv sample pack report test test-unit lint bench clean
+.PHONY: all venv sample pack report deploy wire test test-unit lint bench clean
 
 all: pack
 
@@ -34,6 +34,14 @@ pack: $(SAMPLE_MODEL)
 
 report: $(STAMP)
 	$(VENV)/bin/lambdapack report $(OUT)/function.zip
+
+# Settings come from lambdapack.toml or [tool.lambdapack] in pyproject.toml;
+# AWS_ENDPOINT_URL points them at a local endpoint.
+deploy: $(STAMP)
+	$(VENV)/bin/lambdapack deploy $(DEPLOY_ARGS)
+
+wire: $(STAMP)
+	$(VENV)/bin/lambdapack wire $(WIRE_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pack handler scripts tests

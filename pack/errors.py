@@ -57,3 +57,21 @@ class ToolError(PackError):
     """A build tool (strip, pip) is missing or failed unexpectedly."""
 
     exit_code = 8
+
+
+class AWSError(PackError):
+    """An AWS call failed for a reason the user can fix (credentials, region, a missing resource)."""
+
+    exit_code = 9
+
+
+class DeployError(PackError):
+    """The zip or the settings cannot be deployed as they are (checked before any AWS call)."""
+
+    exit_code = 10
+
+
+class WireError(PackError):
+    """The S3 trigger cannot be wired safely (overlapping filters, a recursive loop)."""
+
+    exit_code = 11

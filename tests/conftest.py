@@ -63,3 +63,33 @@ def run_cli(*args: str, cache: Path | None = None, check: bool = False) -> subpr
     if check and proc.returncode != 0:
         raise AssertionError(f"lambdapack {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real moto server on 127.0.0.1 for the whole session (state reset per test by ``aws``)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint, monkeypatch):
+    """Environment pointing boto3 (and the CLI) at the moto server, with fresh state."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).read()
+    values = {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values

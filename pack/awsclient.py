@@ -1,0 +1,329 @@
+"""One AWS client with intent-named methods, as in chalice's ``awsclient``.
+
+The boto3 session and ``sleep`` are passed in (tests use a moto server and
+a no-op sleep). ``AWS_ENDPOINT_URL`` is honoured by botocore itself, so the
+same code talks to AWS or to a local endpoint. Every error a user can cause
+becomes an ``AWSError`` saying what happened and what to do (``aws_error``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+
+from .errors import AWSError
+
+LAMBDA_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+ROLE_NOT_READY = "cannot be assumed by Lambda"
+ROLE_RETRY_DELAYS = (2, 4, 8, 16)  # IAM is eventually consistent: a new role takes seconds
+
+
+def aws_error(exc: Exception, action: str) -> AWSError:
+    """The message a user can act on, for an error AWS (or botocore) raised."""
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return AWSError(
+            f"{action}: no AWS credentials found",
+            "Configure credentials (aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY), or run against the local endpoint: lambdapack local.",
+        )
+    if isinstance(exc, NoRegionError):
+        return AWSError(
+            f"{action}: no AWS region set", "Set AWS_REGION (or AWS_DEFAULT_REGION), e.g. us-east-1."
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return AWSError(
+            f"{action}: could not connect to {exc.kwargs.get('endpoint_url', 'the endpoint')}",
+            "Check the network, or that the local endpoint (AWS_ENDPOINT_URL) is running.",
+        )
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", "")
+        denied = "The credentials lack a permission this step needs: grant it, or use another profile."
+        hints = {
+            "AccessDenied": denied,
+            "AccessDeniedException": denied,
+            "NoSuchBucket": "Create the bucket first (aws s3 mb s3://NAME), or check its name and region.",
+            "ResourceNotFoundException": "Deploy the function first: lambdapack deploy.",
+            "InvalidClientTokenId": "The access key is not valid for this endpoint: check the profile.",
+            "ExpiredToken": "The session token has expired: refresh your credentials.",
+            "TooManyRequestsException": "AWS is throttling: wait a little and run the command again.",
+            "ResourceConflictException": "Another update of the function is in progress: run it again.",
+        }
+        return AWSError(f"{action}: {code}: {message}".rstrip(": "), hints.get(code, ""))
+    return AWSError(f"{action}: {exc}")
+
+
+def default_session() -> boto3.Session:
+    """boto3 reads AWS_DEFAULT_REGION; AWS_REGION (what the AWS CLI v2 and Lambda set) too."""
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None
+    return boto3.Session(region_name=region)
+
+
+class AWSClient:
+    def __init__(self, session: boto3.Session | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.session = session or default_session()
+        self.sleep = sleep
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str):
+        if service not in self._clients:
+            try:
+                self._clients[service] = self.session.client(service)
+            except NoRegionError as exc:
+                raise aws_error(exc, f"connect to {service}") from exc
+        return self._clients[service]
+
+    def _call(self, action: str, service: str, operation: str, **params):
+        try:
+            return getattr(self.client(service), operation)(**params)
+        except AWSError:
+            raise
+        except Exception as exc:
+            if isinstance(
+                exc,
+                ClientError
+                | NoCredentialsError
+                | PartialCredentialsError
+                | NoRegionError
+                | EndpointConnectionError,
+            ):
+                raise aws_error(exc, action) from exc
+            raise
+
+    # --- identity -------------------------------------------------------------
+
+    def account_id(self) -> str:
+        return self._call("read the AWS account", "sts", "get_caller_identity")["Account"]
+
+    def region(self) -> str:
+        region = self.session.region_name or self.client("sts").meta.region_name
+        if not region:
+            raise aws_error(NoRegionError(), "find the AWS region")
+        return region
+
+    # --- Lambda ---------------------------------------------------------------
+
+    def get_function(self, name: str) -> dict | None:
+        try:
+            return self.client("lambda").get_function(FunctionName=name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                return None
+            raise aws_error(exc, f"read function {name}") from exc
+        except Exception as exc:
+            raise aws_error(exc, f"read function {name}") from exc
+
+    def create_function(self, **params) -> dict:
+        """create_function, retried while a just-created role is not yet assumable."""
+        for delay in (*ROLE_RETRY_DELAYS, None):
+            try:
+                return self.client("lambda").create_function(**params)
+            except ClientError as exc:
+                message = exc.response.get("Error", {}).get("Message", "")
+                if ROLE_NOT_READY in message and delay is not None:
+                    self.sleep(delay)
+                    continue
+                raise aws_error(exc, f"create function {params['FunctionName']}") from exc
+            except Exception as exc:
+                raise aws_error(exc, f"create function {params['FunctionName']}") from exc
+        raise AssertionError("unreachable")
+
+    def update_function_code(self, name: str, **params) -> dict:
+        return self._call(
+            f"update the code of {name}", "lambda", "update_function_code", FunctionName=name, **params
+        )
+
+    def update_function_configuration(self, name: str, **params) -> dict:
+        return self._call(
+            f"update the configuration of {name}",
+            "lambda",
+            "update_function_configuration",
+            FunctionName=name,
+            **params,
+        )
+
+    def wait(self, waiter: str, name: str) -> None:
+        """Wait until an update is done: AWS rejects calls while one is in progress."""
+        try:
+            self.client("lambda").get_waiter(waiter).wait(
+                FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+            )
+        except Exception as exc:
+            raise aws_error(exc, f"wait for {name} to be ready") from exc
+
+    def publish_version(self, name: str, code_sha256: str) -> str:
+        result = self._call(
+            f"publish a version of {name}",
+            "lambda",
+            "publish_version",
+            FunctionName=name,
+            CodeSha256=code_sha256,
+        )
+        return result["Version"]
+
+    def point_alias(self, name: str, alias: str, version: str) -> str:
+        """Create or move ``alias`` to ``version``; return what was done."""
+        try:
+            current = self.client("lambda").get_alias(FunctionName=name, Name=alias)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise aws_error(exc, f"read alias {alias}") from exc
+            self._call(
+                f"create alias {alias}",
+                "lambda",
+                "create_alias",
+                FunctionName=name,
+                Name=alias,
+                FunctionVersion=version,
+            )
+            return "created"
+        if current["FunctionVersion"] == version:
+            return "unchanged"
+        self._call(
+            f"update alias {alias}",
+            "lambda",
+            "update_alias",
+            FunctionName=name,
+            Name=alias,
+            FunctionVersion=version,
+        )
+        return "updated"
+
+    def policy_statements(self, name: str) -> list[dict]:
+        try:
+            policy = self.client("lambda").get_policy(FunctionName=name)["Policy"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                return []
+            raise aws_error(exc, f"read the resource policy of {name}") from exc
+        return json.loads(policy).get("Statement", [])
+
+    def add_permission(self, name: str, **params) -> None:
+        self._call(f"allow S3 to invoke {name}", "lambda", "add_permission", FunctionName=name, **params)
+
+    def remove_permission(self, name: str, statement_id: str) -> None:
+        self._call(
+            f"remove permission {statement_id}",
+            "lambda",
+            "remove_permission",
+            FunctionName=name,
+            StatementId=statement_id,
+        )
+
+    def set_recursion_terminate(self, name: str) -> bool:
+        """Ask Lambda to stop recursive loops; False where the endpoint lacks the API."""
+        try:
+            self.client("lambda").put_function_recursion_config(FunctionName=name, RecursiveLoop="Terminate")
+            return True
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (404, 501) or exc.response["Error"]["Code"] in ("UnknownOperationException", "404"):
+                return False
+            raise aws_error(exc, f"set the recursive-loop setting of {name}") from exc
+
+    # --- S3 -------------------------------------------------------------------
+
+    def require_bucket(self, bucket: str) -> None:
+        try:
+            self.client("s3").head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise AWSError(
+                    f"bucket {bucket} does not exist",
+                    f"Create it first (aws s3 mb s3://{bucket}), or check its name and region.",
+                ) from exc
+            raise aws_error(exc, f"read bucket {bucket}") from exc
+        except Exception as exc:
+            raise aws_error(exc, f"read bucket {bucket}") from exc
+
+    def object_exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.client("s3").head_object(Bucket=bucket, Key=key)
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise aws_error(exc, f"read s3://{bucket}/{key}") from exc
+
+    def upload_file(self, path: str, bucket: str, key: str) -> None:
+        try:
+            self.client("s3").upload_file(path, bucket, key)
+        except Exception as exc:
+            raise aws_error(exc, f"upload to s3://{bucket}/{key}") from exc
+
+    def notification(self, bucket: str) -> dict:
+        config = self._call(
+            f"read the notifications of {bucket}",
+            "s3",
+            "get_bucket_notification_configuration",
+            Bucket=bucket,
+        )
+        return {key: value for key, value in config.items() if key != "ResponseMetadata"}
+
+    def put_notification(self, bucket: str, config: dict) -> None:
+        self._call(
+            f"write the notifications of {bucket}",
+            "s3",
+            "put_bucket_notification_configuration",
+            Bucket=bucket,
+            NotificationConfiguration=config,
+        )
+
+    # --- IAM ------------------------------------------------------------------
+
+    def ensure_role(self, name: str) -> tuple[str, bool]:
+        """The ARN of role ``name`` trusted by Lambda, created if missing; and whether it was."""
+        iam = self.client("iam")
+        try:
+            return iam.get_role(RoleName=name)["Role"]["Arn"], False
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "NoSuchEntity":
+                raise aws_error(exc, f"read role {name}") from exc
+        except Exception as exc:
+            raise aws_error(exc, f"read role {name}") from exc
+        role = self._call(
+            f"create role {name}",
+            "iam",
+            "create_role",
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
+            Description="Execution role created by lambdapack",
+        )
+        return role["Role"]["Arn"], True
+
+    def role_policy(self, role: str, policy: str) -> dict | None:
+        try:
+            document = self.client("iam").get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "NoSuchEntity":
+                return None
+            raise aws_error(exc, f"read policy {policy} of {role}") from exc
+        return json.loads(document) if isinstance(document, str) else document
+
+    def put_role_policy(self, role: str, policy: str, document: dict) -> None:
+        self._call(
+            f"write policy {policy} of {role}",
+            "iam",
+            "put_role_policy",
+            RoleName=role,
+            PolicyName=policy,
+            PolicyDocument=json.dumps(document),
+        )

@@ -1,0 +1,249 @@
+"""Wire (and unwire) the S3 trigger: permission, notification entry, recursion guard.
+
+``put_bucket_notification_configuration`` replaces a bucket's WHOLE
+configuration, so wiring reads it, replaces or adds only lambdapack's own
+entry (a stable Id, ``lambdapack-<function>``), keeps every other Lambda,
+SQS, SNS and EventBridge entry exactly as it was, and writes it back. The
+merge, the overlap check and the recursion check are pure functions here.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+
+from .awsclient import AWSClient
+from .errors import AWSError, WireError
+
+DEFAULT_EVENTS = ("s3:ObjectCreated:*",)
+ENTRY_KINDS = ("LambdaFunctionConfigurations", "QueueConfigurations", "TopicConfigurations")
+TARGET_KEYS = {
+    "LambdaFunctionConfigurations": "LambdaFunctionArn",
+    "QueueConfigurations": "QueueArn",
+    "TopicConfigurations": "TopicArn",
+}
+RESULT_SUFFIX = ".json"
+
+
+def entry_id(function: str) -> str:
+    return f"lambdapack-{function}"
+
+
+def statement_id(bucket: str) -> str:
+    """Statement ids allow letters, digits, '-' and '_'; bucket names may hold dots."""
+    return "lambdapack-s3-" + re.sub(r"[^A-Za-z0-9_-]", "-", bucket)
+
+
+@dataclass
+class WireSettings:
+    function: str
+    bucket: str
+    prefix: str = ""
+    suffix: str = ""
+    events: tuple[str, ...] = DEFAULT_EVENTS
+    allow_recursion: bool = False
+
+
+def our_entry(function_arn: str, settings: WireSettings) -> dict:
+    entry: dict = {
+        "Id": entry_id(settings.function),
+        "LambdaFunctionArn": function_arn,
+        "Events": list(settings.events),
+    }
+    # moto refuses rule names other than lowercase prefix/suffix (AWS accepts both).
+    rules = [
+        {"Name": name, "Value": value}
+        for name, value in (("prefix", settings.prefix), ("suffix", settings.suffix))
+        if value
+    ]
+    if rules:
+        entry["Filter"] = {"Key": {"FilterRules": rules}}
+    return entry
+
+
+def filter_of(entry: dict) -> tuple[str, str]:
+    prefix = suffix = ""
+    for rule in entry.get("Filter", {}).get("Key", {}).get("FilterRules", []):
+        if rule["Name"].lower() == "prefix":
+            prefix = rule["Value"]
+        elif rule["Name"].lower() == "suffix":
+            suffix = rule["Value"]
+    return prefix, suffix
+
+
+def events_overlap(a: str, b: str) -> bool:
+    """``s3:ObjectCreated:*`` overlaps ``s3:ObjectCreated:Put``; Put does not overlap Copy."""
+    if a == b:
+        return True
+    return any(wide.endswith("*") and narrow.startswith(wide[:-1]) for wide, narrow in ((a, b), (b, a)))
+
+
+def filters_overlap(one: tuple[str, str], other: tuple[str, str]) -> bool:
+    """Some key can match both: prefixes nest and suffixes nest."""
+    (p1, s1), (p2, s2) = one, other
+    return (p1.startswith(p2) or p2.startswith(p1)) and (s1.endswith(s2) or s2.endswith(s1))
+
+
+def overlapping_entry(config: dict, entry: dict) -> str | None:
+    """The Id (or target) of another entry AWS would reject ours next to, if any."""
+    ours = filter_of(entry)
+    for kind in ENTRY_KINDS:
+        for other in config.get(kind, []):
+            if other.get("Id") == entry["Id"]:
+                continue
+            same_events = any(events_overlap(a, b) for a in entry["Events"] for b in other.get("Events", []))
+            if same_events and filters_overlap(ours, filter_of(other)):
+                return other.get("Id") or other.get(TARGET_KEYS[kind], "?")
+    return None
+
+
+def merge(config: dict, entry: dict) -> tuple[dict, str]:
+    """``config`` with our entry added or replaced; and 'added', 'replaced' or 'unchanged'."""
+    clash = overlapping_entry(config, entry)
+    if clash:
+        prefix, suffix = filter_of(entry)
+        raise WireError(
+            f"the bucket already has a notification ({clash}) for the same events whose filter overlaps "
+            f"ours (prefix {prefix!r}, suffix {suffix!r}); AWS rejects overlapping configurations",
+            "Choose a --prefix or --suffix that does not overlap it, or remove that notification.",
+        )
+    merged = copy.deepcopy(config)
+    entries = merged.setdefault("LambdaFunctionConfigurations", [])
+    for index, existing in enumerate(entries):
+        if existing.get("Id") == entry["Id"]:
+            if _same_entry(existing, entry):
+                return config, "unchanged"
+            entries[index] = entry
+            return merged, "replaced"
+    entries.append(entry)
+    return merged, "added"
+
+
+def _same_entry(existing: dict, entry: dict) -> bool:
+    return (
+        existing.get("LambdaFunctionArn") == entry["LambdaFunctionArn"]
+        and sorted(existing.get("Events", [])) == sorted(entry["Events"])
+        and filter_of(existing) == filter_of(entry)
+    )
+
+
+def remove(config: dict, function: str) -> tuple[dict, bool]:
+    merged = copy.deepcopy(config)
+    entries = merged.get("LambdaFunctionConfigurations", [])
+    kept = [e for e in entries if e.get("Id") != entry_id(function)]
+    if len(kept) == len(entries):
+        return config, False
+    if kept:
+        merged["LambdaFunctionConfigurations"] = kept
+    else:
+        merged.pop("LambdaFunctionConfigurations", None)
+    return merged, True
+
+
+def recursion_risk(environment: dict, bucket: str, prefix: str, suffix: str) -> str | None:
+    """Why the function's results could trigger it again, or None.
+
+    Results go to OUTPUT_BUCKET (default: the input bucket) under OUTPUT_PREFIX
+    (default results/) as ``<prefix><input key>.json``.
+    """
+    output_bucket = environment.get("OUTPUT_BUCKET") or bucket
+    output_prefix = environment.get("OUTPUT_PREFIX", "results/")
+    if output_bucket != bucket:
+        return None
+    prefix_can_match = output_prefix.startswith(prefix) or prefix.startswith(output_prefix)
+    suffix_can_match = RESULT_SUFFIX.endswith(suffix) or suffix.endswith(RESULT_SUFFIX)
+    if prefix_can_match and suffix_can_match:
+        return (
+            f"the function writes its results to s3://{output_bucket}/{output_prefix}…{RESULT_SUFFIX}, "
+            f"which the trigger (prefix {prefix!r}, suffix {suffix!r}) would match: "
+            "every result would invoke it again"
+        )
+    return None
+
+
+@dataclass
+class WireResult:
+    actions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.actions)
+
+
+def wire(settings: WireSettings, aws: AWSClient) -> WireResult:
+    result = WireResult()
+    aws.require_bucket(settings.bucket)
+    function = _require_function(aws, settings.function)
+    config = function["Configuration"]
+    environment = (config.get("Environment") or {}).get("Variables", {})
+    risk = recursion_risk(environment, settings.bucket, settings.prefix, settings.suffix)
+    if risk and not settings.allow_recursion:
+        raise WireError(
+            risk,
+            "Trigger on an input prefix (e.g. --prefix incoming/), write results elsewhere (deploy "
+            "--output-prefix or --output-bucket), or, if you really mean it, --allow-recursion.",
+        )
+    if risk:
+        result.warnings.append(f"recursion allowed by --allow-recursion: {risk}")
+    arn = config["FunctionArn"]
+    _grant(aws, settings, arn, result)
+    current = aws.notification(settings.bucket)
+    merged, change = merge(current, our_entry(arn, settings))
+    if change != "unchanged":
+        aws.put_notification(settings.bucket, merged)
+        result.actions.append(
+            f"notification {entry_id(settings.function)} {change} on s3://{settings.bucket}"
+        )
+    if not aws.set_recursion_terminate(settings.function):
+        result.warnings.append(
+            "this endpoint has no recursive-loop setting; the handler's own guard still applies"
+        )
+    return result
+
+
+def _require_function(aws: AWSClient, name: str) -> dict:
+    function = aws.get_function(name)
+    if function is None:
+        raise AWSError(f"function {name} does not exist", "Deploy it first: lambdapack deploy.")
+    return function
+
+
+def _grant(aws: AWSClient, settings: WireSettings, arn: str, result: WireResult) -> None:
+    sid = statement_id(settings.bucket)
+    source_arn = f"arn:aws:s3:::{settings.bucket}"
+    for statement in aws.policy_statements(settings.function):
+        if statement.get("Sid") != sid:
+            continue
+        condition = statement.get("Condition", {})
+        if condition.get("ArnLike", {}).get("AWS:SourceArn") == source_arn:
+            return
+        aws.remove_permission(settings.function, sid)
+    aws.add_permission(
+        settings.function,
+        StatementId=sid,
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn=source_arn,
+        SourceAccount=aws.account_id(),
+    )
+    result.actions.append(
+        f"permission {sid}: s3.amazonaws.com may invoke {settings.function} for {source_arn}"
+    )
+
+
+def unwire(function: str, bucket: str, aws: AWSClient) -> WireResult:
+    result = WireResult()
+    aws.require_bucket(bucket)
+    merged, removed = remove(aws.notification(bucket), function)
+    if removed:
+        aws.put_notification(bucket, merged)
+        result.actions.append(f"notification {entry_id(function)} removed from s3://{bucket}")
+    sid = statement_id(bucket)
+    if aws.get_function(function) is not None and any(
+        s.get("Sid") == sid for s in aws.policy_statements(function)
+    ):
+        aws.remove_permission(function, sid)
+        result.actions.append(f"permission {sid} removed")
+    return result

@@ -1,0 +1,340 @@
+"""deploy, wire and unwire against a real moto server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+
+from pack.awsclient import AWSClient
+from pack.deploy import DeploySettings, code_key, deploy
+from pack.errors import AWSError, DeployError, WireError
+from pack.wire import WireSettings, unwire, wire
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.functional
+FUNCTION = "digits"
+
+
+def client(service: str):
+    return boto3.client(service)
+
+
+@pytest.fixture
+def zip_path(packed, tmp_path):
+    out, _, _ = packed
+    path = tmp_path / "function.zip"
+    shutil.copy(out / "function.zip", path)
+    return path
+
+
+@pytest.fixture
+def photos(aws):
+    client("s3").create_bucket(Bucket="photos")
+    return "photos"
+
+
+def settings(zip_path, **changes) -> DeploySettings:
+    values = {"zip_path": zip_path, "function": FUNCTION, "bucket": "photos", "prefix": "incoming/"}
+    values.update(changes)
+    return DeploySettings(**values)
+
+
+def test_create_then_noop_then_update_code_and_configuration(zip_path, photos):
+    lines: list[str] = []
+    first = deploy(settings(zip_path), AWSClient(), log=lines.append)
+    assert first.changed and first.version == "1"
+    config = client("lambda").get_function(FunctionName=FUNCTION)["Configuration"]
+    assert config["Runtime"] == "python3.11" and config["Handler"] == "index.handler"
+    assert config["Architectures"] == ["x86_64"]
+    assert config["Environment"]["Variables"] == {"OUTPUT_PREFIX": "results/"}
+    assert client("lambda").get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == "1"
+
+    lines.clear()
+    again = deploy(settings(zip_path), AWSClient(), log=lines.append)
+    assert not again.changed and "nothing to change" in lines[-1]
+
+    with zipfile.ZipFile(zip_path, "a") as archive:
+        archive.writestr("extra.txt", "a change of code")
+    lines.clear()
+    updated = deploy(settings(zip_path, memory=2048), AWSClient(), log=lines.append)
+    assert updated.changed
+    assert any("updated the code" in line for line in lines)
+    assert any("updated the configuration" in line and "MemorySize" in line for line in lines)
+    config = client("lambda").get_function(FunctionName=FUNCTION)["Configuration"]
+    assert config["MemorySize"] == 2048
+    assert config["CodeSha256"] == __import__("pack.zipper").zipper.digest(zip_path).code_sha256
+    assert (
+        client("lambda").get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == updated.version
+    )
+
+
+def test_the_created_role_has_a_least_privilege_policy(zip_path, photos):
+    result = deploy(
+        settings(zip_path, env={"MODEL_BUCKET": "models", "MODEL_KEY": "m/model.tflite"}),
+        AWSClient(),
+        log=lambda _: None,
+    )
+    iam = client("iam")
+    trust = iam.get_role(RoleName=f"lambdapack-{FUNCTION}")["Role"]["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    document = iam.get_role_policy(RoleName=f"lambdapack-{FUNCTION}", PolicyName="lambdapack")[
+        "PolicyDocument"
+    ]
+    policy = json.loads(document) if isinstance(document, str) else document
+    assert policy == result.policy
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["ReadInputs"]["Resource"] == [
+        "arn:aws:s3:::photos/incoming/*",
+        "arn:aws:s3:::models/m/model.tflite",
+    ]
+    assert by_sid["WriteResults"]["Action"] == "s3:PutObject"
+    assert by_sid["WriteResults"]["Resource"] == "arn:aws:s3:::photos/results/*"
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        assert "*" not in resources and all(not a.endswith(":*") for a in actions)
+        assert all(r.startswith("arn:aws:") for r in resources)
+    assert "/aws/lambda/digits" in by_sid["WriteLogs"]["Resource"]
+
+
+def test_a_zip_over_the_direct_upload_limit_goes_through_s3(zip_path, photos):
+    with zipfile.ZipFile(zip_path, "a") as archive:
+        archive.writestr(zipfile.ZipInfo("padding.bin"), os.urandom(30 * 1024 * 1024))
+    with pytest.raises(DeployError, match="over the 52,428,800-byte direct upload limit") as refused:
+        deploy(settings(zip_path), AWSClient(), log=lambda _: None)
+    assert "--code-bucket" in refused.value.hint
+    client("s3").create_bucket(Bucket="code")
+    deploy(settings(zip_path, code_bucket="code"), AWSClient(), log=lambda _: None)
+    from pack.zipper import digest
+
+    local = digest(zip_path)
+    head = client("s3").head_object(Bucket="code", Key=code_key(FUNCTION, local.sha256))
+    assert head["ContentLength"] == local.size
+    assert (
+        client("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["CodeSha256"]
+        == local.code_sha256
+    )
+
+
+def test_preflight_refuses_bad_settings_before_any_call(zip_path, tmp_path):
+    for change, message in (
+        ({"memory": 64}, "memory 64"),
+        ({"timeout": 901}, "timeout 901"),
+        ({"ephemeral_storage": 100}, "ephemeral storage 100"),
+    ):
+        with pytest.raises(DeployError, match=message):
+            deploy(settings(zip_path, **change), AWSClient(session=None), log=lambda _: None)
+    no_handler = tmp_path / "bad.zip"
+    with zipfile.ZipFile(no_handler, "w") as archive:
+        archive.writestr("main.py", "x = 1")
+    with pytest.raises(DeployError, match=r"no index\.py"):
+        deploy(settings(no_handler), AWSClient(), log=lambda _: None)
+
+
+class Counter(BaseHTTPRequestHandler):
+    requests = 0
+
+    def do_POST(self):
+        Counter.requests += 1
+        self.send_response(500)
+        self.end_headers()
+
+    do_GET = do_PUT = do_HEAD = do_DELETE = do_POST
+
+    def log_message(self, *args):
+        pass
+
+
+def test_dry_run_prints_the_plan_and_makes_no_call(zip_path, tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Counter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_port}",
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "AWS_REGION": "us-east-1",
+        }
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            proc = run_cli("deploy", str(zip_path), "--function", FUNCTION, "--bucket", "photos", "--dry-run")
+        finally:
+            for key, value in old.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    assert "no AWS call made" in proc.stdout and "create_function" in proc.stdout
+    assert Counter.requests == 0
+
+
+def test_missing_credentials_and_bucket_are_clear_errors(zip_path, tmp_path, moto_endpoint):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL=moto_endpoint,
+    )
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pack", "deploy", str(zip_path), "--function", FUNCTION, "--bucket", "photos"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 9
+    assert "no AWS credentials found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_wire_on_a_missing_bucket_says_so(aws):
+    with pytest.raises(AWSError, match="bucket nope-bucket does not exist"):
+        wire(WireSettings(FUNCTION, "nope-bucket"), AWSClient())
+
+
+def test_role_not_yet_assumable_is_retried_with_backoff():
+    # Stubbed: moto never answers "cannot be assumed" (real IAM does for seconds after create_role).
+    from botocore.stub import Stubber
+
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    aws_client = AWSClient(session=session, sleep=sleeps.append)
+    lam = aws_client.client("lambda")
+    with Stubber(lam) as stub:
+        for _ in range(2):
+            stub.add_client_error(
+                "create_function",
+                "InvalidParameterValueException",
+                "The role defined for the function cannot be assumed by Lambda.",
+            )
+        stub.add_response("create_function", {"FunctionName": "f", "FunctionArn": "arn:f"})
+        created = aws_client.create_function(FunctionName="f", Role="arn:r", Code={"ZipFile": b"x"})
+    assert created["FunctionArn"] == "arn:f"
+    assert sleeps == [2, 4]
+
+
+sleeps: list[float] = []
+
+
+# --- wire ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def deployed(zip_path, photos):
+    deploy(settings(zip_path), AWSClient(), log=lambda _: None)
+    return FUNCTION
+
+
+def others_config(sqs_arn: str, other_arn: str) -> dict:
+    return {
+        "QueueConfigurations": [
+            {
+                "Id": "audit-queue",
+                "QueueArn": sqs_arn,
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "audit/"}]}},
+            }
+        ],
+        "LambdaFunctionConfigurations": [
+            {
+                "Id": "thumbnails",
+                "LambdaFunctionArn": other_arn,
+                "Events": ["s3:ObjectCreated:Put"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "thumbs/"}]}},
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def busy_bucket(deployed, zip_path):
+    """The bucket already notifies an SQS queue and another function."""
+    sqs = client("sqs")
+    queue = sqs.create_queue(QueueName="audit")["QueueUrl"]
+    sqs_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    deploy(settings(zip_path, function="thumbnails"), AWSClient(), log=lambda _: None)
+    other_arn = client("lambda").get_function(FunctionName="thumbnails")["Configuration"]["FunctionArn"]
+    config = others_config(sqs_arn, other_arn)
+    client("s3").put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration=config)
+    return _notification()
+
+
+def _notification() -> dict:
+    config = client("s3").get_bucket_notification_configuration(Bucket="photos")
+    config.pop("ResponseMetadata")
+    return config
+
+
+def test_wire_merges_and_keeps_every_other_entry_exactly(busy_bucket):
+    result = wire(WireSettings(FUNCTION, "photos", prefix="incoming/"), AWSClient())
+    assert result.changed
+    after = _notification()
+    assert after["QueueConfigurations"] == busy_bucket["QueueConfigurations"]
+    ours = [e for e in after["LambdaFunctionConfigurations"] if e["Id"] == "lambdapack-digits"]
+    theirs = [e for e in after["LambdaFunctionConfigurations"] if e["Id"] != "lambdapack-digits"]
+    assert theirs == busy_bucket["LambdaFunctionConfigurations"]
+    assert ours[0]["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "incoming/"}]
+    statements = json.loads(client("lambda").get_policy(FunctionName=FUNCTION)["Policy"])["Statement"]
+    assert len(statements) == 1
+    assert statements[0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statements[0]["Condition"]["ArnLike"]["AWS:SourceArn"] == "arn:aws:s3:::photos"
+    assert statements[0]["Condition"]["StringEquals"]["AWS:SourceAccount"] == "123456789012"
+
+    second = wire(WireSettings(FUNCTION, "photos", prefix="incoming/"), AWSClient())
+    assert not second.changed
+    assert len(json.loads(client("lambda").get_policy(FunctionName=FUNCTION)["Policy"])["Statement"]) == 1
+    assert _notification() == after
+
+    unwire(FUNCTION, "photos", AWSClient())
+    assert _notification() == busy_bucket
+    assert AWSClient().policy_statements(FUNCTION) == []
+
+
+def test_an_overlapping_filter_is_refused_naming_the_other_entry(busy_bucket):
+    with pytest.raises(WireError, match="thumbnails"):
+        wire(WireSettings(FUNCTION, "photos", prefix="thumbs/big/"), AWSClient())
+    assert _notification() == busy_bucket
+
+
+def test_a_trigger_that_would_see_the_results_is_refused_unless_overridden(deployed):
+    with pytest.raises(WireError, match="invoke it again"):
+        wire(WireSettings(FUNCTION, "photos"), AWSClient())
+    assert _notification() == {}
+    result = wire(WireSettings(FUNCTION, "photos", allow_recursion=True), AWSClient())
+    assert any("recursion allowed" in w for w in result.warnings)
+
+
+def test_the_cli_wires_from_the_project_settings_file(deployed, tmp_path, aws):
+    (tmp_path / "lambdapack.toml").write_text(
+        f'function = "{FUNCTION}"\nbucket = "photos"\nprefix = "incoming/"\n'
+    )
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    first = subprocess.run(
+        [sys.executable, "-m", "pack", "wire"], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert first.returncode == 0, first.stderr
+    assert "notification lambdapack-digits added" in first.stdout
+    second = subprocess.run(
+        [sys.executable, "-m", "pack", "wire"], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert "nothing to change" in second.stdout
