@@ -5,10 +5,11 @@ init phase — and reused by every warm invocation of this container.
 """
 
 from lambdapack_handler.app import App, Settings
-from lambdapack_handler.loader import load_classifier
+from lambdapack_handler.loader import load_classifier, s3_client
 
 CLASSIFIER = load_classifier()
-APP = App(CLASSIFIER, Settings.from_env())
+# Created at init (when boto3 is there: always on Lambda), not on the first event.
+APP = App(CLASSIFIER, Settings.from_env(), s3_client())
 
 
 def handler(event, context):

@@ -345,6 +345,15 @@ def _target(python_version: str, arch: str) -> Target:
         raise click.BadParameter(str(exc)) from exc
 
 
+def _register_local_commands() -> None:
+    from .cli_local import register
+
+    register(cli)
+
+
+_register_local_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="lambdapack", standalone_mode=False)

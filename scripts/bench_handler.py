@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_pack import make_mobilenet
 
+from pack.lambda_runtime import runtime_boto3
 from pack.pipeline import default_cache_dir
-from pack.runtime_boto3 import runtime_boto3
 
 CHILD = """
 import json, resource, statistics, sys, time

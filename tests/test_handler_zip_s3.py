@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from pack.runtime_boto3 import runtime_boto3
+from pack.lambda_runtime import runtime_boto3
 from pack.target import Target, host_can_run
 
 from .conftest import SAMPLE

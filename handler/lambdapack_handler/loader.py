@@ -27,15 +27,21 @@ def default_model_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(task_root) / "model"
 
 
+def s3_client():
+    """An S3 client from the runtime's boto3, or None where there is none (smoke runs)."""
+    try:
+        import boto3
+    except ImportError:
+        return None
+    return boto3.client("s3")
+
+
 def load_classifier(environ: Mapping[str, str] = os.environ, s3=None) -> Classifier:
     model_dir = default_model_dir(environ)
     config = load_config(model_dir / "config.json")
     bucket, key = environ.get("MODEL_BUCKET"), environ.get("MODEL_KEY")
     if bucket and key:
-        if s3 is None:
-            import boto3  # provided by the Lambda runtime
-
-            s3 = boto3.client("s3")
+        s3 = s3 or s3_client()
         fetched = fetch_model(s3, bucket, key, environ.get("MODEL_SHA256") or None)
         path, digest = fetched.path, fetched.sha256
     else:

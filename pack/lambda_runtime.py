@@ -1,0 +1,65 @@
+"""Folders of packages the Lambda Python runtime provides beside ``/var/task``:
+boto3 (and botocore) and the runtime interface client (awslambdaric). Local
+runs of a zip put them on the path, so the function sees the zip, these and
+the standard library — nothing else from the build machine."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import InstallError
+from .target import host_python
+
+COMPLETE = ".complete"
+
+
+def runtime_folder(cache_dir: Path, name: str, requirements: tuple[str, ...]) -> Path:
+    """``requirements`` installed once into ``<cache>/runtime/<name>-python3.X``."""
+    folder = cache_dir / "runtime" / f"{name}-python{host_python()}"
+    if (folder / COMPLETE).exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-compile",
+                "--only-binary=:all:",
+                "--target",
+                str(work),
+                *requirements,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise InstallError(
+                f"could not install {' '.join(requirements)} for the local Lambda runtime",
+                proc.stderr[-2000:],
+            )
+        (work / COMPLETE).write_text("")
+        if folder.exists():
+            shutil.rmtree(folder)
+        work.rename(folder)
+    finally:
+        if work.exists():
+            shutil.rmtree(work)
+    return folder
+
+
+def runtime_boto3(cache_dir: Path) -> Path:
+    return runtime_folder(cache_dir, "boto3", ("boto3",))
+
+
+def runtime_interface_client(cache_dir: Path) -> Path:
+    return runtime_folder(cache_dir, "awslambdaric", ("awslambdaric",))

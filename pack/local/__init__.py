@@ -1,0 +1,9 @@
+"""Run deployment zips locally, the way Lambda does.
+
+- ``runtime_api``: the Lambda Runtime API, served on 127.0.0.1 for one sandbox.
+- ``sandbox``: one function process under AWS's own runtime interface client
+  (awslambdaric), isolated like ``/var/task``; cold and warm starts, timeouts.
+- ``dispatcher``: asynchronous invocations with Lambda's retries, N at once.
+- ``motoseam``: routes moto's S3→Lambda notifications to the dispatcher.
+- ``localaws``: moto server + dispatcher, for ``lambdapack local`` and the demo.
+"""

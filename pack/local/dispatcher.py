@@ -1,0 +1,239 @@
+"""Asynchronous invocations, as Lambda runs them for S3: at most N at once,
+warm sandboxes reused, errors retried twice, then recorded.
+
+A job names a function (by ARN) and an event. The resolver turns the ARN
+into the function as deployed *now* (code, handler, timeout, memory,
+environment); sandboxes are pooled per code and configuration, so an update
+means fresh sandboxes — cold starts, as on Lambda.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .sandbox import FunctionSpec, Result, Sandbox
+
+RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
+
+
+@dataclass
+class Job:
+    function_arn: str
+    event: dict
+    attempt: int = 0
+
+
+@dataclass
+class Record:
+    function: str
+    request_id: str
+    attempt: int
+    ok: bool
+    cold: bool
+    init_ms: float | None
+    duration_ms: float
+    error: dict | None
+    finished: float
+
+
+@dataclass
+class Stats:
+    invocations: int = 0
+    cold_starts: int = 0
+    errors: int = 0
+    retries: int = 0
+    max_concurrent: int = 0
+    records: list[Record] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)  # gave up after the retries
+
+
+Resolver = Callable[[str], FunctionSpec]
+
+
+def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
+    config = json.dumps(
+        [
+            spec.name,
+            spec.handler,
+            spec.runtime,
+            spec.memory,
+            spec.timeout,
+            sorted(spec.environment.items()),
+            code_sha256,
+        ]
+    )
+    return hashlib.sha256(config.encode()).hexdigest()[:16]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        resolver: Callable[[str], tuple[FunctionSpec, str]],
+        runtime_paths: list[Path],
+        workdir: Path,
+        concurrency: int,
+        retry_delays: tuple[float, ...] = (1.0, 2.0),
+        extra_env: dict[str, str] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.resolver = resolver
+        self.runtime_paths = runtime_paths
+        self.workdir = workdir
+        self.concurrency = concurrency
+        self.retry_delays = retry_delays
+        self.extra_env = extra_env or {}
+        self.log = log or (lambda _: None)
+        self.jobs: queue.Queue[Job | None] = queue.Queue()
+        self.stats = Stats()
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[Sandbox]] = {}
+        self._current_key: dict[str, str] = {}
+        self._all: list[Sandbox] = []
+        self._active = 0
+        self._pending = 0  # queued, running or waiting to be retried
+        self._changed = threading.Condition(self._lock)
+        self._workers = [
+            threading.Thread(target=self._work, name=f"dispatch-{n}", daemon=True) for n in range(concurrency)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    # --- public ------------------------------------------------------------------
+
+    def submit(self, function_arn: str, event: dict) -> None:
+        with self._lock:
+            self._pending += 1
+        self.jobs.put(Job(function_arn, event))
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until nothing is queued, running or waiting for a retry; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(min(left, 0.5))
+        return True
+
+    def close(self) -> None:
+        for _ in self._workers:
+            self.jobs.put(None)
+        for worker in self._workers:
+            worker.join(timeout=5)
+        for sandbox in self._all:
+            sandbox.stop()
+
+    # --- workers -----------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            try:
+                self._run(job)
+            except Exception as exc:  # a resolver failure: the function is gone or unreadable
+                self._finish(job, None, {"errorType": type(exc).__name__, "errorMessage": str(exc)})
+
+    def _run(self, job: Job) -> None:
+        spec, code_sha256 = self.resolver(job.function_arn)
+        sandbox = self._acquire(spec, code_sha256)
+        with self._lock:
+            self._active += 1
+            self.stats.max_concurrent = max(self.stats.max_concurrent, self._active)
+        try:
+            result = sandbox.invoke(json.dumps(job.event).encode())
+        finally:
+            with self._lock:
+                self._active -= 1
+            self._release(sandbox, spec, code_sha256)
+        self._finish(job, result, result.error)
+
+    def _finish(self, job: Job, result: Result | None, error: dict | None) -> None:
+        name = job.function_arn.rsplit(":", 1)[-1]
+        with self._lock:
+            if result is not None:
+                self.stats.invocations += 1
+                self.stats.cold_starts += int(result.cold)
+                self.stats.records.append(
+                    Record(
+                        name,
+                        result.request_id,
+                        job.attempt,
+                        result.ok,
+                        result.cold,
+                        result.init_ms,
+                        result.duration_ms,
+                        result.error,
+                        time.time(),
+                    )
+                )
+        if result is not None:
+            kind = "cold" if result.cold else "warm"
+            self.log(
+                f"{name} {result.request_id} {kind} {result.duration_ms:.1f} ms"
+                + (f" init {result.init_ms:.0f} ms" if result.init_ms else "")
+                + (f" ERROR {error.get('errorType')}: {error.get('errorMessage')}" if error else "")
+            )
+        if error is None:
+            return self._done()
+        with self._lock:
+            self.stats.errors += 1
+        if job.attempt < RETRIES and result is not None:
+            delay = self.retry_delays[min(job.attempt, len(self.retry_delays) - 1)]
+            with self._lock:
+                self.stats.retries += 1
+            retry = Job(job.function_arn, job.event, job.attempt + 1)
+            timer = threading.Timer(delay, self.jobs.put, args=(retry,))
+            timer.daemon = True
+            timer.start()
+            return
+        with self._lock:
+            self.stats.failures.append(
+                {"function": name, "attempts": job.attempt + 1, "error": error, "event": job.event}
+            )
+        self.log(f"{name}: gave up after {job.attempt + 1} attempts: {error.get('errorType')}")
+        self._done()
+
+    def _done(self) -> None:
+        with self._changed:
+            self._pending -= 1
+            self._changed.notify_all()
+
+    # --- sandboxes ---------------------------------------------------------------
+
+    def _acquire(self, spec: FunctionSpec, code_sha256: str) -> Sandbox:
+        key = spec_key(spec, code_sha256)
+        stale: list[Sandbox] = []
+        with self._lock:
+            if self._current_key.get(spec.name) != key:
+                # New code or configuration: old environments are never reused.
+                old = self._current_key.get(spec.name)
+                stale = self._idle.pop(old, []) if old else []
+                self._current_key[spec.name] = key
+            idle = self._idle.setdefault(key, [])
+            sandbox = idle.pop() if idle else None
+            if sandbox is None:
+                sandbox = Sandbox(
+                    spec, self.runtime_paths, self.workdir / f"{spec.name}-{len(self._all)}", self.extra_env
+                )
+                self._all.append(sandbox)
+        for old_sandbox in stale:
+            old_sandbox.stop()
+        return sandbox
+
+    def _release(self, sandbox: Sandbox, spec: FunctionSpec, code_sha256: str) -> None:
+        key = spec_key(spec, code_sha256)
+        with self._lock:
+            if self._current_key.get(spec.name) == key:
+                self._idle.setdefault(key, []).append(sandbox)
+                return
+        sandbox.stop()

@@ -1,0 +1,258 @@
+"""One Lambda execution environment: a function process under AWS's runtime
+interface client, fed by its own Runtime API server.
+
+Isolation like ``/var/task``: the process starts from a scrubbed environment
+with ``python -s -S`` and a ``PYTHONPATH`` of the (read-only) task folder,
+a boto3 standing in for the runtime's and the runtime client — nothing else
+from this machine is importable. It gets Lambda's environment variables, the
+function's own, and a temp folder of its own. The process is reused for
+warm invocations; a timeout kills it (reported as Lambda does) and the next
+invocation starts a new one (a cold start), as does a crash or an init error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .runtime_api import Invocation, RuntimeAPI
+
+POLL_S = 0.005
+
+
+@dataclass
+class FunctionSpec:
+    name: str
+    task_dir: Path  # the unzipped code
+    handler: str = "index.handler"
+    runtime: str = "python3.11"
+    memory: int = 1024
+    timeout: float = 60.0
+    environment: dict[str, str] = field(default_factory=dict)
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    version: str = "$LATEST"
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+
+
+@dataclass
+class Result:
+    request_id: str
+    payload: bytes | None
+    error: dict | None
+    cold: bool
+    init_ms: float | None
+    duration_ms: float
+    max_memory_mb: int | None
+    logs: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def report_line(self, spec: FunctionSpec) -> str:
+        line = (
+            f"REPORT RequestId: {self.request_id}\tDuration: {self.duration_ms:.2f} ms\t"
+            f"Billed Duration: {max(1, round(self.duration_ms + 0.5))} ms\tMemory Size: {spec.memory} MB"
+        )
+        if self.max_memory_mb is not None:
+            line += f"\tMax Memory Used: {self.max_memory_mb} MB"
+        if self.init_ms is not None:
+            line += f"\tInit Duration: {self.init_ms:.2f} ms"
+        return line
+
+
+class Sandbox:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        runtime_paths: list[Path],
+        workdir: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        spec.task_dir = spec.task_dir.resolve()
+        self.spec = spec
+        self.runtime_paths = [path.resolve() for path in runtime_paths]
+        self.workdir = workdir.resolve()
+        self.extra_env = extra_env or {}
+        self.tmp = workdir / "tmp"
+        self.log_path = workdir / "function.log"
+        self.process: subprocess.Popen | None = None
+        self.api: RuntimeAPI | None = None
+        self.started_at = 0.0
+        self.lock = threading.Lock()
+        self.cold_starts = 0
+        self.invocations = 0
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def environment(self, api_address: str) -> dict[str, str]:
+        spec = self.spec
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "PYTHONPATH": os.pathsep.join(str(p) for p in [spec.task_dir, *self.runtime_paths]),
+            "LAMBDA_TASK_ROOT": str(spec.task_dir),
+            "LAMBDA_RUNTIME_DIR": str(self.runtime_paths[-1]),
+            "_HANDLER": spec.handler,
+            "AWS_LAMBDA_RUNTIME_API": api_address,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/{self.workdir.name}",
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+            "TMPDIR": str(self.tmp),
+            "HOME": str(self.tmp),
+        }
+        env.update(self.extra_env)
+        env.update(spec.environment)
+        return env
+
+    def _start(self) -> None:
+        self.stop()
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir(parents=True)
+        self.api = RuntimeAPI()
+        self.started_at = time.perf_counter()
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-s", "-S", "-m", "awslambdaric", self.spec.handler],
+            cwd=self.spec.task_dir,
+            env=self.environment(self.api.address),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a timeout kills all of it
+        )
+        log.close()
+        self.cold_starts += 1
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+        if self.api is not None:
+            self.api.close()
+            self.api = None
+
+    # --- invoking --------------------------------------------------------------
+
+    def invoke(self, event: bytes, request_id: str | None = None) -> Result:
+        with self.lock:
+            return self._invoke(event, request_id or str(uuid.uuid4()))
+
+    def _invoke(self, event: bytes, request_id: str) -> Result:
+        cold = not self.alive()
+        if cold:
+            self._start()
+        assert self.api is not None and self.process is not None
+        api = self.api
+        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        deadline = time.time() + self.spec.timeout
+        invocation = Invocation(request_id, event, int(deadline * 1000), self.spec.arn)
+        api.submit(invocation)
+        submitted = time.perf_counter()
+        self.invocations += 1
+        while not invocation.done.wait(POLL_S):
+            if api.init_failed.is_set() or self.process.poll() is not None:
+                return self._failed(invocation, cold, submitted, log_offset)
+            began = invocation.started or submitted
+            # Lambda's init phase has its own 10 s budget; the timeout runs from the event.
+            if invocation.started is not None and time.perf_counter() - began > self.spec.timeout:
+                return self._timed_out(invocation, cold, log_offset)
+            if invocation.started is None and time.perf_counter() - submitted > self.spec.timeout + 10:
+                return self._timed_out(invocation, cold, log_offset)
+        init_ms = (api.first_poll - self.started_at) * 1000 if cold and api.first_poll else None
+        duration = ((invocation.finished or time.perf_counter()) - (invocation.started or submitted)) * 1000
+        return Result(
+            request_id,
+            invocation.response,
+            invocation.error,
+            cold,
+            init_ms,
+            duration,
+            self._max_memory_mb(),
+            self._logs_since(log_offset),
+        )
+
+    def _failed(self, invocation: Invocation, cold: bool, submitted: float, log_offset: int) -> Result:
+        api = self.api
+        assert api is not None
+        if api.init_failed.is_set():
+            self.process.wait(timeout=5) if self.process else None
+            error = api.init_error or {"errorType": "Runtime.Unknown", "errorMessage": "init failed"}
+        else:
+            code = self.process.returncode if self.process else None
+            error = {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
+                f"exit status {code}",
+            }
+        self.stop()
+        return Result(
+            invocation.request_id,
+            None,
+            error,
+            cold,
+            None,
+            (time.perf_counter() - submitted) * 1000,
+            None,
+            self._logs_since(log_offset),
+        )
+
+    def _timed_out(self, invocation: Invocation, cold: bool, log_offset: int) -> Result:
+        self.stop()
+        return Result(
+            invocation.request_id,
+            None,
+            {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {invocation.request_id} Error: Task timed out after "
+                f"{self.spec.timeout:.2f} seconds",
+            },
+            cold,
+            None,
+            self.spec.timeout * 1000,
+            None,
+            self._logs_since(log_offset),
+        )
+
+    def _max_memory_mb(self) -> int | None:
+        if self.process is None:
+            return None
+        try:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+        except OSError:
+            return None
+        return None
+
+    def _logs_since(self, offset: int) -> str:
+        try:
+            with self.log_path.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read().decode(errors="replace")
+        except OSError:
+            return ""

@@ -1,0 +1,220 @@
+"""Benchmark the local Lambda path against a sequential loop, in one run.
+
+1. Baseline: the packed handler in ONE process, classifying the images one
+   after another (the "one server, one by one" way), reading from and writing
+   to the same local S3.
+2. The local path with N=1 and N=2 concurrent functions: upload under the
+   wired prefix, S3 notifications invoke the deployed zip in the local runtime;
+   from the first upload to the last result.
+3. Cold start of the sample zip and of a MobileNetV2-sized LiteRT zip under the
+   real runtime client: from process start to the first response.
+
+Prints images per second, speedup against the baseline, cold starts and
+invocation latency percentiles. Usage:
+    python scripts/bench_local.py [--images 1000] [--zip dist/function.zip]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pack.awsclient import AWSClient
+from pack.deploy import DeploySettings, deploy
+from pack.lambda_runtime import runtime_boto3, runtime_interface_client
+from pack.local.localaws import LocalAWS
+from pack.local.sandbox import FunctionSpec, Sandbox
+from pack.pipeline import default_cache_dir
+from pack.wire import WireSettings, wire
+
+SEQUENTIAL = """
+import json, sys, time
+task, boto3_dir, keys_path = sys.argv[1:4]
+sys.path[:0] = [task, boto3_dir]
+import index
+keys = json.load(open(keys_path))
+began = time.perf_counter()
+for key in keys:
+    index.handler({"bucket": "bench", "key": key}, None)
+print(json.dumps({"seconds": time.perf_counter() - began}))
+"""
+
+
+THREADS = {"INFERENCE_THREADS": "1"}  # one core per function, as on a 1,769 MB Lambda
+
+
+def digit_images(count: int) -> list[tuple[str, bytes]]:
+    heldout = sorted((ROOT / "build" / "sample" / "heldout").glob("*.png"))
+    return [
+        (f"incoming/{n:04d}-{heldout[n % len(heldout)].name}", heldout[n % len(heldout)].read_bytes())
+        for n in range(count)
+    ]
+
+
+def photo_images(count: int) -> list[tuple[str, bytes]]:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_handler import photo
+
+    photos = [photo(seed) for seed in range(20)]
+    return [(f"incoming/photo-{n:04d}.jpg", photos[n % len(photos)]) for n in range(count)]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(fraction * (len(ordered) - 1))]
+
+
+def sequential(zip_path: Path, items, cache: Path) -> dict:
+    with LocalAWS(cache, concurrency=1) as local:
+        s3 = local.client("s3")
+        s3.create_bucket(Bucket="bench")
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda item: s3.put_object(Bucket="bench", Key=item[0], Body=item[1]), items))
+        with tempfile.TemporaryDirectory() as work:
+            task = Path(work) / "task"
+            zipfile.ZipFile(zip_path).extractall(task)
+            (Path(work) / "keys.json").write_text(json.dumps([key for key, _ in items]))
+            env = {
+                "PATH": "/usr/bin:/bin",
+                "LAMBDA_TASK_ROOT": str(task),
+                **local.client_environment(),
+                **THREADS,
+            }
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    "-c",
+                    SEQUENTIAL,
+                    str(task),
+                    str(runtime_boto3(cache)),
+                    str(Path(work) / "keys.json"),
+                ],
+                cwd=task,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+    seconds = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+    return {
+        "mode": "sequential loop, 1 process",
+        "seconds": seconds,
+        "rate": len(items) / seconds,
+        "cold": 1,
+        "p50": None,
+        "p95": None,
+    }
+
+
+def local_path(zip_path: Path, items, cache: Path, concurrency: int) -> dict:
+    with LocalAWS(cache, concurrency=concurrency) as local:
+        os.environ.update(local.client_environment())
+        s3 = local.client("s3")
+        s3.create_bucket(Bucket="bench")
+        deploy(
+            DeploySettings(zip_path, "bench", bucket="bench", prefix="incoming/"),
+            AWSClient(),
+            log=lambda _: 0,
+        )
+        wire(WireSettings("bench", "bench", prefix="incoming/"), AWSClient())
+        began = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda item: s3.put_object(Bucket="bench", Key=item[0], Body=item[1]), items))
+        local.dispatcher.wait_idle(3600)
+        seconds = time.perf_counter() - began
+        stats = local.dispatcher.stats
+        durations = [r.duration_ms for r in stats.records if r.ok]
+        assert stats.invocations == len(items) and not stats.failures, "some invocations failed"
+    return {
+        "mode": f"local Lambda path, N={concurrency}",
+        "seconds": seconds,
+        "rate": len(items) / seconds,
+        "cold": stats.cold_starts,
+        "p50": statistics.median(durations),
+        "p95": percentile(durations, 0.95),
+    }
+
+
+def cold_start(zip_path: Path, cache: Path, image: bytes, runs: int = 3) -> float:
+    """Median seconds from process start to the first response (one real classification)."""
+    times = []
+    with LocalAWS(cache, concurrency=1) as local:
+        s3 = local.client("s3")
+        s3.create_bucket(Bucket="cold")
+        s3.put_object(Bucket="cold", Key="image.jpg", Body=image)
+        runtime = [runtime_boto3(cache), runtime_interface_client(cache)]
+        for run in range(runs):
+            with tempfile.TemporaryDirectory() as work:
+                task = Path(work) / "task"
+                zipfile.ZipFile(zip_path).extractall(task)
+                box = Sandbox(
+                    FunctionSpec("cold", task), runtime, Path(work) / f"sb{run}", local.client_environment()
+                )
+                began = time.perf_counter()
+                result = box.invoke(json.dumps({"bucket": "cold", "key": "image.jpg"}).encode())
+                times.append(time.perf_counter() - began)
+                box.stop()
+                assert result.ok, result.error
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--zip", type=Path, default=ROOT / "dist" / "function.zip")
+    parser.add_argument(
+        "--mobilenet-zip", type=Path, default=ROOT / "build" / "bench" / "dist-mobilenetv2" / "function.zip"
+    )
+    args = parser.parse_args()
+    cache = default_cache_dir()
+    workloads = [("digits CNN, 64x64 PNG", args.zip, digit_images(args.images))]
+    if args.mobilenet_zip.exists():
+        workloads.append(("MobileNetV2 224, 640x480 JPEG", args.mobilenet_zip, photo_images(args.images)))
+    else:
+        print(f"MobileNetV2 zip not found at {args.mobilenet_zip}: run scripts/bench_handler.py first")
+    print(
+        f"\nlocal path benchmark — {args.images} images per workload, {os.cpu_count()} cores, "
+        "1 inference thread per function\n"
+    )
+    print(
+        "workload | mode | seconds | images/s | speedup vs sequential | cold starts | invocation p50 | "
+        "invocation p95"
+    )
+    print("--- | --- | --- | --- | --- | --- | --- | ---")
+    for name, zip_path, items in workloads:
+        rows = [sequential(zip_path, items, cache)]
+        rows += [local_path(zip_path, items, cache, n) for n in (1, 2)]
+        base = rows[0]["rate"]
+        for row in rows:
+            p50 = f"{row['p50']:.1f} ms" if row["p50"] is not None else "—"
+            p95 = f"{row['p95']:.1f} ms" if row["p95"] is not None else "—"
+            print(
+                f"{name} | {row['mode']} | {row['seconds']:.1f} | {row['rate']:.1f} | "
+                f"{row['rate'] / base:.2f}x | {row['cold']} | {p50} | {p95}",
+                flush=True,
+            )
+    photo = (ROOT / "build" / "sample" / "samples").glob("*.png").__next__().read_bytes()
+    print("\ncold start, process start to first response (median of 3, real runtime client):")
+    print(f"  sample digits zip: {cold_start(args.zip, cache, photo):.3f} s")
+    if args.mobilenet_zip.exists():
+        print(f"  MobileNetV2 224 LiteRT zip: {cold_start(args.mobilenet_zip, cache, photo):.3f} s")
+    else:
+        print(f"  MobileNetV2 zip not found at {args.mobilenet_zip}: run scripts/bench_handler.py first")
+
+
+if __name__ == "__main__":
+    main()

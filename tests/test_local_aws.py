@@ -1,0 +1,142 @@
+"""The local AWS end to end: deploy and wire against moto's server, then
+objects put into the bucket run the deployed code in the local runtime —
+selected by the bucket's real notification filters, N at once, with
+Lambda's asynchronous retries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from urllib.parse import unquote_plus
+
+import moto
+import pytest
+
+from pack.awsclient import AWSClient
+from pack.deploy import DeploySettings, deploy
+from pack.local import motoseam
+from pack.local.localaws import LocalAWS
+from pack.report import BUILD_INFO
+from pack.wire import WireSettings, wire
+
+from .conftest import SAMPLE
+
+pytestmark = pytest.mark.functional
+
+SLOW = """
+import json, time, boto3
+from urllib.parse import unquote_plus
+s3 = boto3.client("s3")
+def handler(event, context):
+    record = event["Records"][0]
+    start = time.time()
+    time.sleep(0.4)
+    key = "timing/" + unquote_plus(record["s3"]["object"]["key"])
+    s3.put_object(Bucket=record["s3"]["bucket"]["name"], Key=key,
+                  Body=json.dumps({"start": start, "end": time.time()}))
+    return {"ok": True}
+"""
+FAILING = """
+def handler(event, context):
+    raise RuntimeError("always fails")
+"""
+
+
+def function_zip(path, source: str):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("index.py", source)
+        archive.writestr(
+            BUILD_INFO, json.dumps({"target": {"runtime": "python3.11", "architecture": "x86_64"}})
+        )
+    return path
+
+
+@pytest.fixture
+def local(cache_dir, monkeypatch, request):
+    concurrency = getattr(request, "param", 2)
+    with LocalAWS(cache_dir, concurrency=concurrency, retry_delays=(0.1, 0.1)) as aws:
+        for key, value in aws.client_environment().items():
+            monkeypatch.setenv(key, value)
+        aws.client("s3").create_bucket(Bucket="photos")
+        yield aws
+
+
+def deploy_and_wire(zip_path, name: str, prefix: str = "incoming/"):
+    deploy(DeploySettings(zip_path, name, bucket="photos", prefix=prefix), AWSClient(), log=lambda _: None)
+    wire(WireSettings(name, "photos", prefix=prefix), AWSClient())
+
+
+def test_the_seam_is_the_one_this_moto_has():
+    assert moto.__version__.startswith("5.2.")
+    from moto.s3 import notifications
+
+    assert callable(getattr(notifications, motoseam.SEAM))
+
+
+def test_an_upload_under_the_prefix_runs_the_deployed_zip_and_writes_its_result(local, packed, tmp_path):
+    out, _, _ = packed
+    zip_path = shutil.copy(out / "function.zip", tmp_path / "function.zip")
+    deploy_and_wire(zip_path, "digits")
+    s3 = local.client("s3")
+    s3.put_object(
+        Bucket="photos", Key="incoming/seven 7.png", Body=(SAMPLE / "heldout" / "digit-0021.png").read_bytes()
+    )
+    s3.put_object(Bucket="photos", Key="elsewhere/ignored.png", Body=b"not under the prefix")
+    assert local.dispatcher.wait_idle(120)
+    result = json.loads(
+        s3.get_object(Bucket="photos", Key="results/incoming/seven 7.png.json")["Body"].read()
+    )
+    assert result["input"]["key"] == "incoming/seven 7.png"
+    assert result["top_k"][0]["label"] == "1"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="photos").get("Contents", [])]
+    assert "results/elsewhere/ignored.png.json" not in keys
+    assert local.dispatcher.stats.invocations == 1 and local.dispatcher.stats.cold_starts == 1
+
+
+def test_concurrency_is_bounded_by_n(local, tmp_path):
+    deploy_and_wire(function_zip(tmp_path / "slow.zip", SLOW), "slow")
+    s3 = local.client("s3")
+    for number in range(6):
+        s3.put_object(Bucket="photos", Key=f"incoming/{number}.png", Body=b"x")
+    assert local.dispatcher.wait_idle(60)
+    spans = [
+        json.loads(s3.get_object(Bucket="photos", Key=f"timing/incoming/{n}.png")["Body"].read())
+        for n in range(6)
+    ]
+    # the most invocations that ran at the same moment, as the functions saw it
+    overlap = max(
+        sum(1 for other in spans if other["start"] <= span["start"] < other["end"]) for span in spans
+    )
+    assert overlap == 2
+    stats = local.dispatcher.stats
+    assert stats.invocations == 6 and stats.max_concurrent == 2 and stats.cold_starts == 2
+
+
+def test_a_failing_function_is_retried_twice_then_recorded(local, tmp_path):
+    deploy_and_wire(function_zip(tmp_path / "failing.zip", FAILING), "failing")
+    local.client("s3").put_object(Bucket="photos", Key="incoming/a.png", Body=b"x")
+    assert local.dispatcher.wait_idle(60)
+    stats = local.dispatcher.stats
+    assert [r.attempt for r in stats.records] == [0, 1, 2]
+    assert all(r.error["errorType"] == "RuntimeError" for r in stats.records)
+    assert len(stats.failures) == 1 and stats.failures[0]["attempts"] == 3
+    assert unquote_plus(stats.failures[0]["event"]["Records"][0]["s3"]["object"]["key"]) == "incoming/a.png"
+
+
+def test_an_updated_function_runs_its_new_code_from_a_cold_start(local, tmp_path):
+    deploy_and_wire(function_zip(tmp_path / "v1.zip", SLOW), "changing")
+    s3 = local.client("s3")
+    s3.put_object(Bucket="photos", Key="incoming/1.png", Body=b"x")
+    assert local.dispatcher.wait_idle(60)
+    deploy(
+        DeploySettings(
+            function_zip(tmp_path / "v2.zip", FAILING), "changing", bucket="photos", prefix="incoming/"
+        ),
+        AWSClient(),
+        log=lambda _: None,
+    )
+    s3.put_object(Bucket="photos", Key="incoming/2.png", Body=b"x")
+    assert local.dispatcher.wait_idle(60)
+    records = local.dispatcher.stats.records
+    assert records[0].ok and records[1].cold and records[1].error["errorType"] == "RuntimeError"

@@ -1,0 +1,142 @@
+"""The local Lambda runtime (AWS's runtime interface client against
+lambdapack's Runtime API) on hand-made function folders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pack.lambda_runtime import runtime_boto3, runtime_interface_client
+from pack.local.sandbox import FunctionSpec, Sandbox
+
+pytestmark = pytest.mark.functional
+
+GOOD = """
+import os, sys, time
+COUNT = 0
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("fail"):
+        raise ValueError("bad input")
+    if event.get("crash"):
+        os._exit(3)
+    return {"count": COUNT, "request_id": context.aws_request_id, "name": context.function_name,
+            "memory": context.memory_limit_in_mb, "tmp": os.environ["TMPDIR"],
+            "path": [p for p in sys.path if "site-packages" in p], "env": os.environ.get("GREETING")}
+"""
+
+
+@pytest.fixture(scope="module")
+def runtime_paths(cache_dir):
+    return [runtime_boto3(cache_dir), runtime_interface_client(cache_dir)]
+
+
+def sandbox(tmp_path, runtime_paths, source: str, timeout: float = 5, **spec) -> Sandbox:
+    task = tmp_path / "task"
+    task.mkdir(exist_ok=True)
+    (task / "index.py").write_text(source)
+    return Sandbox(
+        FunctionSpec("fn", task, timeout=timeout, memory=256, **spec), runtime_paths, tmp_path / "sb"
+    )
+
+
+def call(box: Sandbox, event: dict):
+    result = box.invoke(json.dumps(event).encode())
+    return result, (json.loads(result.payload) if result.payload else None)
+
+
+def test_cold_then_warm_with_a_full_context(tmp_path, runtime_paths):
+    box = sandbox(tmp_path, runtime_paths, GOOD, environment={"GREETING": "hi"})
+    try:
+        first, body = call(box, {})
+        assert first.ok and first.cold and first.init_ms > 0
+        assert body["count"] == 1 and body["request_id"] == first.request_id
+        assert body["name"] == "fn" and str(body["memory"]) == "256" and body["env"] == "hi"
+        assert body["tmp"].startswith(str(box.workdir)) and body["path"] == []
+        second, body = call(box, {})
+        assert not second.cold and second.init_ms is None and body["count"] == 2
+        assert "Init Duration" in first.report_line(box.spec) and "Init Duration" not in second.report_line(
+            box.spec
+        )
+    finally:
+        box.stop()
+
+
+def test_a_handler_exception_comes_back_in_lambdas_error_shape_and_the_process_stays(tmp_path, runtime_paths):
+    box = sandbox(tmp_path, runtime_paths, GOOD)
+    try:
+        failed, _ = call(box, {"fail": True})
+        assert failed.error["errorType"] == "ValueError" and failed.error["errorMessage"] == "bad input"
+        assert "stackTrace" in failed.error and "bad input" in failed.logs
+        after, body = call(box, {})
+        assert after.ok and not after.cold and body["count"] == 2
+    finally:
+        box.stop()
+
+
+def test_import_error_is_an_init_error(tmp_path, runtime_paths):
+    box = sandbox(tmp_path, runtime_paths, "import not_a_module\ndef handler(e, c): return 1\n")
+    try:
+        result, _ = call(box, {})
+        assert result.error["errorType"] == "Runtime.ImportModuleError"
+        assert "not_a_module" in result.error["errorMessage"]
+        assert not box.alive()
+    finally:
+        box.stop()
+
+
+def test_missing_handler_function_is_reported(tmp_path, runtime_paths):
+    box = sandbox(tmp_path, runtime_paths, "def other(e, c): return 1\n")
+    try:
+        result, _ = call(box, {})
+        assert result.error["errorType"] == "Runtime.HandlerNotFound"
+    finally:
+        box.stop()
+
+
+def test_a_timeout_kills_the_process_and_the_next_call_is_a_cold_start(tmp_path, runtime_paths):
+    box = sandbox(tmp_path, runtime_paths, GOOD, timeout=1)
+    try:
+        call(box, {})
+        slow, _ = call(box, {"sleep": 5})
+        assert slow.error["errorType"] == "Sandbox.Timedout"
+        assert "Task timed out after 1.00 seconds" in slow.error["errorMessage"]
+        assert not box.alive()
+        again, body = call(box, {})
+        assert again.ok and again.cold and body["count"] == 1
+    finally:
+        box.stop()
+
+
+def test_a_crash_is_reported_and_the_next_call_recovers(tmp_path, runtime_paths):
+    box = sandbox(tmp_path, runtime_paths, GOOD)
+    try:
+        crashed, _ = call(box, {"crash": True})
+        assert (
+            crashed.error["errorType"] == "Runtime.ExitError"
+            and "exit status 3" in crashed.error["errorMessage"]
+        )
+        again, body = call(box, {})
+        assert again.ok and again.cold and body["count"] == 1
+    finally:
+        box.stop()
+
+
+def test_invoke_command_runs_the_packed_zip_and_prints_a_report_line(packed, cache_dir):
+    from .conftest import ROOT, run_cli
+
+    out, _, _ = packed
+    proc = run_cli(
+        "invoke",
+        str(out / "function.zip"),
+        "--event",
+        str(ROOT / "tests" / "events" / "s3-test-event.json"),
+        cache=cache_dir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["processed"] == 0
+    assert "REPORT RequestId:" in proc.stderr and "Init Duration:" in proc.stderr
