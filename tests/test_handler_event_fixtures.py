@@ -8,7 +8,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from lambdapack_handler.events import parse_event
 
@@ -46,24 +45,14 @@ def test_stored_events(fixture, keys, names):
     assert all(r.bucket == "photos" for r in refs)
 
 
-@pytest.fixture(scope="module")
-def aws():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    options = {
-        "endpoint_url": f"http://{host}:{port}",
-        "region_name": "us-east-1",
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-    }
-    yield boto3.client("s3", **options), boto3.client("sqs", **options)
-    server.stop()
+@pytest.fixture
+def clients(aws):
+    return boto3.client("s3"), boto3.client("sqs")
 
 
 @pytest.mark.functional
-def test_events_sent_by_a_real_s3_endpoint_decode_to_the_original_keys(aws):
-    s3, sqs = aws
+def test_events_sent_by_a_real_s3_endpoint_decode_to_the_original_keys(clients):
+    s3, sqs = clients
     s3.create_bucket(Bucket="photos")
     queue = sqs.create_queue(QueueName="events")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -7,7 +7,6 @@ import hashlib
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from lambdapack_handler.modelstore import ModelFetchError, fetch_model
 
@@ -15,20 +14,11 @@ pytestmark = pytest.mark.functional
 MODEL = bytes(range(256)) * 4096  # 1 MiB
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(endpoint, monkeypatch):
+def s3(moto_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket="models")
     client.put_object(Bucket="models", Key="m/model.tflite", Body=MODEL)
     yield client

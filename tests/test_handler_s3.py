@@ -12,7 +12,6 @@ import json
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from lambdapack_handler.app import App, Settings
@@ -26,24 +25,15 @@ pytestmark = pytest.mark.functional
 BUCKET = "uploads"
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(endpoint, monkeypatch):
+def s3(moto_endpoint, monkeypatch):
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(key, value)
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=BUCKET)
     yield client
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):

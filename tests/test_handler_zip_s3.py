@@ -15,7 +15,6 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from pack.lambda_runtime import runtime_boto3
 from pack.target import Target, host_can_run
@@ -46,15 +45,6 @@ print(json.dumps({"summaries": summaries, "outside": outside}))
 """
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def s3_event(bucket: str, keys: list[str]) -> dict:
     """An S3 notification as S3 sends it: keys URL-encoded, spaces as '+'."""
     return {
@@ -76,7 +66,7 @@ def s3_event(bucket: str, keys: list[str]) -> dict:
     }
 
 
-def test_every_heldout_digit_gets_one_correct_enough_result(packed, endpoint, cache_dir, tmp_path):
+def test_every_heldout_digit_gets_one_correct_enough_result(packed, aws, moto_endpoint, cache_dir, tmp_path):
     out, _, _ = packed
     env = {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -86,7 +76,7 @@ def test_every_heldout_digit_gets_one_correct_enough_result(packed, endpoint, ca
     }
     s3 = boto3.client(
         "s3",
-        endpoint_url=endpoint,
+        endpoint_url=moto_endpoint,
         **{"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"},
     )
     s3.create_bucket(Bucket="digits")
@@ -117,7 +107,7 @@ def test_every_heldout_digit_gets_one_correct_enough_result(packed, endpoint, ca
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LAMBDA_TASK_ROOT": str(task),
-            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ENDPOINT_URL": moto_endpoint,
             **env,
         },
         capture_output=True,
