@@ -338,3 +338,20 @@ def test_the_cli_wires_from_the_project_settings_file(deployed, tmp_path, aws):
         [sys.executable, "-m", "pack", "wire"], cwd=tmp_path, capture_output=True, text=True, env=env
     )
     assert "nothing to change" in second.stdout
+
+
+def test_an_update_in_progress_is_a_clear_error():
+    # Stubbed: moto never answers ResourceConflictException (real Lambda does while an update runs).
+    from botocore.stub import Stubber
+
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    aws_client = AWSClient(session=session)
+    with Stubber(aws_client.client("lambda")) as stub:
+        stub.add_client_error(
+            "update_function_code",
+            "ResourceConflictException",
+            "The operation cannot be performed at this time. An update is in progress.",
+        )
+        with pytest.raises(AWSError, match="ResourceConflictException") as caught:
+            aws_client.update_function_code("f", ZipFile=b"x")
+    assert "in progress" in caught.value.hint

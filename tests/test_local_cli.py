@@ -1,0 +1,99 @@
+"""The local commands as a user runs them: lambdapack local in its own
+process, then upload and results against it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import boto3
+import pytest
+
+from .conftest import ROOT, SAMPLE
+
+pytestmark = pytest.mark.functional
+
+
+@pytest.fixture
+def local_endpoint(cache_dir):
+    env = dict(os.environ, LAMBDAPACK_CACHE=str(cache_dir), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pack", "local", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    endpoint = None
+    for line in proc.stdout:
+        if line.startswith("local AWS endpoint:"):
+            endpoint = line.split()[3]
+            break
+    assert endpoint and endpoint.startswith("http://127.0.0.1:"), "lambdapack local did not start"
+    yield proc, endpoint
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def cli(endpoint: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ,
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        COLUMNS="160",
+    )
+    env.pop("AWS_DEFAULT_REGION", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pack", *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+
+
+def test_local_serves_an_endpoint_that_upload_and_results_use_then_stops_cleanly(local_endpoint, tmp_path):
+    proc, endpoint = local_endpoint
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket="photos")
+
+    uploaded = cli(endpoint, "upload", str(SAMPLE / "samples"), "s3://photos/incoming")
+    assert uploaded.returncode == 0, uploaded.stderr
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="photos", Prefix="incoming/")["Contents"])
+    assert keys == sorted(f"incoming/{p.name}" for p in (SAMPLE / "samples").glob("*.png"))
+
+    s3.put_object(
+        Bucket="photos",
+        Key="results/incoming/a.png.json",
+        Body=json.dumps({"input": {"key": "incoming/a.png"}, "top_k": [{"label": "7", "score": 0.9}]}),
+    )
+    s3.put_object(
+        Bucket="photos",
+        Key="results/incoming/b.png.json",
+        Body=json.dumps(
+            {"input": {"key": "incoming/b.png"}, "error": {"type": "NotAnImage", "message": "not an image"}}
+        ),
+    )
+    table = cli(endpoint, "results", "s3://photos/results/", "--csv", str(tmp_path / "r.csv"))
+    assert table.returncode == 0, table.stderr
+    assert "1 classified, 1 errors" in table.stdout
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert [(r["input"], r["label"], r["error"]) for r in rows] == [
+        ("incoming/a.png", "7", ""),
+        ("incoming/b.png", "", "NotAnImage: not an image"),
+    ]
+
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 0
+    assert "0 invocations, 0 cold starts" in output
