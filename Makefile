@@ -9,7 +9,7 @@ SAMPLE_MODEL := $(SAMPLE)/digits.keras
 OUT ?= dist
 PACK_ARGS ?=
 
-.PHONY: all demo venv sample pack report deploy wire local test test-unit lint bench clean
+.PHONY: all demo venv sample pack report deploy wire local docker-setup test test-unit lint bench clean
 
 all: demo
 
@@ -29,8 +29,12 @@ $(SAMPLE_MODEL): scripts/make_sample_model.py handler/lambdapack_handler/imaging
 
 sample: $(SAMPLE_MODEL)
 
+# BUILDER=docker packs inside Dockerfile.amazonlinux (BASE_IMAGE=... to choose the base).
+BUILDER ?= native
+DOCKER_ARGS = $(if $(filter docker,$(BUILDER)),--builder docker --docker-host-network $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)),)
+
 pack: $(SAMPLE_MODEL)
-	$(VENV)/bin/lambdapack pack $(SAMPLE_MODEL) --samples $(SAMPLE)/samples --out $(OUT) $(PACK_ARGS)
+	$(VENV)/bin/lambdapack pack $(SAMPLE_MODEL) --samples $(SAMPLE)/samples --out $(OUT) $(DOCKER_ARGS) $(PACK_ARGS)
 
 # The whole pipeline, locally: pack, local AWS endpoint, deploy, wire, upload
 # the held-out digits, results, accuracy, throughput. Stops what it starts.
@@ -54,7 +58,11 @@ wire: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pack handler scripts tests
 
-test: $(SAMPLE_MODEL) lint
+# A Docker engine and local Debian base images for the Docker builder's tests.
+docker-setup:
+	sh scripts/docker_setup.sh
+
+test: $(SAMPLE_MODEL) lint docker-setup
 	$(PY) -m pytest -q -rfEs
 
 test-unit: $(STAMP)

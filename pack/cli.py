@@ -116,6 +116,22 @@ def cli() -> None:
     help="Folder with index.py and lambdapack_handler/ (default: lambdapack's own).",
 )
 @click.option("--no-smoke", is_flag=True, help="Skip the smoke run of the finished zip.")
+@click.option(
+    "--builder",
+    type=click.Choice(("native", "docker")),
+    default="native",
+    show_default=True,
+    help="Build here, or in a container of the target OS (Dockerfile.amazonlinux).",
+)
+@click.option(
+    "--base-image", help="Base image for --builder docker (default: the AWS Lambda image of --python)."
+)
+@click.option(
+    "--docker-host-network",
+    is_flag=True,
+    help="Give build containers the host's network, resolver and CA certificates.",
+)
+@click.option("--prepared-model", type=click.Path(exists=True, file_okay=False, path_type=Path), hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def pack_command(
     model: Path,
@@ -134,6 +150,10 @@ def pack_command(
     refresh: bool,
     handler_dir: Path | None,
     no_smoke: bool,
+    builder: str,
+    base_image: str | None,
+    docker_host_network: bool,
+    prepared_model: Path | None,
     as_json: bool,
 ) -> None:
     """Pack MODEL (.tflite, .keras, .h5 or a SavedModel folder) into OUT/function.zip."""
@@ -159,8 +179,46 @@ def pack_command(
         line = Text(f"{stage:<8} ", style="bold") + Text(summary) + Text(f" ({seconds:.1f} s)", style="dim")
         err.print(line, highlight=False)
 
-    report = pack(options, progress)
+    if builder == "docker":
+        report = _pack_in_docker(options, base_image, docker_host_network)
+    else:
+        options.prepared_model = prepared_model
+        report = pack(options, progress)
     _show(report, as_json)
+
+
+def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: bool) -> dict:
+    from .docker_builder import DockerOptions, pack_in_docker
+
+    if options.find_links:
+        raise click.UsageError("--find-links folders are not mounted into the build container")
+    args = [
+        "/model",
+        "--python",
+        options.target.python,
+        "--arch",
+        options.target.arch,
+        "--runtime",
+        options.runtime.name,
+    ]
+    for requirement in options.requirements:
+        args += ["--require", requirement]
+    for group in options.keep:
+        args += ["--keep", group]
+    args += ["--bundle-boto3"] * options.bundle_boto3 + ["--refresh"] * options.refresh
+    args += ["--no-smoke"] * (not options.smoke)
+    return pack_in_docker(
+        options.model,
+        options.out,
+        args,
+        options.target.python,
+        options.cache_dir,
+        DockerOptions(base_image=base_image, host_network=host_network),
+        options.samples,
+        options.quantize,
+        options.config,
+        log=lambda line: err.print(Text(line), highlight=False),
+    )
 
 
 @cli.command("report")

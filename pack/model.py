@@ -179,6 +179,21 @@ def prepare_model(
     return result
 
 
+def load_prepared(folder: Path, dest: Path) -> ModelResult:
+    """A model prepared (converted and checked) by another process — the Docker
+    builder does it on the host — copied into ``dest``."""
+    for name in (MODEL_FILE, "config.json", "check.json", "source.json"):
+        if not (folder / name).exists():
+            raise InputError(f"prepared model folder {folder} has no {name}")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / MODEL_FILE, dest / MODEL_FILE)
+    shutil.copyfile(folder / "config.json", dest / "config.json")
+    source = json.loads((folder / "source.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    check = json.loads((folder / "check.json").read_text())
+    return ModelResult(Path(source["source"]), source["kind"], source["quantize"], config, check, cached=True)
+
+
 def _enforce_agreement(result: ModelResult) -> None:
     comparison = result.comparison
     if comparison is None or result.quantize != "none":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import tempfile
 import time
@@ -32,7 +33,7 @@ from .bytecode import compile_tree
 from .elf import read_elf_file
 from .errors import CompatibilityError, InputError, SizeLimitError
 from .install import Installer
-from .model import MODEL_DIR, prepare_model, sample_images
+from .model import MODEL_DIR, load_prepared, prepare_model, sample_images
 from .prune import prune_tree
 from .report import (
     BUILD_INFO,
@@ -84,6 +85,7 @@ class PackOptions:
     refresh: bool = False
     handler_dir: Path = field(default_factory=default_handler_dir)
     smoke: bool = True
+    prepared_model: Path | None = None  # set by the Docker builder: the host converted it
 
 
 Progress = Callable[[str, str, float], None]  # stage, summary, seconds
@@ -109,9 +111,12 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
 
         began = time.perf_counter()
         samples = sample_images(options.samples)
-        model = prepare_model(
-            options.model, build / MODEL_DIR, options.cache_dir, options.quantize, options.config, samples
-        )
+        if options.prepared_model is not None:
+            model = load_prepared(options.prepared_model, build / MODEL_DIR)
+        else:
+            model = prepare_model(
+                options.model, build / MODEL_DIR, options.cache_dir, options.quantize, options.config, samples
+            )
         stage("model", lambda: f"{model.kind} -> model.tflite" + (" (cached)" if model.cached else ""), began)
 
         began = time.perf_counter()
@@ -169,7 +174,7 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
             "lambdapack": __version__,
             "target": options.target.as_dict(),
             "runtime": options.runtime.name,
-            "builder": "native",
+            "builder": builder_record(),
             "distributions": [{"name": d.name, "version": d.version} for d in installed.distributions],
             "strip": stripped.as_dict(),
             "prune": pruned.as_dict(),
@@ -207,6 +212,15 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
     report["timings"] = timings
     _write_json_atomically(options.out / REPORT_NAME, report)
     return report
+
+
+def builder_record() -> dict:
+    """Which builder produced the zip: native, or docker with its base image."""
+    return {
+        "name": os.environ.get("LAMBDAPACK_BUILDER", "native"),
+        "base_image": os.environ.get("LAMBDAPACK_BASE_IMAGE"),
+        "python": platform.python_version(),
+    }
 
 
 def _smoke_summary(smoke: SmokeResult) -> str:

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Runs inside the Dockerfile.amazonlinux image: the SAME pack pipeline as the
+# native builder (lambdapack's source is mounted at /src), with this image's
+# interpreter, so .pyc and the smoke run are the target's own. Arguments are
+# passed to `lambdapack pack` unchanged; outputs go to /outputs.
+set -eu
+export HOME=${HOME:-/tmp}
+export PYTHONPATH=/src:/src/handler
+
+# The interpreter Lambda base images run functions with, else the system one.
+PYTHON=$(ls /var/lang/bin/python3.* 2>/dev/null | grep -E 'python3\.[0-9]+$' | head -n1 || true)
+PYTHON=${PYTHON:-$(command -v python3)}
+VERSION=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+# lambdapack's build dependencies, installed once per Python and machine into the
+# mounted cache, and only then renamed into place.
+VENV=/cache/builder-venv/python$VERSION-$(uname -m)
+if [ ! -e "$VENV/.ready" ]; then
+    rm -rf "$VENV.partial"
+    "$PYTHON" -m venv "$VENV.partial"
+    "$VENV.partial/bin/pip" install --quiet --disable-pip-version-check \
+        "click>=8.1" "rich>=13" "pyelftools>=0.31" "numpy>=1.26" "pillow>=10"
+    touch "$VENV.partial/.ready"
+    rm -rf "$VENV"
+    mv "$VENV.partial" "$VENV"
+fi
+exec "$VENV/bin/python" -m pack pack "$@"

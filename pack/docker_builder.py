@@ -1,0 +1,222 @@
+"""The Docker builder: the same pack pipeline, run inside an image of the target OS.
+
+For users on macOS or Windows, and for targets whose Python this machine does
+not have. The model is converted and checked here first (TensorFlow stays on
+the host); then an image is built from ``Dockerfile.amazonlinux`` (tagged by
+a hash of the Dockerfile, ``build.sh`` and the base image, so a second run is
+a cache hit), and a container runs ``build.sh`` — which runs ``lambdapack
+pack`` from the mounted source with the image's interpreter — with the output
+folder mounted at ``/outputs``. Its log is streamed; the container is removed
+even when the build fails. Everything goes through the docker SDK.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PackError, ToolError
+from .model import prepare_model, sample_images
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = "Dockerfile.amazonlinux"
+BUILD_SCRIPT = "build.sh"
+IMAGE_REPOSITORY = "lambdapack-builder"
+
+# The AWS Lambda base image per Python version (Amazon Linux 2 / 2023).
+DEFAULT_BASE_IMAGES = {
+    "3.10": "public.ecr.aws/lambda/python:3.10",
+    "3.11": "public.ecr.aws/lambda/python:3.11",
+    "3.12": "public.ecr.aws/lambda/python:3.12",
+    "3.13": "public.ecr.aws/lambda/python:3.13",
+    "3.14": "public.ecr.aws/lambda/python:3.14",
+}
+HOST_NETWORK_MOUNTS = ("/etc/resolv.conf", "/etc/ssl/certs")
+
+
+@dataclass
+class DockerOptions:
+    base_image: str | None = None
+    # Containers reach the package index only through the host's network, resolver
+    # and CA certificates on some machines (CI here): opt in with --docker-host-network.
+    host_network: bool = False
+
+
+def image_tag(base_image: str) -> str:
+    digest = hashlib.sha256()
+    for name in (DOCKERFILE, BUILD_SCRIPT):
+        digest.update((ROOT / name).read_bytes())
+    digest.update(base_image.encode())
+    return f"{IMAGE_REPOSITORY}:{digest.hexdigest()[:16]}"
+
+
+def docker_client():
+    try:
+        import docker
+    except ImportError as exc:
+        raise ToolError("the Docker builder needs the docker SDK", 'pip install "docker>=7"') from exc
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise ToolError(
+            f"no Docker engine answers ({_first_line(exc)})",
+            "Start Docker (Docker Desktop, `sudo systemctl start docker`, or `dockerd &`), or check "
+            "DOCKER_HOST; or pack with --builder native.",
+        ) from exc
+    return client
+
+
+def ensure_image(client, base_image: str, log: Callable[[str], None], host_network: bool = False) -> str:
+    import docker
+
+    tag = image_tag(base_image)
+    try:
+        client.images.get(tag)
+        log(f"builder image {tag} (cached)")
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    log(f"building {tag} from {DOCKERFILE} on {base_image}")
+    context = Path(tempfile.mkdtemp(prefix="lambdapack-docker-"))
+    try:
+        for name in (DOCKERFILE, BUILD_SCRIPT):
+            shutil.copy2(ROOT / name, context / name)
+        try:
+            for chunk in client.api.build(
+                path=str(context),
+                dockerfile=DOCKERFILE,
+                tag=tag,
+                decode=True,
+                buildargs={"BASE_IMAGE": base_image},
+                rm=True,
+                forcerm=True,
+                network_mode="host" if host_network else None,
+                pull=False,
+            ):
+                if "stream" in chunk and chunk["stream"].strip():
+                    log(chunk["stream"].rstrip())
+                if "error" in chunk:
+                    raise _build_error(chunk["error"], base_image)
+        except docker.errors.APIError as exc:
+            raise _build_error(str(exc), base_image) from exc
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    return tag
+
+
+def _build_error(message: str, base_image: str) -> PackError:
+    lowered = message.lower()
+    if any(
+        word in lowered
+        for word in (
+            "pull access denied",
+            "not found",
+            "manifest unknown",
+            "no such host",
+            "repository does not exist",
+            "failed to resolve",
+            "dial tcp",
+        )
+    ):
+        return ToolError(
+            f"the base image {base_image} is not on this machine and cannot be pulled ({message.strip()})",
+            "Pull it where a registry is reachable (docker pull), load or import it (docker load / docker "
+            "import), or pass --base-image with an image you have.",
+        )
+    return ToolError(f"building the builder image failed: {message.strip()}")
+
+
+def pack_in_docker(
+    model: Path,
+    out: Path,
+    pack_args: list[str],
+    python: str,
+    cache_dir: Path,
+    options: DockerOptions,
+    samples: Path | None,
+    quantize: str,
+    config: Path | None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Run the pipeline in a container; return the report it wrote to ``out``."""
+    client = docker_client()
+    base_image = options.base_image or DEFAULT_BASE_IMAGES[python]
+    tag = ensure_image(client, base_image, log, options.host_network)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lambdapack-model-") as prepared:
+        result = prepare_model(model, Path(prepared), cache_dir, quantize, config, sample_images(samples))
+        (Path(prepared) / "check.json").write_text(json.dumps(result.check))
+        (Path(prepared) / "source.json").write_text(
+            json.dumps({"source": str(model), "kind": result.kind, "quantize": quantize})
+        )
+        volumes = {
+            str(ROOT / "pack"): {"bind": "/src/pack", "mode": "ro"},
+            str(ROOT / "handler"): {"bind": "/src/handler", "mode": "ro"},
+            str(out.resolve()): {"bind": "/outputs", "mode": "rw"},
+            str(Path(prepared)): {"bind": "/model", "mode": "ro"},
+            str(cache_dir.resolve()): {"bind": "/cache", "mode": "rw"},
+        }
+        args = [
+            *pack_args,
+            "--prepared-model",
+            "/model",
+            "--out",
+            "/outputs",
+            "--cache-dir",
+            "/cache",
+            "--handler-dir",
+            "/src/handler",
+        ]
+        if samples is not None:
+            volumes[str(samples.resolve())] = {"bind": "/samples", "mode": "ro"}
+            args += ["--samples", "/samples"]
+        run = {"network_mode": "host"} if options.host_network else {}
+        if options.host_network:
+            for path in HOST_NETWORK_MOUNTS:
+                if os.path.exists(path):
+                    volumes[path] = {"bind": path, "mode": "ro"}
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        container = client.containers.create(
+            tag,
+            command=args,
+            volumes=volumes,
+            environment={
+                "LAMBDAPACK_BUILDER": "docker",
+                "LAMBDAPACK_BASE_IMAGE": base_image,
+                "PYTHONPATH": "/src/handler",
+                "HOME": "/tmp",
+                "COLUMNS": "120",
+            },
+            user=f"{os.getuid()}:{os.getgid()}",
+            **run,
+        )
+        try:
+            container.start()
+            # stderr carries the stage-by-stage progress; the report is rendered here.
+            for line in container.logs(stream=True, follow=True, stdout=False, stderr=True):
+                log(line.decode(errors="replace").rstrip())
+            status = container.wait()
+        finally:
+            container.remove(force=True)
+    code = int(status.get("StatusCode", 1))
+    if code != 0:
+        error = PackError(
+            f"the pack in the {base_image} container failed (exit code {code}): see its log above"
+        )
+        error.exit_code = code
+        raise error
+    report = json.loads((out / "report.json").read_text())
+    report["zip"]["path"] = str(out / "function.zip")
+    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
