@@ -4,6 +4,7 @@ lambdapack's Runtime API) on hand-made function folders."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -140,3 +141,27 @@ def test_invoke_command_runs_the_packed_zip_and_prints_a_report_line(packed, cac
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["processed"] == 0
     assert "REPORT RequestId:" in proc.stderr and "Init Duration:" in proc.stderr
+
+
+FILL_TMP = """
+import os
+def handler(event, context):
+    path = os.path.join(os.environ["TMPDIR"], "big")
+    with open(path, "wb") as handle:
+        handle.write(b"x" * event["bytes"])
+    return {"written": os.path.getsize(path)}
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a size-limited /tmp needs root to mount a tmpfs")
+def test_tmp_is_limited_to_the_ephemeral_storage_size(tmp_path, runtime_paths):
+    box = sandbox(tmp_path, runtime_paths, FILL_TMP, ephemeral_mb=1)
+    try:
+        small, body = call(box, {"bytes": 512 * 1024})
+        assert small.ok and body["written"] == 512 * 1024
+        assert box.tmp_limited
+        big, _ = call(box, {"bytes": 2 * 1024 * 1024})
+        assert big.error["errorType"] == "OSError" and "No space left" in big.error["errorMessage"]
+    finally:
+        box.stop()
+    assert not box.tmp_limited

@@ -151,6 +151,7 @@ class LocalAWS:
             environment=(config.get("Environment") or {}).get("Variables", {}),
             region=region,
             account=account,
+            ephemeral_mb=(config.get("EphemeralStorage") or {}).get("Size", 512),
         )
         return spec, code_sha256
 

@@ -41,6 +41,7 @@ class FunctionSpec:
     region: str = "us-east-1"
     account: str = "123456789012"
     version: str = "$LATEST"
+    ephemeral_mb: int = 512  # the size of /tmp
 
     @property
     def arn(self) -> str:
@@ -95,6 +96,7 @@ class Sandbox:
         self.lock = threading.Lock()
         self.cold_starts = 0
         self.invocations = 0
+        self.tmp_limited = False  # /tmp is a tmpfs of the function's ephemeral storage size
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -129,6 +131,7 @@ class Sandbox:
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir(parents=True)
+        self.tmp_limited = self._limit_tmp()
         self.api = RuntimeAPI()
         self.started_at = time.perf_counter()
         log = self.log_path.open("ab")
@@ -155,6 +158,29 @@ class Sandbox:
         if self.api is not None:
             self.api.close()
             self.api = None
+        if self.tmp_limited:
+            subprocess.run(["umount", str(self.tmp)], capture_output=True, check=False)
+            self.tmp_limited = False
+
+    def _limit_tmp(self) -> bool:
+        """Where practical (root, a mount command), /tmp gets Lambda's size limit as a
+        tmpfs; elsewhere it is an ordinary folder with no limit."""
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            return False
+        proc = subprocess.run(
+            [
+                "mount",
+                "-t",
+                "tmpfs",
+                "-o",
+                f"size={self.spec.ephemeral_mb}m,mode=1777",
+                "tmpfs",
+                str(self.tmp),
+            ],
+            capture_output=True,
+            check=False,
+        )
+        return proc.returncode == 0
 
     # --- invoking --------------------------------------------------------------
 
