@@ -1,15 +1,19 @@
 """Lambda entry point (handler string ``index.handler``).
 
-The model is loaded once, while the module is imported — during Lambda's
-init phase — and reused by every warm invocation of this container.
+Everything slow happens once, while the module is imported — during Lambda's
+init phase — and is reused by every warm invocation of this container:
+staged dependencies (full TensorFlow) are made importable when the function
+names them, the model is loaded, and the S3 client is created.
 """
 
 from lambdapack_handler.app import App, Settings
 from lambdapack_handler.loader import load_classifier, s3_client
+from lambdapack_handler.staged import stage_from_env
 
-CLASSIFIER = load_classifier()
-# Created at init (when boto3 is there: always on Lambda), not on the first event.
-APP = App(CLASSIFIER, Settings.from_env(), s3_client())
+S3 = s3_client()  # boto3 comes with the Lambda runtime; None where it is absent (smoke runs)
+stage_from_env(s3=S3)
+CLASSIFIER = load_classifier(s3=S3)
+APP = App(CLASSIFIER, Settings.from_env(), S3)
 
 
 def handler(event, context):

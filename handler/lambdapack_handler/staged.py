@@ -1,0 +1,121 @@
+"""Dependencies staged in S3 (for full TensorFlow, which cannot fit a zip):
+fetched into the temp directory at cold start, verified, and only then made
+importable.
+
+``DEPS_BUCKET``/``DEPS_KEY`` name a ``.tar.zst`` archive and ``DEPS_SHA256``
+its hash. The archive is downloaded under a temporary name while it is
+hashed; a mismatch is an error and nothing is used. It is unpacked into a
+temporary folder that is renamed to ``<temp>/lambdapack-deps/<sha256>`` only
+once complete (marked by ``.complete``), so a timeout or a full disk mid-way
+never leaves a half tree that a later start trusts; a complete tree is reused
+by warm starts, and trees of other hashes are removed to free the space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+COMPLETE = ".complete"
+CHUNK = 1 << 20
+
+
+class StagedDepsError(RuntimeError):
+    """The staged dependency archive is missing, corrupt, or cannot be unpacked."""
+
+
+def deps_root() -> Path:
+    return Path(tempfile.gettempdir()) / "lambdapack-deps"
+
+
+def stage_from_env(environ: Mapping[str, str] = os.environ, s3=None) -> Path | None:
+    bucket, key, sha256 = environ.get("DEPS_BUCKET"), environ.get("DEPS_KEY"), environ.get("DEPS_SHA256")
+    if not (bucket and key):
+        return None
+    if not sha256:
+        raise StagedDepsError(
+            "DEPS_BUCKET and DEPS_KEY are set but DEPS_SHA256 is not: refusing unverified code"
+        )
+    if s3 is None:
+        import boto3  # provided by the Lambda runtime
+
+        s3 = boto3.client("s3")
+    return stage(s3, bucket, key, sha256)
+
+
+def stage(s3, bucket: str, key: str, sha256: str, root: Path | None = None) -> Path:
+    """Make the archive's tree importable; return its folder."""
+    root = root or deps_root()
+    sha256 = sha256.lower()
+    tree = root / sha256
+    if not (tree / COMPLETE).exists():
+        root.mkdir(parents=True, exist_ok=True)
+        _remove_others(root, keep=sha256)
+        archive = _download(s3, bucket, key, sha256, root)
+        try:
+            _unpack(archive, tree)
+        finally:
+            archive.unlink(missing_ok=True)
+    if str(tree) not in sys.path:
+        # After the task folder, as the runtime's own packages are.
+        sys.path.insert(1 if sys.path else 0, str(tree))
+    return tree
+
+
+def _remove_others(root: Path, keep: str) -> None:
+    """Stale trees of another hash, and leftovers of interrupted fetches."""
+    for entry in root.iterdir():
+        if entry.name != keep:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    partial = root / keep
+    if partial.exists() and not (partial / COMPLETE).exists():
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _download(s3, bucket: str, key: str, sha256: str, root: Path) -> Path:
+    handle, name = tempfile.mkstemp(prefix=".download-", suffix=".tar.zst", dir=root)
+    digest = hashlib.sha256()
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with os.fdopen(handle, "wb") as out:
+            for block in body.iter_chunks(CHUNK):
+                out.write(block)
+                digest.update(block)
+    except Exception:
+        Path(name).unlink(missing_ok=True)
+        raise
+    if digest.hexdigest() != sha256:
+        Path(name).unlink(missing_ok=True)
+        raise StagedDepsError(
+            f"s3://{bucket}/{key} has sha256 {digest.hexdigest()}, not DEPS_SHA256 {sha256}: not used"
+        )
+    return Path(name)
+
+
+def _unpack(archive: Path, tree: Path) -> None:
+    import zstandard
+
+    work = Path(tempfile.mkdtemp(prefix=".unpack-", dir=tree.parent))
+    try:
+        with (
+            archive.open("rb") as raw,
+            zstandard.ZstdDecompressor().stream_reader(raw) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+        ):
+            tar.extractall(work, filter="data")
+        (work / COMPLETE).write_text("")
+        work.rename(tree)
+    except (tarfile.TarError, zstandard.ZstdError, OSError) as exc:
+        raise StagedDepsError(f"the staged dependency archive could not be unpacked: {exc}") from exc
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)

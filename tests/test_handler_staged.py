@@ -1,0 +1,89 @@
+"""Staged dependencies (the bootstrap for full TensorFlow): fetched from a real
+moto S3 into the temp directory, verified, unpacked atomically, reused, and
+never trusted half-done."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+
+import boto3
+import pytest
+import zstandard
+
+from lambdapack_handler.staged import COMPLETE, StagedDepsError, stage
+
+pytestmark = pytest.mark.functional
+
+
+def archive(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return zstandard.ZstdCompressor(level=3).compress(raw.getvalue())
+
+
+DEPS = archive({"staged_hello/__init__.py": b"GREETING = 'hello from S3'\n"})
+SHA = hashlib.sha256(DEPS).hexdigest()
+
+
+@pytest.fixture
+def s3(aws):
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="code")
+    client.put_object(Bucket="code", Key="deps/deps.tar.zst", Body=DEPS)
+    return client
+
+
+def importable(tree) -> str:
+    code = f"import sys; sys.path.insert(0, {str(tree)!r}); import staged_hello; print(staged_hello.GREETING)"
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_archive_is_fetched_verified_unpacked_and_reused(s3, tmp_path):
+    tree = stage(s3, "code", "deps/deps.tar.zst", SHA, root=tmp_path)
+    assert tree == tmp_path / SHA and (tree / COMPLETE).exists()
+    assert importable(tree) == "hello from S3"
+    assert str(tree) in sys.path
+    sys.path.remove(str(tree))
+    s3.delete_object(Bucket="code", Key="deps/deps.tar.zst")
+    assert stage(s3, "code", "deps/deps.tar.zst", SHA, root=tmp_path) == tree  # warm: no download
+    sys.path.remove(str(tree))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SHA]
+
+
+def test_a_hash_mismatch_fails_and_nothing_is_used(s3, tmp_path):
+    with pytest.raises(StagedDepsError, match="not DEPS_SHA256"):
+        stage(s3, "code", "deps/deps.tar.zst", "0" * 64, root=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_unpack_is_not_trusted_and_stale_trees_are_removed(s3, tmp_path):
+    half = tmp_path / SHA
+    (half / "staged_hello").mkdir(parents=True)  # an unpack cut off before .complete
+    (half / "staged_hello" / "__init__.py").write_text("raise ImportError('half a tree')\n")
+    (tmp_path / ("f" * 64)).mkdir()  # a complete tree of an older archive
+    (tmp_path / ("f" * 64) / COMPLETE).write_text("")
+    (tmp_path / ".unpack-abc").mkdir()  # leftovers of an interrupted start
+    tree = stage(s3, "code", "deps/deps.tar.zst", SHA, root=tmp_path)
+    sys.path.remove(str(tree))
+    assert importable(tree) == "hello from S3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SHA]
+
+
+def test_a_corrupt_archive_with_the_right_hash_is_a_clear_error(aws, tmp_path):
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="code")
+    broken = b"this is not zstd"
+    client.put_object(Bucket="code", Key="bad.tar.zst", Body=broken)
+    with pytest.raises(StagedDepsError, match="could not be unpacked"):
+        stage(client, "code", "bad.tar.zst", hashlib.sha256(broken).hexdigest(), root=tmp_path)
+    assert list(tmp_path.iterdir()) == []
