@@ -129,6 +129,18 @@ def local_command(port, concurrency) -> None:
     """
     from .local.localaws import LocalAWS
 
+    if port:
+        import socket
+
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                raise click.BadParameter(
+                    f"127.0.0.1:{port} is not free ({exc.strerror}); pass another "
+                    "--port, or --port 0 for any free one",
+                    param_hint="--port",
+                ) from exc
     console = Console()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
