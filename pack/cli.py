@@ -248,6 +248,34 @@ def report_command(zip_path: Path, python_version: str | None, arch: str | None,
     _show(report, as_json)
 
 
+@cli.command("compare")
+@click.argument("first", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("second", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare_command(first: Path, second: Path, as_json: bool) -> None:
+    """Compare two zips (e.g. native and Docker builds): files, and which differences are expected."""
+    from .compare import compare
+
+    result = compare(first, second)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        for path in result.only_in_first:
+            click.echo(f"only in {first.name}: {path}")
+        for path in result.only_in_second:
+            click.echo(f"only in {second.name}: {path}")
+        for path, reason in result.explained.items():
+            click.echo(f"differs (expected: {reason}): {path}")
+        for path in result.unexplained:
+            click.echo(f"differs (unexplained): {path}")
+        click.echo("same files" if result.same_files else "different files", nl=False)
+        click.echo(
+            f"; {len(result.explained)} explained and {len(result.unexplained)} unexplained differences"
+        )
+    if not result.same_files or result.unexplained:
+        raise SystemExit(1)
+
+
 def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
     pairs = {}
     for value in values:

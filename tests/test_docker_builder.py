@@ -90,6 +90,8 @@ def test_native_and_docker_builds_have_the_same_files_and_only_explained_differe
     assert result.same_files, (result.only_in_first, result.only_in_second)
     assert result.unexplained == []
     assert ".lambdapack/build.json" in result.explained
+    cli = run_cli("compare", str(native_out / "function.zip"), str(docker_out / "function.zip"))
+    assert cli.returncode == 0 and "same files" in cli.stdout and "0 unexplained" in cli.stdout
 
 
 @needs_engine
