@@ -65,7 +65,7 @@ def run(request: dict, out: Path) -> dict:
     spec_dict = _input_spec(shape, request["config"].get("input", {}))
     from lambdapack_handler.config import InputSpec
     from lambdapack_handler.imaging import ImageError, preprocess
-    from lambdapack_handler.inference import to_probabilities
+    from lambdapack_handler.inference import run_interpreter, to_probabilities
 
     spec = InputSpec(**spec_dict)
     output_kind = request["config"].get("output", "auto")
@@ -81,7 +81,10 @@ def run(request: dict, out: Path) -> dict:
     for index in range(RANDOM_INPUTS):
         batches.append(rng.uniform(low, high, size=[1, *shape[1:]]).astype(np.float32))
         names.append(f"random-{index}")
-    converted = [to_probabilities(_run_tflite(interpreter, batch), output_kind) for batch in batches]
+    converted = [
+        to_probabilities(run_interpreter(interpreter, batch, input_detail[0], output_detail[0]), output_kind)
+        for batch in batches
+    ]
     check: dict = {
         "input": spec_dict,
         "classes": int(converted[0].size),
@@ -176,16 +179,6 @@ def _interpreter(model_bytes: bytes):
     except (ValueError, RuntimeError) as exc:
         raise ConversionFailure(f"the .tflite model cannot be loaded: {exc}") from exc
     return interpreter
-
-
-def _run_tflite(interpreter, batch: np.ndarray) -> np.ndarray:
-    from lambdapack_handler.inference import _dequantize, _quantize
-
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], _quantize(batch, detail))
-    interpreter.invoke()
-    output = interpreter.get_output_details()[0]
-    return _dequantize(interpreter.get_tensor(output["index"]), output)[0]
 
 
 def _input_spec(shape: list[int], user: dict) -> dict:

@@ -1,7 +1,7 @@
 """Benchmark the handler per image, warm, against the raw interpreter, in one run.
 
 Packs a MobileNetV2-sized model (architecture only, weights=None) with
-lambdapack, starts a moto server on 127.0.0.1, uploads generated 640x480
+lambdapack, starts the project's local AWS (moto on 127.0.0.1), uploads generated 640x480
 JPEG "photos", and runs the packed zip's handler in a clean interpreter (the
 task folder, a boto3 standing in for the runtime's, the standard library).
 For each image, one single-record S3 event; the handler's own timings split
@@ -27,9 +27,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import boto3
 import numpy as np
-from moto.server import ThreadedMotoServer
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +37,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_pack import make_mobilenet
 
 from pack.lambda_runtime import runtime_boto3
+from pack.local.localaws import LocalAWS
 from pack.pipeline import default_cache_dir
 
 CHILD = """
@@ -109,13 +108,9 @@ def main() -> None:
         capture_output=True,
         cwd=ROOT,
     )
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    try:
-        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials)
+    # The project's local AWS serves S3; nothing is deployed, so its dispatcher stays idle.
+    with LocalAWS(cache, concurrency=1) as local:
+        s3 = local.client("s3")
         s3.create_bucket(Bucket="photos")
         keys = [f"incoming/photo-{i:03d}.jpg" for i in range(args.images)]
         for number, key in enumerate(keys):
@@ -127,11 +122,8 @@ def main() -> None:
             env = {
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "LAMBDA_TASK_ROOT": str(task),
-                "AWS_ENDPOINT_URL": endpoint,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_REGION": "us-east-1",
                 "INFERENCE_THREADS": str(args.threads),
+                **local.client_environment(),
             }
             proc = subprocess.run(
                 [
@@ -151,8 +143,6 @@ def main() -> None:
                 text=True,
                 check=True,
             )
-    finally:
-        server.stop()
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     overhead = result["decode_ms"] + result["inference_ms"]
     print(

@@ -6,12 +6,10 @@ and reused by warm invocations.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from .config import ModelConfig
 from .imaging import Limits, preprocess
@@ -56,11 +54,3 @@ def limits_from_env(environ: Mapping[str, str] = os.environ) -> Limits:
         max_bytes=int(environ.get("MAX_IMAGE_BYTES", defaults.max_bytes)),
         max_pixels=int(environ.get("MAX_IMAGE_PIXELS", defaults.max_pixels)),
     )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -61,10 +61,14 @@ class LiteRTBackend:
         return np.dtype(self._input["dtype"]).name
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        self._interpreter.set_tensor(self._input["index"], _quantize(batch, self._input))
-        self._interpreter.invoke()
-        raw = self._interpreter.get_tensor(self._output["index"])
-        return _dequantize(raw, self._output)[0]
+        return run_interpreter(self._interpreter, batch, self._input, self._output)
+
+
+def run_interpreter(interpreter, batch: np.ndarray, input_detail: dict, output_detail: dict) -> np.ndarray:
+    """One batch through a TFLite interpreter, in float32 whatever its tensor types."""
+    interpreter.set_tensor(input_detail["index"], _quantize(batch, input_detail))
+    interpreter.invoke()
+    return _dequantize(interpreter.get_tensor(output_detail["index"]), output_detail)[0]
 
 
 class TensorFlowBackend:

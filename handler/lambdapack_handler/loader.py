@@ -13,10 +13,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .classifier import Classifier, limits_from_env, sha256_file
+from .classifier import Classifier, limits_from_env
 from .config import load_config
 from .inference import BACKENDS
-from .modelstore import fetch_model
+from .modelstore import fetch_model, sha256_file
 
 
 def default_model_dir(environ: Mapping[str, str] = os.environ) -> Path:

@@ -53,7 +53,7 @@ def fetch_model(
         folder = root / hashlib.sha256(f"{bucket}/{key}/{etag}".encode()).hexdigest()[:32]
         final = folder / "model.tflite"
         if final.exists():
-            return FetchedModel(final, _sha256_file(final), False)
+            return FetchedModel(final, sha256_file(final), False)
     folder.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(folder)
     handle, temp_name = tempfile.mkstemp(prefix=".partial-", dir=folder)
@@ -98,7 +98,7 @@ def _remove_leftovers(folder: Path) -> None:
             leftover.unlink()
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(CHUNK), b""):
