@@ -218,7 +218,6 @@ def configuration_changes(current: dict, desired: dict) -> dict:
 
 @dataclass
 class DeployResult:
-    actions: list[str] = field(default_factory=list)
     policy: dict | None = None
     function_arn: str | None = None
     version: str | None = None
@@ -264,13 +263,16 @@ def deploy(settings: DeploySettings, aws: AWSClient, log=print) -> DeployResult:
     check = preflight(settings)
     result = DeployResult()
     role_arn = settings.role or _ensure_role(settings, aws, result, log)
-    code = _code(settings, check, aws, log)
     desired = desired_configuration(settings, check, role_arn)
     current = aws.get_function(settings.function)
     name = settings.function
     if current is None:
         created = aws.create_function(
-            FunctionName=name, Code=code, Architectures=[check.architecture], Publish=False, **desired
+            FunctionName=name,
+            Code=_code(settings, check, aws, log),
+            Architectures=[check.architecture],
+            Publish=False,
+            **desired,
         )
         aws.wait("function_active_v2", name)
         result.function_arn = created["FunctionArn"]
@@ -282,7 +284,9 @@ def deploy(settings: DeploySettings, aws: AWSClient, log=print) -> DeployResult:
         if config.get("CodeSha256") != check.code_sha256 or config.get("Architectures", ["x86_64"]) != [
             check.architecture
         ]:
-            aws.update_function_code(name, Architectures=[check.architecture], **code)
+            aws.update_function_code(
+                name, Architectures=[check.architecture], **_code(settings, check, aws, log)
+            )
             aws.wait("function_updated_v2", name)
             result.changed = True
             log(f"updated the code of {name} (CodeSha256 {check.code_sha256})")

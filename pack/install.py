@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
 
@@ -80,7 +80,6 @@ class InstallResult:
     distributions: list[Distribution]
     downloaded: bool
     wheelhouse: Path
-    log: list[str] = field(default_factory=list)
 
 
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
@@ -118,22 +117,16 @@ class Installer:
             *common,
             *requirements,
         ]
-        log: list[str] = []
-        downloaded = False
-        if not refresh:
-            first = self.runner.run(install_args)
-            if first.returncode == 0:
-                return InstallResult(installed_distributions(dest), False, wheelhouse, log)
-            log.append(first.stderr)
+        if not refresh and self.runner.run(install_args).returncode == 0:
+            return InstallResult(installed_distributions(dest), False, wheelhouse)
         download = self.runner.run(["download", "--dest", str(wheelhouse), *common, *requirements])
         if download.returncode != 0:
             raise install_error(download.stderr, requirements, target)
-        downloaded = True
         _empty(dest)
         second = self.runner.run(install_args)
         if second.returncode != 0:
             raise install_error(second.stderr, requirements, target)
-        return InstallResult(installed_distributions(dest), downloaded, wheelhouse, log)
+        return InstallResult(installed_distributions(dest), True, wheelhouse)
 
 
 def install_error(stderr: str, requirements: Sequence[str], target: Target) -> InstallError:

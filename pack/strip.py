@@ -105,6 +105,7 @@ def strip_tree(root: Path, target: Target, load_checker: LoadChecker | None = No
     if load_checker is None and host_can_run(target):
         load_checker = dlopen_check
     outcomes: dict[Path, StrippedFile] = {}
+    libraries: list[Path] = []  # stripped, intact shared libraries: what the load check loads
     with tempfile.TemporaryDirectory(prefix="lambdapack-strip-") as backup_dir:
         backups: dict[Path, Path] = {}
         for index, path in enumerate(files):
@@ -125,20 +126,20 @@ def strip_tree(root: Path, target: Target, load_checker: LoadChecker | None = No
                 outcome.kept_original = "stripped copy is damaged: " + "; ".join(info.problems)
                 continue
             outcome.after = path.stat().st_size
+            if _is_library(info):
+                libraries.append(path)
         if load_checker is not None:
-            _check_loads(root, files, outcomes, backups, load_checker)
+            _check_loads(libraries, outcomes, backups, load_checker)
     return StripResult(tool=tool, load_checked=load_checker is not None, files=list(outcomes.values()))
 
 
 def _check_loads(
-    root: Path,
-    files: Sequence[Path],
+    libraries: Sequence[Path],
     outcomes: dict[Path, StrippedFile],
     backups: dict[Path, Path],
     load_checker: LoadChecker,
 ) -> None:
-    candidates = [p for p in files if not outcomes[p].kept_original and _is_library(read_elf_file(p))]
-    failures = load_checker(candidates)
+    failures = load_checker(libraries)
     if not failures:
         return
     for path in failures:

@@ -54,9 +54,6 @@ class Stats:
     failures: list[dict] = field(default_factory=list)  # gave up after the retries
 
 
-Resolver = Callable[[str], FunctionSpec]
-
-
 def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
     config = json.dumps(
         [

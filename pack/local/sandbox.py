@@ -94,8 +94,6 @@ class Sandbox:
         self.api: RuntimeAPI | None = None
         self.started_at = 0.0
         self.lock = threading.Lock()
-        self.cold_starts = 0
-        self.invocations = 0
         self.tmp_limited = False  # /tmp is a tmpfs of the function's ephemeral storage size
 
     # --- lifecycle -------------------------------------------------------------
@@ -144,7 +142,6 @@ class Sandbox:
             start_new_session=True,  # its own process group, so a timeout kills all of it
         )
         log.close()
-        self.cold_starts += 1
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -199,7 +196,6 @@ class Sandbox:
         invocation = Invocation(request_id, event, int(deadline * 1000), self.spec.arn)
         api.submit(invocation)
         submitted = time.perf_counter()
-        self.invocations += 1
         while not invocation.done.wait(POLL_S):
             if api.init_failed.is_set() or self.process.poll() is not None:
                 return self._failed(invocation, cold, submitted, log_offset)
@@ -223,13 +219,15 @@ class Sandbox:
         )
 
     def _failed(self, invocation: Invocation, cold: bool, submitted: float, log_offset: int) -> Result:
-        api = self.api
-        assert api is not None
+        api, process = self.api, self.process
+        assert api is not None and process is not None
         if api.init_failed.is_set():
-            self.process.wait(timeout=5) if self.process else None
+            # The client exits by itself after posting an init error: let it finish its log.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
             error = api.init_error or {"errorType": "Runtime.Unknown", "errorMessage": "init failed"}
         else:
-            code = self.process.returncode if self.process else None
+            code = process.returncode
             error = {
                 "errorType": "Runtime.ExitError",
                 "errorMessage": f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
