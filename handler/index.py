@@ -2,16 +2,20 @@
 
 Everything slow happens once, while the module is imported — during Lambda's
 init phase — and is reused by every warm invocation of this container:
-staged dependencies (full TensorFlow) are made importable when the function
-names them, the model is loaded, and the S3 client is created.
+staged dependencies (full TensorFlow) are fetched and made importable when
+the function names them (before anything imports numpy), the model is
+loaded, and the S3 client is created.
 """
 
-from lambdapack_handler.app import App, Settings
-from lambdapack_handler.loader import load_classifier, s3_client
+from lambdapack_handler.clients import s3_client
 from lambdapack_handler.staged import stage_from_env
 
 S3 = s3_client()  # boto3 comes with the Lambda runtime; None where it is absent (smoke runs)
 stage_from_env(s3=S3)
+
+from lambdapack_handler.app import App, Settings  # noqa: E402  (needs the staged packages)
+from lambdapack_handler.loader import load_classifier  # noqa: E402
+
 CLASSIFIER = load_classifier(s3=S3)
 APP = App(CLASSIFIER, Settings.from_env(), S3)
 

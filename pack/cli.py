@@ -18,7 +18,8 @@ from .pipeline import PackOptions, default_cache_dir, default_handler_dir, pack
 from .prune import GROUPS, ORPHANS_GROUP
 from .render import render
 from .report import zip_report
-from .runtimes import RUNTIMES
+from .runtimes import RUNTIMES, STAGE_MODES
+from .staging import DEFAULT_LEVEL
 from .target import ARCHES, PYTHON_VERSIONS, Target, TargetError
 
 err = Console(stderr=True)
@@ -61,6 +62,21 @@ def cli() -> None:
     default="litert",
     show_default=True,
     help="Inference runtime put in the zip.",
+)
+@click.option(
+    "--stage-deps",
+    type=click.Choice(STAGE_MODES),
+    default="none",
+    show_default=True,
+    help="s3: put the dependencies in OUT/deps.tar.zst, which deploy uploads to S3 and the "
+    "function unpacks into /tmp at cold start (for --runtime tensorflow, which never fits a zip).",
+)
+@click.option(
+    "--deps-level",
+    type=click.IntRange(1, 22),
+    default=DEFAULT_LEVEL,
+    show_default=True,
+    help="zstd level of deps.tar.zst.",
 )
 @click.option(
     "--quantize",
@@ -139,6 +155,8 @@ def pack_command(
     python_version: str,
     arch: str,
     runtime_name: str,
+    stage_deps: str,
+    deps_level: int,
     quantize: str,
     config_path: Path | None,
     samples: Path | None,
@@ -156,7 +174,8 @@ def pack_command(
     prepared_model: Path | None,
     as_json: bool,
 ) -> None:
-    """Pack MODEL (.tflite, .keras, .h5 or a SavedModel folder) into OUT/function.zip."""
+    """Pack MODEL (.tflite, .keras, .h5 or a SavedModel folder) into OUT/function.zip
+    (and OUT/deps.tar.zst with --stage-deps s3)."""
     options = PackOptions(
         model=model,
         out=out,
@@ -173,6 +192,8 @@ def pack_command(
         refresh=refresh,
         handler_dir=handler_dir or default_handler_dir(),
         smoke=not no_smoke,
+        stage_deps=stage_deps,
+        deps_level=deps_level,
     )
 
     def progress(stage: str, summary: str, seconds: float) -> None:
@@ -200,6 +221,10 @@ def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: 
         options.target.arch,
         "--runtime",
         options.runtime.name,
+        "--stage-deps",
+        options.stage_deps,
+        "--deps-level",
+        str(options.deps_level),
     ]
     for requirement in options.requirements:
         args += ["--require", requirement]
@@ -218,6 +243,7 @@ def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: 
         options.quantize,
         options.config,
         log=lambda line: err.print(Text(line), highlight=False),
+        model_format=options.runtime.model_format,
     )
 
 

@@ -5,8 +5,10 @@ the zip) is imported only when a conversion is needed, its logging stays
 contained, and a crash inside it becomes a clear error, not a dead CLI.
 
 Usage: ``python -m pack.convert_child REQUEST.json`` where the request names
-the model, its kind, the quantization, the user's config, the sample images
-and an output folder; it writes ``model.tflite`` and ``check.json`` there.
+the model, its kind, the format to produce, the quantization, the user's
+config, the sample images and an output folder; it writes the model
+(``model.tflite``, or a ``saved_model/`` folder that the TensorFlow runtime
+serves through its ``serving_default`` signature) and ``check.json`` there.
 """
 
 from __future__ import annotations
@@ -45,27 +47,25 @@ def run(request: dict, out: Path) -> dict:
     model_path = Path(request["model"])
     reference = None
     tf_version = None
-    if kind == "tflite":
-        tflite_bytes = model_path.read_bytes()
-    else:
+    if kind != "tflite":
         tf = _import_tensorflow()
         tf_version = tf.__version__
         reference = _load_reference(tf, model_path, kind)
-        tflite_bytes = _convert(tf, model_path, kind, reference, request["quantize"])
-    (out / "model.tflite").write_bytes(tflite_bytes)
-    interpreter = _interpreter(tflite_bytes)
-    input_detail = interpreter.get_input_details()
-    output_detail = interpreter.get_output_details()
-    if len(input_detail) != 1 or len(output_detail) != 1:
-        raise ConversionFailure(
-            f"the model has {len(input_detail)} inputs and {len(output_detail)} outputs",
-            "lambdapack serves image classifiers: one image input, one score output.",
-        )
-    shape = [int(v) for v in input_detail[0]["shape"]]
+    if request.get("format", "tflite") == "saved_model":
+        served, shape = _saved_model(model_path, kind, reference, out / "saved_model")
+        if kind == "saved_model":
+            reference = None  # served as it is: nothing was converted
+    else:
+        if kind == "tflite":
+            tflite_bytes = model_path.read_bytes()
+        else:
+            tflite_bytes = _convert(tf, model_path, kind, reference, request["quantize"])
+        (out / "model.tflite").write_bytes(tflite_bytes)
+        served, shape = _tflite(tflite_bytes)
     spec_dict = _input_spec(shape, request["config"].get("input", {}))
     from lambdapack_handler.config import InputSpec
     from lambdapack_handler.imaging import ImageError, preprocess
-    from lambdapack_handler.inference import run_interpreter, to_probabilities
+    from lambdapack_handler.inference import to_probabilities
 
     spec = InputSpec(**spec_dict)
     output_kind = request["config"].get("output", "auto")
@@ -79,12 +79,10 @@ def run(request: dict, out: Path) -> dict:
     rng = np.random.default_rng(SEED)
     low, high = {"0..1": (0, 1), "-1..1": (-1, 1), "0..255": (0, 255)}[spec.scale]
     for index in range(RANDOM_INPUTS):
-        batches.append(rng.uniform(low, high, size=[1, *shape[1:]]).astype(np.float32))
+        size = [1, spec.height, spec.width, spec.channels]
+        batches.append(rng.uniform(low, high, size=size).astype(np.float32))
         names.append(f"random-{index}")
-    converted = [
-        to_probabilities(run_interpreter(interpreter, batch, input_detail[0], output_detail[0]), output_kind)
-        for batch in batches
-    ]
+    converted = [to_probabilities(served(batch), output_kind) for batch in batches]
     check: dict = {
         "input": spec_dict,
         "classes": int(converted[0].size),
@@ -160,6 +158,51 @@ def _convert(tf, path: Path, kind: str, reference, quantize: str) -> bytes:
             "The model uses operations TensorFlow Lite lacks. The S3-staged TensorFlow "
             "runtime (a later lambdapack feature) serves such models.",
         ) from exc
+
+
+def _tflite(model_bytes: bytes):
+    """The converted model as ``batch -> scores``, and its input shape."""
+    from lambdapack_handler.inference import run_interpreter
+
+    interpreter = _interpreter(model_bytes)
+    input_detail = interpreter.get_input_details()
+    output_detail = interpreter.get_output_details()
+    if len(input_detail) != 1 or len(output_detail) != 1:
+        raise ConversionFailure(
+            f"the model has {len(input_detail)} inputs and {len(output_detail)} outputs",
+            "lambdapack serves image classifiers: one image input, one score output.",
+        )
+
+    def served(batch):
+        return run_interpreter(interpreter, batch, input_detail[0], output_detail[0])
+
+    return served, [int(v) for v in input_detail[0]["shape"]]
+
+
+def _saved_model(path: Path, kind: str, reference, dest: Path):
+    """Write the SavedModel the TensorFlow runtime serves (a Keras model is
+    exported; a SavedModel is copied), load it back the way the handler does,
+    and return it as ``batch -> scores`` with its input shape."""
+    import shutil
+
+    from lambdapack_handler.inference import TensorFlowBackend
+
+    try:
+        if kind == "saved_model":
+            shutil.copytree(path, dest)
+        else:
+            reference.model.export(str(dest), format="tf_saved_model", verbose=False)
+    except Exception as exc:
+        raise ConversionFailure(f"could not export {path} as a SavedModel: {exc}") from exc
+    try:
+        backend = TensorFlowBackend(str(dest), threads=1)
+    except (KeyError, ValueError) as exc:
+        raise ConversionFailure(
+            f"the SavedModel cannot be served: {exc}",
+            "lambdapack serves a SavedModel through its serving_default signature, with one "
+            "image input and one score output.",
+        ) from exc
+    return backend.predict, [-1 if v is None else int(v) for v in backend.input_shape]
 
 
 def _interpreter(model_bytes: bytes):

@@ -144,6 +144,7 @@ def pack_in_docker(
     quantize: str,
     config: Path | None,
     log: Callable[[str], None] = print,
+    model_format: str = "tflite",
 ) -> dict:
     """Run the pipeline in a container; return the report it wrote to ``out``."""
     client = docker_client()
@@ -151,7 +152,9 @@ def pack_in_docker(
     tag = ensure_image(client, base_image, log, options.host_network)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lambdapack-model-") as prepared:
-        result = prepare_model(model, Path(prepared), cache_dir, quantize, config, sample_images(samples))
+        result = prepare_model(
+            model, Path(prepared), cache_dir, quantize, config, sample_images(samples), model_format
+        )
         (Path(prepared) / "check.json").write_text(json.dumps(result.check))
         (Path(prepared) / "source.json").write_text(
             json.dumps({"source": str(model), "kind": result.kind, "quantize": quantize})
@@ -214,6 +217,8 @@ def pack_in_docker(
         raise error
     report = json.loads((out / "report.json").read_text())
     report["zip"]["path"] = str(out / "function.zip")
+    if "deps" in report:
+        report["deps"]["path"] = str(out / report["deps"]["file"])
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
 

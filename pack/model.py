@@ -1,4 +1,5 @@
-"""Stage 6 — the model: a ``.tflite`` as is, or Keras/SavedModel converted and checked.
+"""Stage 6 — the model: a ``.tflite`` as is, or Keras/SavedModel converted and
+checked; for the TensorFlow runtime, a SavedModel (a Keras model exported).
 
 Conversion runs in a child process (``convert_child``) with TensorFlow from
 the build machine. The converted model is checked against the original on
@@ -34,6 +35,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".ti
 MAX_SAMPLES = 32
 MODEL_DIR = "model"
 MODEL_FILE = "model.tflite"
+# What the handler loads, per model format: a file for LiteRT, a folder for TensorFlow.
+MODEL_ARTIFACTS = {"tflite": MODEL_FILE, "saved_model": "saved_model"}
+BACKEND_OF_FORMAT = {"tflite": "litert", "saved_model": "tensorflow"}
 
 
 @dataclass
@@ -53,6 +57,7 @@ class ModelResult:
         return {
             "source": str(self.source),
             "kind": self.kind,
+            "format": "saved_model" if self.config["backend"] == "tensorflow" else "tflite",
             "quantize": self.quantize,
             "bytes": model_bytes,
             "sha256": self.config["sha256"],
@@ -135,37 +140,35 @@ def prepare_model(
     quantize: str = "none",
     config_path: Path | None = None,
     samples: list[Path] | None = None,
+    model_format: str = "tflite",
 ) -> ModelResult:
-    """Write ``dest/model.tflite`` and ``dest/config.json``; return what was checked."""
+    """Write the model (``model.tflite`` or ``saved_model/``) and ``config.json``
+    into ``dest``; return what was checked."""
     if not model.exists():
         raise InputError(f"model {model} does not exist")
     kind = model_kind(model)
-    if kind == "tflite" and quantize != "none":
-        raise InputError(
-            "--quantize applies when converting a Keras or SavedModel model",
-            "A .tflite model is packed as it is; quantize it when you convert it.",
-        )
+    _check_request(kind, quantize, model_format)
+    artifact = MODEL_ARTIFACTS[model_format]
     user_config = read_user_config(model, config_path)
     samples = samples or []
-    key = _cache_key(model, kind, quantize, user_config, samples)
+    key = _cache_key(model, kind, quantize, user_config, samples, model_format)
     cached_dir = cache_dir / "models" / key
-    cached = (cached_dir / "check.json").exists() and (cached_dir / MODEL_FILE).exists()
+    cached = (cached_dir / "check.json").exists() and (cached_dir / artifact).exists()
     if not cached:
-        _run_child(model, kind, quantize, user_config, samples, cached_dir)
+        _run_child(model, kind, quantize, user_config, samples, cached_dir, model_format)
     check = json.loads((cached_dir / "check.json").read_text())
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(cached_dir / MODEL_FILE, dest / MODEL_FILE)
-    digest = hashlib.sha256((dest / MODEL_FILE).read_bytes()).hexdigest()
+    _copy(cached_dir / artifact, dest / artifact)
     config = {
         **user_config,
         "name": user_config.get("name", model.stem if model.is_file() else model.name),
-        "model_file": MODEL_FILE,
-        "sha256": digest,
+        "model_file": artifact,
+        "sha256": artifact_sha256(dest / artifact),
         "input": check["input"],
         "labels": user_config.get("labels", [str(i) for i in range(check["classes"])]),
         "output": user_config.get("output", "auto"),
         "quantize": quantize,
-        "backend": "litert",
+        "backend": BACKEND_OF_FORMAT[model_format],
     }
     if len(config["labels"]) != check["classes"]:
         raise InputError(
@@ -182,16 +185,62 @@ def prepare_model(
 def load_prepared(folder: Path, dest: Path) -> ModelResult:
     """A model prepared (converted and checked) by another process — the Docker
     builder does it on the host — copied into ``dest``."""
-    for name in (MODEL_FILE, "config.json", "check.json", "source.json"):
+    for name in ("config.json", "check.json", "source.json"):
         if not (folder / name).exists():
             raise InputError(f"prepared model folder {folder} has no {name}")
+    config = json.loads((folder / "config.json").read_text())
+    artifact = config["model_file"]
+    if not (folder / artifact).exists():
+        raise InputError(f"prepared model folder {folder} has no {artifact}")
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(folder / MODEL_FILE, dest / MODEL_FILE)
+    _copy(folder / artifact, dest / artifact)
     shutil.copyfile(folder / "config.json", dest / "config.json")
     source = json.loads((folder / "source.json").read_text())
-    config = json.loads((folder / "config.json").read_text())
     check = json.loads((folder / "check.json").read_text())
     return ModelResult(Path(source["source"]), source["kind"], source["quantize"], config, check, cached=True)
+
+
+def artifact_sha256(path: Path) -> str:
+    """A model file's sha256; for a folder, the sha256 of its files' paths and hashes."""
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(item.relative_to(path).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(item.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def artifact_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _copy(source: Path, dest: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, dest)
+    else:
+        shutil.copyfile(source, dest)
+
+
+def _check_request(kind: str, quantize: str, model_format: str) -> None:
+    if model_format == "saved_model":
+        if kind == "tflite":
+            raise InputError(
+                "a .tflite model runs on --runtime litert, not on full TensorFlow",
+                "Pass the Keras or SavedModel model to --runtime tensorflow, or drop --runtime.",
+            )
+        if quantize != "none":
+            raise InputError(
+                "--quantize applies when converting to TensorFlow Lite (--runtime litert)",
+                "The TensorFlow runtime serves the model as it is.",
+            )
+    elif kind == "tflite" and quantize != "none":
+        raise InputError(
+            "--quantize applies when converting a Keras or SavedModel model",
+            "A .tflite model is packed as it is; quantize it when you convert it.",
+        )
 
 
 def _enforce_agreement(result: ModelResult) -> None:
@@ -200,7 +249,7 @@ def _enforce_agreement(result: ModelResult) -> None:
         return
     if comparison["top1_disagreements"]:
         raise ModelError(
-            "the converted TensorFlow Lite model disagrees with the original on "
+            "the converted model disagrees with the original on "
             f"{len(comparison['top1_disagreements'])} of {comparison['inputs']} inputs "
             f"({', '.join(comparison['top1_disagreements'][:5])}); largest probability "
             f"difference {comparison['max_probability_difference']:.3g}",
@@ -209,7 +258,9 @@ def _enforce_agreement(result: ModelResult) -> None:
         )
 
 
-def _cache_key(model: Path, kind: str, quantize: str, config: dict, samples: list[Path]) -> str:
+def _cache_key(
+    model: Path, kind: str, quantize: str, config: dict, samples: list[Path], model_format: str
+) -> str:
     digest = hashlib.sha256()
     files = sorted(p for p in model.rglob("*") if p.is_file()) if model.is_dir() else [model]
     for path in files:
@@ -218,7 +269,14 @@ def _cache_key(model: Path, kind: str, quantize: str, config: dict, samples: lis
     for sample in samples:
         digest.update(hashlib.sha256(sample.read_bytes()).digest())
     handler_version = _handler_source_digest()
-    parts = [kind, quantize, json.dumps(config, sort_keys=True), _tensorflow_version(), handler_version]
+    parts = [
+        kind,
+        quantize,
+        model_format,
+        json.dumps(config, sort_keys=True),
+        _tensorflow_version(),
+        handler_version,
+    ]
     digest.update("\0".join(parts).encode())
     return digest.hexdigest()[:32]
 
@@ -242,7 +300,9 @@ def _tensorflow_version() -> str:
     return "none"
 
 
-def _run_child(model: Path, kind: str, quantize: str, config: dict, samples: list[Path], out: Path) -> None:
+def _run_child(
+    model: Path, kind: str, quantize: str, config: dict, samples: list[Path], out: Path, model_format: str
+) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     # Build in a temporary folder and rename: an interrupted conversion never
     # leaves a cache entry a later build would trust.
@@ -251,6 +311,7 @@ def _run_child(model: Path, kind: str, quantize: str, config: dict, samples: lis
         request = {
             "model": str(model.resolve()),
             "kind": kind,
+            "format": model_format,
             "quantize": quantize,
             "config": config,
             "samples": [str(s.resolve()) for s in samples],

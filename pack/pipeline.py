@@ -6,6 +6,7 @@
     prune    delete dead weight by data-driven rules          (prune.py)
     handler  add index.py and the handler package
     compile  unchecked-hash .pyc when this Python is the target's (bytecode.py)
+    stage    with --stage-deps s3: split off the dependencies into deps.tar.zst (staging.py)
     check    unzipped size against 250 MB; every ELF file against the target (compat.py)
     zip      deterministic archive                            (zipper.py)
     report   sizes per package, limits                        (report.py)
@@ -13,7 +14,8 @@
 
 The model goes first only so a bad model fails in seconds, before any
 download. Nothing in ``--out`` is replaced until every check has passed: a
-failed pack leaves the previous ``function.zip`` and ``report.json`` as they were.
+failed pack leaves the previous ``function.zip``, ``deps.tar.zst`` and
+``report.json`` as they were.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .bytecode import compile_tree
 from .elf import read_elf_file
 from .errors import CompatibilityError, InputError, SizeLimitError
 from .install import Installer
-from .model import MODEL_DIR, load_prepared, prepare_model, sample_images
+from .model import MODEL_DIR, artifact_size, load_prepared, prepare_model, sample_images
 from .prune import prune_tree
 from .report import (
     BUILD_INFO,
@@ -44,8 +46,9 @@ from .report import (
     sum_by_package,
     zip_report,
 )
-from .runtimes import BOTO3_REQUIREMENT, Runtime
-from .smoke import SmokeResult, smoke_run
+from .runtimes import BOOTSTRAP_REQUIREMENTS, BOTO3_REQUIREMENT, Runtime
+from .smoke import SmokeResult, StagedArchive, smoke_run
+from .staging import DEFAULT_LEVEL, DEPS_NAME, check_ephemeral, split_tree, top_level_names, write_archive
 from .strip import elf_files, strip_tree
 from .target import Target
 from .zipper import collect, write_zip
@@ -86,6 +89,12 @@ class PackOptions:
     handler_dir: Path = field(default_factory=default_handler_dir)
     smoke: bool = True
     prepared_model: Path | None = None  # set by the Docker builder: the host converted it
+    stage_deps: str = "none"  # "s3": dependencies go to deps.tar.zst, unpacked at cold start
+    deps_level: int = DEFAULT_LEVEL  # zstd level of deps.tar.zst
+
+    @property
+    def staged(self) -> bool:
+        return self.stage_deps == "s3"
 
 
 Progress = Callable[[str, str, float], None]  # stage, summary, seconds
@@ -96,7 +105,16 @@ def _quiet(stage: str, summary: str, seconds: float) -> None:
 
 
 def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
-    """Build ``function.zip`` and ``report.json`` in ``options.out``; return the report."""
+    """Build ``function.zip`` (and ``deps.tar.zst`` when staging) and ``report.json``
+    in ``options.out``; return the report."""
+    try:
+        return _pack(options, progress)
+    finally:
+        for name in (ZIP_NAME, DEPS_NAME):
+            (options.out / f".{name}.partial").unlink(missing_ok=True)
+
+
+def _pack(options: PackOptions, progress: Progress) -> dict:
     _check_handler_dir(options.handler_dir)
     timings: dict[str, float] = {}
 
@@ -115,14 +133,23 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
             model = load_prepared(options.prepared_model, build / MODEL_DIR)
         else:
             model = prepare_model(
-                options.model, build / MODEL_DIR, options.cache_dir, options.quantize, options.config, samples
+                options.model,
+                build / MODEL_DIR,
+                options.cache_dir,
+                options.quantize,
+                options.config,
+                samples,
+                options.runtime.model_format,
             )
-        stage("model", lambda: f"{model.kind} -> model.tflite" + (" (cached)" if model.cached else ""), began)
+        model_file = model.config["model_file"]
+        stage("model", lambda: f"{model.kind} -> {model_file}" + (" (cached)" if model.cached else ""), began)
 
         began = time.perf_counter()
         requirements = [*options.runtime.requirements, *options.requirements]
         if options.bundle_boto3:
             requirements.append(BOTO3_REQUIREMENT)
+        if options.staged:
+            requirements += BOOTSTRAP_REQUIREMENTS
         installed = Installer(options.cache_dir).install(
             requirements, options.target, task, options.find_links, options.refresh
         )
@@ -140,7 +167,7 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
         stage("strip", lambda: f"{len(stripped.files)} ELF files, saved {_mb(stripped.saved)}", began)
 
         began = time.perf_counter()
-        pruned = prune_tree(task, options.keep)
+        pruned = prune_tree(task, (*options.keep, *options.runtime.unsafe_prune_groups))
         stage("prune", lambda: f"saved {_mb(pruned.saved)}", began)
 
         owners = owners_from_records(
@@ -156,12 +183,39 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
 
         shutil.copytree(build / MODEL_DIR, task / MODEL_DIR)
 
+        deps_tree = build / "deps"
+        archive = None
+        if options.staged:
+            began = time.perf_counter()
+            bootstrap = top_level_names(owners, BOOTSTRAP_REQUIREMENTS)
+            split_tree(task, deps_tree, {HANDLER_MODULE, HANDLER_PACKAGE, MODEL_DIR, *bootstrap})
+            options.out.mkdir(parents=True, exist_ok=True)
+            pending_deps = options.out / f".{DEPS_NAME}.partial"
+            archive = write_archive(deps_tree, pending_deps, options.deps_level)
+            check_ephemeral(archive)
+            stage(
+                "stage",
+                lambda: (
+                    f"{DEPS_NAME} {_mb(archive.size)} (unpacks to {_mb(archive.unpacked)}, "
+                    f"zstd -{archive.level}), sha256 {archive.sha256[:16]}…"
+                ),
+                began,
+            )
+
         began = time.perf_counter()
-        sizes = {p.relative_to(task).as_posix(): p.stat().st_size for p in task.rglob("*") if p.is_file()}
+        sizes = _file_sizes(task)
         unzipped = sum(sizes.values())
         if unzipped > UNZIPPED_LIMIT:
-            raise SizeLimitError(over_limit_message(unzipped, sum_by_package(sizes, owners)), OVER_LIMIT_HINT)
+            raise SizeLimitError(
+                over_limit_message(unzipped, sum_by_package(sizes, owners)),
+                options.runtime.over_limit_hint or OVER_LIMIT_HINT,
+            )
         elves = {p.relative_to(task).as_posix(): read_elf_file(p) for p in elf_files(task)}
+        if options.staged:
+            # Both trees are on sys.path at run time: libraries may need each other.
+            elves |= {
+                f"deps/{p.relative_to(deps_tree).as_posix()}": read_elf_file(p) for p in elf_files(deps_tree)
+            }
         compat_report = compat.check(elves, options.target)
         if not compat_report.ok:
             raise CompatibilityError(
@@ -169,7 +223,8 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
             )
         stage("check", lambda: f"{len(elves)} ELF files load on {options.target.runtime}", began)
 
-        surviving_strip = {f.path: f.saved for f in stripped.files if f.path in sizes}
+        deps_sizes = _file_sizes(deps_tree) if options.staged else {}
+        surviving_strip = {f.path: f.saved for f in stripped.files if f.path in sizes or f.path in deps_sizes}
         build_info = {
             "lambdapack": __version__,
             "target": options.target.as_dict(),
@@ -181,8 +236,13 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
             "strip_saved_by_package": sum_by_package(surviving_strip, owners),
             "prune_saved_by_package": sum_by_package(pruned.saved_by_path(), owners),
             "bytecode": bytecode.as_dict(),
-            "model": model.as_dict((build / MODEL_DIR / "model.tflite").stat().st_size),
+            "model": model.as_dict(artifact_size(build / MODEL_DIR / model_file)),
         }
+        if archive is not None:
+            build_info["deps"] = {
+                **archive.as_dict(),
+                "packages": sum_by_package(deps_sizes, owners),
+            }
         (task / BUILD_INFO).parent.mkdir()
         (task / BUILD_INFO).write_text(json.dumps(build_info, indent=1, sort_keys=True) + "\n")
 
@@ -192,22 +252,25 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> dict:
         digest = write_zip(collect(task), pending_zip)
         stage("zip", lambda: f"{_mb(digest.size)} sha256 {digest.sha256[:16]}…", began)
 
-    try:
-        report = zip_report(pending_zip, options.target, compat_report)
-        began = time.perf_counter()
-        if options.smoke:
-            expected = {s["name"]: s["probabilities"] for s in model.check.get("samples", [])}
-            imports = (*options.runtime.smoke_imports,)
-            smoke = smoke_run(pending_zip, options.target, samples, expected, imports)
-        else:
-            smoke = SmokeResult(ran=False, note="skipped (--no-smoke)")
-        report["smoke"] = smoke.as_dict()
-        stage("smoke", lambda: _smoke_summary(smoke), began)
-        final_zip = options.out / ZIP_NAME
-        os.replace(pending_zip, final_zip)
-    finally:
-        if pending_zip.exists():
-            pending_zip.unlink()
+    report = zip_report(pending_zip, options.target, compat_report)
+    began = time.perf_counter()
+    if options.smoke:
+        expected = {s["name"]: s["probabilities"] for s in model.check.get("samples", [])}
+        imports = (*options.runtime.smoke_imports,)
+        staged = StagedArchive(pending_deps, archive.sha256) if archive is not None else None
+        smoke = smoke_run(pending_zip, options.target, samples, expected, imports, staged)
+    else:
+        smoke = SmokeResult(ran=False, note="skipped (--no-smoke)")
+    report["smoke"] = smoke.as_dict()
+    stage("smoke", lambda: _smoke_summary(smoke), began)
+    final_zip = options.out / ZIP_NAME
+    if archive is not None:
+        os.replace(pending_deps, options.out / DEPS_NAME)
+        report["deps"] = {**build_info["deps"], "path": str(options.out / DEPS_NAME)}
+    else:
+        # A plain zip needs no archive: one left from a staged build would mislead.
+        (options.out / DEPS_NAME).unlink(missing_ok=True)
+    os.replace(pending_zip, final_zip)
     report["zip"]["path"] = str(final_zip)
     report["timings"] = timings
     _write_json_atomically(options.out / REPORT_NAME, report)
@@ -263,6 +326,10 @@ def _add_handler(handler_dir: Path, task: Path) -> None:
         task / HANDLER_PACKAGE,
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
+
+
+def _file_sizes(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): p.stat().st_size for p in root.rglob("*") if p.is_file()}
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:

@@ -101,6 +101,18 @@ RULES: tuple[Rule, ...] = (
         "Pillow's AVIF codec (7.7 MB with libavif); keep it with --keep pillow-avif if your images are AVIF",
     ),
     Rule(
+        "tensorflow-headers",
+        ("tensorflow/include/**", "tensorflow/xla_aot_runtime_src/**"),
+        "TensorFlow's C++ headers and XLA AOT sources (~95 MB); only a compiler building custom "
+        "ops reads them",
+    ),
+    Rule(
+        "libclang",
+        ("clang/**",),
+        "libclang's Python bindings and 61 MB library; TensorFlow depends on them for code "
+        "generators, nothing imports them when serving a model",
+    ),
+    Rule(
         "pillow-fonts",
         ("PIL/_imagingft.*",),
         "Pillow's FreeType text rendering; a classifier draws no text",

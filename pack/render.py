@@ -73,10 +73,32 @@ def render(report: dict, console: Console) -> None:
         note = "" if row["ok"] else f" — {row['remedy']}"
         limits.add_row(row["name"], f"{row['value']:,}", f"{row['limit']:,}", mark + note)
     console.print(limits)
+    if report.get("deps"):
+        _render_deps(report["deps"], console)
 
     _render_checks(report, console)
     console.print(f"sha256      {z['sha256']}")
     console.print(f"CodeSha256  {z['code_sha256']}  (what Lambda reports)")
+
+
+def _render_deps(deps: dict, console: Console) -> None:
+    table = Table(title="staged dependencies", title_justify="left")
+    table.add_column("package")
+    table.add_column("unpacked", justify="right")
+    packages = sorted(deps.get("packages", {}).items(), key=lambda item: (-item[1], item[0]))
+    for name, unpacked in packages[:10]:
+        table.add_row(name, size(unpacked))
+    if len(packages) > 10:
+        table.add_row(f"{len(packages) - 10} more", size(sum(v for _, v in packages[10:])))
+    table.add_section()
+    table.add_row(f"total ({deps['files']:,} files)", size(deps["unpacked_bytes"]))
+    console.print(table)
+    console.print(
+        f"staged dependencies: {escape(deps.get('path', deps['file']))}, {size(deps['bytes'])} "
+        f"(zstd -{deps['zstd_level']}), unpacked into /tmp at cold start; ephemeral storage "
+        f"needed {deps['ephemeral_storage_mb']:,} MB of Lambda's 10,240 (deploy sets it); "
+        f"sha256 {deps['sha256']}"
+    )
 
 
 def _render_checks(report: dict, console: Console) -> None:
@@ -104,7 +126,8 @@ def _render_checks(report: dict, console: Console) -> None:
         console.print(f"[{style}]bytecode: {escape(bytecode['note'])}[/] ({bytecode['files']} files)")
     model = report.get("model")
     if model:
-        line = f"model: {model['kind']} -> {size(model['bytes'])} .tflite ({model['quantize']})"
+        served = "SavedModel" if model.get("format") == "saved_model" else ".tflite"
+        line = f"model: {model['kind']} -> {size(model['bytes'])} {served} ({model['quantize']})"
         check = model.get("conversion_check")
         if check:
             line += (

@@ -253,7 +253,7 @@ def zip_report(
         ],
         "elf": compat_report.as_dict() if compat_report else None,
     }
-    for key in ("builder", "strip", "prune", "bytecode", "model", "distributions"):
+    for key in ("builder", "strip", "prune", "bytecode", "model", "distributions", "deps"):
         if key in build:
             report[key] = build[key]
     return report

@@ -1,8 +1,9 @@
 """Inference runtimes a zip can carry, as data.
 
-A runtime names the requirements pip installs for the target, the modules
-the smoke run must be able to import, and the prune rule groups that apply
-to its packages (see ``prune.py``).
+A runtime names the requirements pip installs for the target, the model
+format the handler serves with it, the modules the smoke run must be able to
+import, and the prune rule groups that must not run on its packages (see
+``prune.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ class Runtime:
     # Imported by the smoke run, beyond the handler itself.
     smoke_imports: tuple[str, ...]
     description: str
+    # "tflite" (converted at build time) or "saved_model" (served by TensorFlow itself).
+    model_format: str = "tflite"
+    # Prune groups that would remove something this runtime imports.
+    unsafe_prune_groups: tuple[str, ...] = ()
+    # What to say when the plain zip is over Lambda's 250 MB.
+    over_limit_hint: str = ""
 
 
 LITERT = Runtime(
@@ -26,7 +33,27 @@ LITERT = Runtime(
     description="TensorFlow Lite interpreter (LiteRT) + numpy + Pillow",
 )
 
-RUNTIMES: dict[str, Runtime] = {LITERT.name: LITERT}
+TENSORFLOW = Runtime(
+    name="tensorflow",
+    requirements=("tensorflow-cpu", "numpy", "pillow"),
+    smoke_imports=("numpy", "PIL.Image", "tensorflow"),
+    description="full TensorFlow (CPU) serving a SavedModel + numpy + Pillow",
+    model_format="saved_model",
+    # TensorFlow imports numpy.random and friends at import time.
+    unsafe_prune_groups=("numpy-extras",),
+    over_limit_hint=(
+        "Full TensorFlow 2.x never fits a zip. Stage its dependencies in S3 and unpack "
+        "them into /tmp at cold start: add --stage-deps s3. Or use --runtime litert if the "
+        "model converts to TensorFlow Lite."
+    ),
+)
+
+RUNTIMES: dict[str, Runtime] = {runtime.name: runtime for runtime in (LITERT, TENSORFLOW)}
+
+# Where the dependencies of a function travel: in the zip, or staged in S3.
+STAGE_MODES = ("none", "s3")
+# What the bootstrap that unpacks staged dependencies needs in the zip itself.
+BOOTSTRAP_REQUIREMENTS = ("zstandard",)
 
 # The Lambda Python runtime ships boto3; bundle it only on request.
 BOTO3_REQUIREMENT = "boto3"

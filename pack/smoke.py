@@ -7,6 +7,10 @@ library loads, no dependency left behind on the build machine) and that the
 packed runtime gives the same answers as the build machine's check.
 Possible only when this interpreter is the target's Python on the target's
 architecture; otherwise the report says it was not run.
+
+With staged dependencies the child first unpacks ``deps.tar.zst`` with the
+zip's own bootstrap (``lambdapack_handler.staged``), exactly as a cold start
+does, and its tree counts as part of the function.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ TOLERANCE = 1e-3  # largest probability difference allowed against the build che
 TIMEOUT_S = 300
 
 
+@dataclass(frozen=True)
+class StagedArchive:
+    path: Path
+    sha256: str
+
+
 @dataclass
 class SmokeResult:
     ran: bool
@@ -38,6 +48,7 @@ class SmokeResult:
     max_difference: float | None = None
     modules_from_zip: int = 0
     modules_with_pyc: int = 0
+    staged_s: float | None = None
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -63,6 +74,7 @@ def smoke_run(
     images: list[Path],
     expected: dict[str, list[float]],
     imports: tuple[str, ...],
+    staged: StagedArchive | None = None,
     python: str = sys.executable,
 ) -> SmokeResult:
     if not host_can_run(target):
@@ -82,6 +94,8 @@ def smoke_run(
         if not images:
             images = [_blank_image(Path(work))]
         request = {"images": [str(p.resolve()) for p in images], "k": 1000, "imports": list(imports)}
+        if staged is not None:
+            request["staged"] = {"archive": str(staged.path.resolve()), "sha256": staged.sha256}
         request_path = Path(work) / "request.json"
         request_path.write_text(json.dumps(request))
         try:
@@ -144,6 +158,7 @@ def _judge(outcome: dict, expected: dict[str, list[float]]) -> SmokeResult:
         max_difference=worst,
         modules_from_zip=outcome["modules_from_task"],
         modules_with_pyc=outcome["modules_with_pyc"],
+        staged_s=outcome.get("staged_s"),
     )
 
 

@@ -16,6 +16,13 @@ def main() -> None:
     with open(request_path) as handle:
         request = json.load(handle)
     sys.path.insert(0, task)
+    roots = [task]
+    staged_s = None
+    if "staged" in request:
+        began = time.perf_counter()
+        staged = importlib.import_module("lambdapack_handler.staged")
+        roots.append(str(staged.stage_file(request["staged"]["archive"], request["staged"]["sha256"])))
+        staged_s = time.perf_counter() - began
     start = time.perf_counter()
     index = importlib.import_module(request.get("handler_module", "index"))
     imported = time.perf_counter() - start
@@ -38,12 +45,12 @@ def main() -> None:
         name
         for name, module in list(sys.modules.items())
         if getattr(module, "__file__", None)
-        and name != "__main__"
-        and not module.__file__.startswith(task)
+        and name not in ("__main__", "__mp_main__")  # multiprocessing aliases the script
+        and not module.__file__.startswith(tuple(roots))
         and not module.__file__.startswith(stdlib)
     )
     from_task = [
-        m for m in list(sys.modules.values()) if (getattr(m, "__file__", None) or "").startswith(task)
+        m for m in list(sys.modules.values()) if (getattr(m, "__file__", None) or "").startswith(tuple(roots))
     ]
     with_pyc = [
         m for m in from_task if (getattr(m, "__cached__", None) or "") and os.path.exists(m.__cached__)
@@ -52,6 +59,7 @@ def main() -> None:
         json.dumps(
             {
                 "import_s": imported,
+                "staged_s": staged_s,
                 "results": results,
                 "import_failures": failures,
                 "modules_from_task": len(from_task),

@@ -89,6 +89,11 @@ class TensorFlowBackend:
             raise ValueError("the SavedModel signature must have one input and one output")
         (self._input_name,) = inputs.keys()
         (self._output_name,) = self._signature.structured_outputs.keys()
+        self._input_spec = inputs[self._input_name]
+
+    @property
+    def input_shape(self) -> tuple[int | None, ...]:
+        return tuple(self._input_spec.shape.as_list())
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         outputs = self._signature(**{self._input_name: self._tf.constant(batch, dtype=self._tf.float32)})

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .classifier import Classifier, limits_from_env
+from .clients import s3_client
 from .config import load_config
 from .inference import BACKENDS
 from .modelstore import fetch_model, sha256_file
@@ -25,15 +26,6 @@ def default_model_dir(environ: Mapping[str, str] = os.environ) -> Path:
         return Path(configured)
     task_root = environ.get("LAMBDA_TASK_ROOT") or Path(__file__).resolve().parent.parent
     return Path(task_root) / "model"
-
-
-def s3_client():
-    """An S3 client from the runtime's boto3, or None where there is none (smoke runs)."""
-    try:
-        import boto3
-    except ImportError:
-        return None
-    return boto3.client("s3")
 
 
 def load_classifier(environ: Mapping[str, str] = os.environ, s3=None) -> Classifier:

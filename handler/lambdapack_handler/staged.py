@@ -14,11 +14,13 @@ by warm starts, and trees of other hashes are removed to free the space.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -50,21 +52,45 @@ def stage_from_env(environ: Mapping[str, str] = os.environ, s3=None) -> Path | N
 
 
 def stage(s3, bucket: str, key: str, sha256: str, root: Path | None = None) -> Path:
-    """Make the archive's tree importable; return its folder."""
+    """Make the archive in S3 importable; return its folder."""
+    return _stage(sha256, root, lambda folder: _download(s3, bucket, key, sha256.lower(), folder), True)
+
+
+def stage_file(archive: Path | str, sha256: str, root: Path | None = None) -> Path:
+    """The same from an archive on disk (the smoke run of ``lambdapack pack``)."""
+    archive = Path(archive)
+
+    def verified(folder: Path) -> Path:
+        actual = _sha256(archive)
+        if actual != sha256.lower():
+            raise StagedDepsError(f"{archive} has sha256 {actual}, not {sha256}: not used")
+        return archive
+
+    return _stage(sha256, root, verified, False)
+
+
+def _stage(sha256: str, root: Path | None, fetch, remove_archive: bool) -> Path:
     root = root or deps_root()
     sha256 = sha256.lower()
     tree = root / sha256
-    if not (tree / COMPLETE).exists():
+    if (tree / COMPLETE).exists():
+        source = "reused"
+    else:
+        began = time.perf_counter()
         root.mkdir(parents=True, exist_ok=True)
         _remove_others(root, keep=sha256)
-        archive = _download(s3, bucket, key, sha256, root)
+        archive = fetch(root)
+        fetched = time.perf_counter()
         try:
             _unpack(archive, tree)
         finally:
-            archive.unlink(missing_ok=True)
+            if remove_archive:
+                archive.unlink(missing_ok=True)
+        source = f"fetched in {fetched - began:.2f} s, unpacked in {time.perf_counter() - fetched:.2f} s"
     if str(tree) not in sys.path:
         # After the task folder, as the runtime's own packages are.
         sys.path.insert(1 if sys.path else 0, str(tree))
+    print(json.dumps({"staged_dependencies": str(tree), "sha256": sha256, "source": source}), flush=True)
     return tree
 
 
@@ -119,3 +145,11 @@ def _unpack(archive: Path, tree: Path) -> None:
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
