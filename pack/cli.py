@@ -317,9 +317,15 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--function", "function", help="Lambda function name.")
 @click.option("--role", help="Execution role ARN (default: create lambdapack-FUNCTION with least privilege).")
 @click.option("--code-bucket", help="Upload the zip to this bucket and deploy from there.")
+@click.option(
+    "--deps",
+    "deps_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The zip's staged dependencies (default: the deps.tar.zst pack wrote beside it).",
+)
 @click.option("--memory", type=int, help="Memory in MB (128–10240). Default 1024.")
 @click.option("--timeout", type=int, help="Timeout in seconds (1–900). Default 60.")
-@click.option("--ephemeral-storage", type=int, help="/tmp size in MB (512–10240). Default 512.")
+@click.option("--ephemeral-storage", type=int, help="/tmp size in MB (512–10240). Default 512, or what staged dependencies need.")
 @click.option(
     "--env", "env", multiple=True, metavar="KEY=VALUE", help="A function environment variable (repeatable)."
 )
@@ -334,6 +340,7 @@ def deploy_command(
     function,
     role,
     code_bucket,
+    deps_path,
     memory,
     timeout,
     ephemeral_storage,
@@ -368,6 +375,7 @@ def deploy_command(
         prefix=pick(prefix, file, "prefix", ""),
         output_bucket=pick(output_bucket, file, "output_bucket"),
         output_prefix=pick(output_prefix, file, "output_prefix", "results/"),
+        deps_path=deps_path,
     )
     if dry_run:
         check = preflight(settings)

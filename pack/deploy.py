@@ -7,7 +7,10 @@ Pipeline:
     role       reuse --role, or create ``lambdapack-<function>`` trusted by
                Lambda with a least-privilege inline policy computed here
     code       direct upload, or through S3 (content-addressed key) when the
-               zip is over the direct-upload limits or --code-bucket is given
+               zip is over the direct-upload limits or --code-bucket is given;
+               a zip packed with --stage-deps s3 also has its deps.tar.zst
+               uploaded (content-addressed), named in DEPS_BUCKET/DEPS_KEY/
+               DEPS_SHA256, and gets the ephemeral storage it needs to unpack
     function   create, or update code and configuration, waiting for each
                update to finish; nothing when code and configuration match
     version    publish a version and point the alias at it
@@ -23,9 +26,12 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdapack_handler.modelstore import sha256_file
+
 from .awsclient import AWSClient
 from .errors import DeployError
 from .report import BUILD_INFO, LIMITS, request_bytes
+from .staging import EPHEMERAL_LIMIT_MB
 from .zipper import digest
 
 DIRECT_ZIP_LIMIT = LIMITS[0].limit
@@ -54,6 +60,7 @@ class DeploySettings:
     prefix: str = ""
     output_bucket: str | None = None
     output_prefix: str = DEFAULT_OUTPUT_PREFIX
+    deps_path: Path | None = None  # default: the archive the zip names, beside the zip
 
     def environment(self) -> dict[str, str]:
         """The function's variables: the user's, plus where results go (wire reads them back)."""
@@ -65,6 +72,19 @@ class DeploySettings:
 
 
 @dataclass(frozen=True)
+class StagedDeps:
+    """The dependency archive a zip packed with ``--stage-deps s3`` needs."""
+
+    path: Path
+    sha256: str
+    size: int
+    ephemeral_mb: int
+
+    def key(self, function: str) -> str:
+        return f"lambdapack/{function}/deps-{self.sha256}.tar.zst"
+
+
+@dataclass(frozen=True)
 class Preflight:
     runtime: str
     architecture: str
@@ -73,6 +93,19 @@ class Preflight:
     zipped: int
     unzipped: int
     upload: str  # "direct" or "s3"
+    ephemeral_storage: int = 512
+    deps: StagedDeps | None = None
+
+    def environment(self, settings: DeploySettings) -> dict[str, str]:
+        """The settings' variables, plus where the staged dependencies are."""
+        variables = settings.environment()
+        if self.deps is not None:
+            variables |= {
+                "DEPS_BUCKET": settings.code_bucket or "",
+                "DEPS_KEY": self.deps.key(settings.function),
+                "DEPS_SHA256": self.deps.sha256,
+            }
+        return variables
 
 
 def preflight(settings: DeploySettings) -> Preflight:
@@ -114,6 +147,16 @@ def preflight(settings: DeploySettings) -> Preflight:
             f"(or the {REQUEST_LIMIT:,}-byte request limit once base64-encoded)",
             "Pass --code-bucket BUCKET: lambdapack uploads the zip to S3 and deploys it from there.",
         )
+    deps = _staged_deps(settings, build.get("deps"))
+    ephemeral = settings.ephemeral_storage
+    if deps is not None:
+        if deps.ephemeral_mb > EPHEMERAL_LIMIT_MB:
+            raise DeployError(
+                f"the staged dependencies need {deps.ephemeral_mb:,} MB of ephemeral storage, over "
+                f"Lambda's {EPHEMERAL_LIMIT_MB:,} MB",
+                "Drop requirements and pack again, or deploy a container image.",
+            )
+        ephemeral = max(ephemeral, deps.ephemeral_mb)
     target = build["target"]
     return Preflight(
         runtime=target["runtime"],
@@ -123,7 +166,39 @@ def preflight(settings: DeploySettings) -> Preflight:
         zipped=digest_.size,
         unzipped=unzipped,
         upload="s3" if (settings.code_bucket or not direct) else "direct",
+        ephemeral_storage=ephemeral,
+        deps=deps,
     )
+
+
+def _staged_deps(settings: DeploySettings, recorded: dict | None) -> StagedDeps | None:
+    """The archive a staged zip names: present, the very one it was packed with."""
+    if recorded is None:
+        if settings.deps_path is not None:
+            raise DeployError(
+                f"{settings.zip_path} was not packed with --stage-deps s3: it uses no {settings.deps_path}",
+                "Drop --deps, or pack with --stage-deps s3.",
+            )
+        return None
+    path = settings.deps_path or settings.zip_path.parent / recorded["file"]
+    if not settings.code_bucket:
+        raise DeployError(
+            "the zip was packed with --stage-deps s3: its dependencies must be uploaded to S3",
+            "Pass --code-bucket BUCKET (or set code_bucket in lambdapack.toml).",
+        )
+    if not path.is_file():
+        raise DeployError(
+            f"the zip needs its staged dependencies {path}, which does not exist",
+            "Deploy from the folder pack wrote (function.zip and deps.tar.zst side by side), pass "
+            "--deps PATH, or pack again.",
+        )
+    if path.stat().st_size != recorded["bytes"] or sha256_file(path) != recorded["sha256"]:
+        raise DeployError(
+            f"{path} is not the archive {settings.zip_path.name} was packed with "
+            f"(it expects sha256 {recorded['sha256']})",
+            "Pack again: the zip and its deps.tar.zst are made together.",
+        )
+    return StagedDeps(path, recorded["sha256"], recorded["bytes"], int(recorded["ephemeral_storage_mb"]))
 
 
 def _defines(source: bytes, name: str) -> bool:
@@ -151,8 +226,11 @@ def _check_ranges(settings: DeploySettings) -> None:
             raise DeployError(f"{label} {value} is outside Lambda's range {low}–{high}", f"Change {flag}.")
 
 
-def execution_policy(settings: DeploySettings, region: str, account: str) -> dict:
-    """Least privilege: read inputs (and the model), write results, log to its own group."""
+def execution_policy(
+    settings: DeploySettings, region: str, account: str, check: Preflight | None = None
+) -> dict:
+    """Least privilege: read inputs (and the model, and the staged dependencies),
+    write results, log to its own group."""
     if not settings.bucket:
         raise DeployError(
             "no input bucket given, so the execution role cannot be limited to it",
@@ -161,9 +239,10 @@ def execution_policy(settings: DeploySettings, region: str, account: str) -> dic
     output_bucket = settings.output_bucket or settings.bucket
     log_group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{settings.function}"
     read = [f"arn:aws:s3:::{settings.bucket}/{settings.prefix}*"]
-    env = settings.environment()
-    if env.get("MODEL_BUCKET") and env.get("MODEL_KEY"):
-        read.append(f"arn:aws:s3:::{env['MODEL_BUCKET']}/{env['MODEL_KEY']}")
+    env = check.environment(settings) if check is not None else settings.environment()
+    for bucket_var, key_var in (("MODEL_BUCKET", "MODEL_KEY"), ("DEPS_BUCKET", "DEPS_KEY")):
+        if env.get(bucket_var) and env.get(key_var):
+            read.append(f"arn:aws:s3:::{env[bucket_var]}/{env[key_var]}")
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -197,8 +276,8 @@ def desired_configuration(settings: DeploySettings, check: Preflight, role_arn: 
         "Role": role_arn,
         "MemorySize": settings.memory,
         "Timeout": settings.timeout,
-        "EphemeralStorage": {"Size": settings.ephemeral_storage},
-        "Environment": {"Variables": settings.environment()},
+        "EphemeralStorage": {"Size": check.ephemeral_storage},
+        "Environment": {"Variables": check.environment(settings)},
     }
 
 
@@ -238,6 +317,11 @@ def plan(settings: DeploySettings, check: Preflight) -> list[str]:
             f"{settings.bucket}/{settings.prefix}*, PutObject on {settings.output_bucket or settings.bucket}/"
             f"{settings.output_prefix}*, logs for /aws/lambda/{settings.function})",
         ]
+    if check.deps is not None:
+        steps.append(
+            f"s3 put_object s3://{settings.code_bucket}/{check.deps.key(settings.function)} "
+            f"({check.deps.size:,} bytes) unless it exists; ephemeral storage {check.ephemeral_storage:,} MB"
+        )
     if check.upload == "s3":
         steps.append(
             f"s3 put_object s3://{settings.code_bucket}/{code_key(settings.function, check.sha256)} "
@@ -262,7 +346,12 @@ def code_key(function: str, sha256: str) -> str:
 def deploy(settings: DeploySettings, aws: AWSClient, log=print) -> DeployResult:
     check = preflight(settings)
     result = DeployResult()
-    role_arn = settings.role or _ensure_role(settings, aws, result, log)
+    role_arn = settings.role or _ensure_role(settings, aws, result, log, check)
+    if check.deps is not None:
+        if check.ephemeral_storage > settings.ephemeral_storage:
+            log(f"ephemeral storage {check.ephemeral_storage:,} MB: what the staged dependencies need")
+        # Before the function can start with it.
+        _upload(aws, settings.code_bucket, check.deps.key(settings.function), check.deps.path, log)
     desired = desired_configuration(settings, check, role_arn)
     current = aws.get_function(settings.function)
     name = settings.function
@@ -306,8 +395,10 @@ def deploy(settings: DeploySettings, aws: AWSClient, log=print) -> DeployResult:
     return result
 
 
-def _ensure_role(settings: DeploySettings, aws: AWSClient, result: DeployResult, log) -> str:
-    policy = execution_policy(settings, aws.region(), aws.account_id())
+def _ensure_role(
+    settings: DeploySettings, aws: AWSClient, result: DeployResult, log, check: Preflight
+) -> str:
+    policy = execution_policy(settings, aws.region(), aws.account_id(), check)
     role_name = f"lambdapack-{settings.function}"
     arn, created = aws.ensure_role(role_name)
     log(("created" if created else "reusing") + f" role {arn}")
@@ -324,10 +415,16 @@ def _code(settings: DeploySettings, check: Preflight, aws: AWSClient, log) -> di
     bucket = settings.code_bucket
     assert bucket is not None
     key = code_key(settings.function, check.sha256)
+    _upload(aws, bucket, key, settings.zip_path, log)
+    return {"S3Bucket": bucket, "S3Key": key}
+
+
+def _upload(aws: AWSClient, bucket: str | None, key: str, path: Path, log) -> None:
+    """Content-addressed: an object already under its key is the same bytes."""
+    assert bucket is not None
     aws.require_bucket(bucket)
     if aws.object_exists(bucket, key):
-        log(f"code already at s3://{bucket}/{key}")
+        log(f"already at s3://{bucket}/{key}")
     else:
-        aws.upload_file(str(settings.zip_path), bucket, key)
-        log(f"uploaded the zip to s3://{bucket}/{key} ({check.zipped:,} bytes)")
-    return {"S3Bucket": bucket, "S3Key": key}
+        aws.upload_file(str(path), bucket, key)
+        log(f"uploaded {path.name} to s3://{bucket}/{key} ({path.stat().st_size:,} bytes)")

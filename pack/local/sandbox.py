@@ -8,6 +8,8 @@ from this machine is importable. It gets Lambda's environment variables, the
 function's own, and a temp folder of its own. The process is reused for
 warm invocations; a timeout kills it (reported as Lambda does) and the next
 invocation starts a new one (a cold start), as does a crash or an init error.
+Like Lambda's reset, such a restart keeps the temp folder as it was: code that
+unpacks into /tmp must not trust what an interrupted start left there.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class Sandbox:
         self.started_at = 0.0
         self.lock = threading.Lock()
         self.tmp_limited = False  # /tmp is a tmpfs of the function's ephemeral storage size
+        self.tmp_ready = False  # /tmp exists for this execution environment
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -125,11 +128,13 @@ class Sandbox:
         return env
 
     def _start(self) -> None:
-        self.stop()
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
-        self.tmp_limited = self._limit_tmp()
+        self._reset()
+        if not self.tmp_ready:  # a new execution environment starts with an empty /tmp
+            if self.tmp.exists():
+                shutil.rmtree(self.tmp)
+            self.tmp.mkdir(parents=True)
+            self.tmp_limited = self._limit_tmp()
+            self.tmp_ready = True
         self.api = RuntimeAPI()
         self.started_at = time.perf_counter()
         log = self.log_path.open("ab")
@@ -146,7 +151,9 @@ class Sandbox:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self) -> None:
+    def _reset(self) -> None:
+        """Lambda's reset after a crash or a timeout: the runtime process is replaced, and
+        /tmp is kept as it is for the next init (as AWS documents), half-written files too."""
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -155,9 +162,14 @@ class Sandbox:
         if self.api is not None:
             self.api.close()
             self.api = None
+
+    def stop(self) -> None:
+        """The end of this execution environment, /tmp included."""
+        self._reset()
         if self.tmp_limited:
             subprocess.run(["umount", str(self.tmp)], capture_output=True, check=False)
             self.tmp_limited = False
+        self.tmp_ready = False
 
     def _limit_tmp(self) -> bool:
         """Where practical (root, a mount command), /tmp gets Lambda's size limit as a
@@ -233,7 +245,7 @@ class Sandbox:
                 "errorMessage": f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
                 f"exit status {code}",
             }
-        self.stop()
+        self._reset()
         return Result(
             invocation.request_id,
             None,
@@ -246,7 +258,7 @@ class Sandbox:
         )
 
     def _timed_out(self, invocation: Invocation, cold: bool, log_offset: int) -> Result:
-        self.stop()
+        self._reset()
         return Result(
             invocation.request_id,
             None,
