@@ -127,6 +127,36 @@ def test_a_crash_is_reported_and_the_next_call_recovers(tmp_path, runtime_paths)
         box.stop()
 
 
+TMP_KEEPER = """
+import os
+MARK = os.path.join(os.environ["TMPDIR"], "mark")
+FOUND_AT_INIT = os.path.exists(MARK)
+def handler(event, context):
+    open(MARK, "w").write("x")
+    if event.get("crash"):
+        os._exit(3)
+    return {"found_at_init": FOUND_AT_INIT}
+"""
+
+
+def test_a_reset_keeps_tmp_and_a_new_environment_starts_empty(tmp_path, runtime_paths):
+    box = sandbox(tmp_path, runtime_paths, TMP_KEEPER)
+    try:
+        first, body = call(box, {"crash": True})
+        assert first.error["errorType"] == "Runtime.ExitError"
+        again, body = call(box, {})
+        # Lambda's reset after a crash or timeout does not clear /tmp.
+        assert again.cold and body["found_at_init"] is True
+    finally:
+        box.stop()
+    fresh = sandbox(tmp_path, runtime_paths, TMP_KEEPER)
+    try:
+        _, body = call(fresh, {})
+        assert body["found_at_init"] is False
+    finally:
+        fresh.stop()
+
+
 def test_invoke_command_runs_the_packed_zip_and_prints_a_report_line(packed, cache_dir):
     from .conftest import ROOT, run_cli
 
