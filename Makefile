@@ -72,6 +72,7 @@ bench: $(SAMPLE_MODEL)
 	$(PY) scripts/bench_pack.py
 	$(PY) scripts/bench_handler.py
 	$(PY) scripts/bench_local.py
+	$(PY) scripts/bench_staged.py
 
 clean:
 	rm -rf build dist .pytest_cache
