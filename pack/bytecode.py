@@ -15,7 +15,9 @@ says so (the Docker builder compiles inside the target image).
 from __future__ import annotations
 
 import importlib.util
-import py_compile
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,21 +55,35 @@ def compile_tree(root: Path, target: Target) -> BytecodeResult:
             ),
         )
     sources = sorted(root.rglob("*.py"))
-    failed = []
-    for source in sources:
-        rel = source.relative_to(root).as_posix()
-        try:
-            py_compile.compile(
-                str(source),
-                cfile=importlib.util.cache_from_source(str(source)),
-                dfile=f"{LAMBDA_TASK_ROOT}/{rel}",
-                doraise=True,
-                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-            )
-        except py_compile.PyCompileError:
-            # Files that are not Python 3 (templates, vendored py2 samples) are
-            # never importable anyway; list them rather than fail the build.
-            failed.append(rel)
+    # One fresh child process, files in sorted order, a fixed hash seed: marshal's
+    # output depends on the process (whether a string is already interned decides
+    # how it is written; set constants follow hash order). Compiling in the CLI
+    # process, or in a worker pool, gives different bytes from build to build.
+    # Same tree in, same .pyc out — and the same sha256 for deploy to compare.
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "-f",
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-d",
+            LAMBDA_TASK_ROOT,
+            str(root),
+        ],
+        env=dict(os.environ, PYTHONHASHSEED="0"),
+        capture_output=True,
+        check=False,
+    )
+    # Files that are not Python 3 (templates, vendored py2 samples) are never
+    # importable anyway; list them rather than fail the build.
+    failed = [
+        source.relative_to(root).as_posix()
+        for source in sources
+        if not Path(importlib.util.cache_from_source(str(source))).exists()
+    ]
     return BytecodeResult(
         compiled=True,
         files=len(sources) - len(failed),

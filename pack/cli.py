@@ -325,7 +325,11 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--memory", type=int, help="Memory in MB (128–10240). Default 1024.")
 @click.option("--timeout", type=int, help="Timeout in seconds (1–900). Default 60.")
-@click.option("--ephemeral-storage", type=int, help="/tmp size in MB (512–10240). Default 512, or what staged dependencies need.")
+@click.option(
+    "--ephemeral-storage",
+    type=int,
+    help="/tmp size in MB (512–10240). Default 512, or what staged dependencies need.",
+)
 @click.option(
     "--env", "env", multiple=True, metavar="KEY=VALUE", help="A function environment variable (repeatable)."
 )

@@ -166,16 +166,17 @@ def _pack(options: PackOptions, progress: Progress) -> dict:
         stripped = strip_tree(task, options.target)
         stage("strip", lambda: f"{len(stripped.files)} ELF files, saved {_mb(stripped.saved)}", began)
 
-        began = time.perf_counter()
-        pruned = prune_tree(task, (*options.keep, *options.runtime.unsafe_prune_groups))
-        stage("prune", lambda: f"saved {_mb(pruned.saved)}", began)
-
+        # Who owns what, before prune trims each RECORD to the files that stay.
         owners = owners_from_records(
             {
                 p.relative_to(task).as_posix(): p.read_text(errors="replace")
                 for p in task.glob("*.dist-info/RECORD")
             }
         )
+        began = time.perf_counter()
+        pruned = prune_tree(task, (*options.keep, *options.runtime.unsafe_prune_groups))
+        stage("prune", lambda: f"saved {_mb(pruned.saved)}", began)
+
         _add_handler(options.handler_dir, task)
         began = time.perf_counter()
         bytecode = compile_tree(task, options.target)

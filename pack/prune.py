@@ -9,10 +9,16 @@ needs any more — e.g. FreeType once Pillow's font module is gone.
 What is never pruned: ``*.dist-info`` (``importlib.metadata`` reads it, and
 the licences live there), package ``testing`` modules (public API), and
 anything a rule does not name. The smoke run proves imports still work.
+Each ``RECORD`` is then made to list only the files that are still there —
+it also loses pip's rows for console scripts outside the tree, whose
+hashes depend on the path of the Python that ran pip, so the same inputs
+give the same bytes on any machine.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -217,7 +223,27 @@ def prune_tree(root: Path, keep: Sequence[str] = ()) -> PruneResult:
             result.add(ORPHANS_GROUP, path.relative_to(root).as_posix(), path.stat().st_size)
             path.unlink()
     _remove_empty_dirs(root)
+    rewrite_records(root)
     return result
+
+
+def rewrite_records(root: Path) -> None:
+    """Keep only the ``RECORD`` rows of files that exist under ``root``."""
+    for record in sorted(root.glob("*.dist-info/RECORD")):
+        rows = list(csv.reader(io.StringIO(record.read_text(errors="replace"))))
+        kept = [
+            row
+            for row in rows
+            if row
+            and (
+                row[0] == f"{record.parent.name}/RECORD"
+                or (not row[0].startswith(("/", "..")) and (root / row[0]).is_file())
+            )
+        ]
+        if len(kept) != len(rows):
+            out = io.StringIO()
+            csv.writer(out, lineterminator="\n").writerows(kept)
+            record.write_text(out.getvalue())
 
 
 def orphaned_libraries(root: Path) -> list[Path]:

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from pack.prune import GROUPS, RULES, active_rules, glob_to_regex, matching_rule
+from pack.prune import GROUPS, RULES, active_rules, glob_to_regex, matching_rule, prune_tree
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,22 @@ def test_keep_turns_a_group_off():
     path = "numpy/_core/tests/test_api.py"
     assert matching_rule(path, RULES).group == "tests"
     assert matching_rule(path, active_rules(["tests"])) is None
+
+
+def test_records_list_only_the_files_that_stay(tmp_path):
+    dist = tmp_path / "idna-3.20.dist-info"
+    dist.mkdir()
+    (tmp_path / "idna").mkdir()
+    (tmp_path / "idna" / "core.py").write_text("")
+    (tmp_path / "idna" / "tests").mkdir()
+    (tmp_path / "idna" / "tests" / "test_core.py").write_text("")
+    (dist / "RECORD").write_text(
+        "../../bin/idna,sha256=depends-on-the-python-that-ran-pip,167\n"
+        "idna/core.py,sha256=abc,0\n"
+        "idna/tests/test_core.py,sha256=def,0\n"
+        "idna/__pycache__/core.cpython-311.pyc,,\n"
+        "idna-3.20.dist-info/RECORD,,\n"
+    )
+    result = prune_tree(tmp_path)
+    assert [path for path, _ in result.removed["tests"]] == ["idna/tests/test_core.py"]
+    assert (dist / "RECORD").read_text() == "idna/core.py,sha256=abc,0\nidna-3.20.dist-info/RECORD,,\n"
