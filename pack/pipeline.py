@@ -53,6 +53,11 @@ from .strip import elf_files, strip_tree
 from .target import Target
 from .zipper import collect, write_zip
 
+STAGED_OVER_LIMIT_HINT = (
+    "With --stage-deps s3 only the handler, its bootstrap and the model stay in the zip: the "
+    "model itself is too large. Convert and quantize it (--runtime litert --quantize dynamic), "
+    "or serve a smaller one."
+)
 HANDLER_MODULE = "index.py"
 HANDLER_PACKAGE = "lambdapack_handler"
 ZIP_NAME = "function.zip"
@@ -207,10 +212,10 @@ def _pack(options: PackOptions, progress: Progress) -> dict:
         sizes = _file_sizes(task)
         unzipped = sum(sizes.values())
         if unzipped > UNZIPPED_LIMIT:
-            raise SizeLimitError(
-                over_limit_message(unzipped, sum_by_package(sizes, owners)),
-                options.runtime.over_limit_hint or OVER_LIMIT_HINT,
-            )
+            hint = options.runtime.over_limit_hint or OVER_LIMIT_HINT
+            if options.staged:
+                hint = STAGED_OVER_LIMIT_HINT
+            raise SizeLimitError(over_limit_message(unzipped, sum_by_package(sizes, owners)), hint)
         elves = {p.relative_to(task).as_posix(): read_elf_file(p) for p in elf_files(task)}
         if options.staged:
             # Both trees are on sys.path at run time: libraries may need each other.

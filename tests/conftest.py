@@ -34,11 +34,9 @@ def cache_dir() -> Path:
     return CACHE
 
 
-@pytest.fixture(scope="session")
-def packed(sample_model, cache_dir, tmp_path_factory):
-    """The sample model packed once for python3.11 x86_64: (out folder, report, process)."""
-    out = tmp_path_factory.mktemp("dist")
-    proc = run_cli(
+def pack_sample(sample_model: Path, out: Path, cache_dir: Path, *options: str) -> subprocess.CompletedProcess:
+    """``lambdapack pack`` of the sample model with its sample images, report as JSON."""
+    return run_cli(
         "pack",
         str(sample_model),
         "--samples",
@@ -46,10 +44,26 @@ def packed(sample_model, cache_dir, tmp_path_factory):
         "--out",
         str(out),
         "--json",
+        *options,
         cache=cache_dir,
         check=True,
     )
+
+
+@pytest.fixture(scope="session")
+def packed(sample_model, cache_dir, tmp_path_factory):
+    """The sample model packed once for python3.11 x86_64: (out folder, report, process)."""
+    out = tmp_path_factory.mktemp("dist")
+    proc = pack_sample(sample_model, out, cache_dir)
     return out, json.loads(proc.stdout), proc
+
+
+@pytest.fixture(scope="session")
+def packed_tf(sample_model, cache_dir, tmp_path_factory):
+    """The sample model packed once for full TensorFlow with staged dependencies: (out, report)."""
+    out = tmp_path_factory.mktemp("dist-tf")
+    proc = pack_sample(sample_model, out, cache_dir, "--runtime", "tensorflow", "--stage-deps", "s3")
+    return out, json.loads(proc.stdout)
 
 
 def run_cli(*args: str, cache: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:

@@ -32,28 +32,6 @@ from .conftest import SAMPLE, run_cli
 pytestmark = pytest.mark.functional
 
 
-@pytest.fixture(scope="session")
-def packed_tf(sample_model, cache_dir, tmp_path_factory):
-    """The sample model packed for full TensorFlow with staged dependencies."""
-    out = tmp_path_factory.mktemp("dist-tf")
-    proc = run_cli(
-        "pack",
-        str(sample_model),
-        "--runtime",
-        "tensorflow",
-        "--stage-deps",
-        "s3",
-        "--samples",
-        str(SAMPLE / "samples"),
-        "--out",
-        str(out),
-        "--json",
-        cache=cache_dir,
-        check=True,
-    )
-    return out, json.loads(proc.stdout)
-
-
 @pytest.fixture
 def local(cache_dir, monkeypatch):
     with LocalAWS(cache_dir, concurrency=2, retry_delays=(0.1, 0.1)) as aws:

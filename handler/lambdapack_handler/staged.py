@@ -24,6 +24,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from .modelstore import sha256_file  # standard library only, as this module
+
 COMPLETE = ".complete"
 CHUNK = 1 << 20
 
@@ -61,7 +63,7 @@ def stage_file(archive: Path | str, sha256: str, root: Path | None = None) -> Pa
     archive = Path(archive)
 
     def verified(folder: Path) -> Path:
-        actual = _sha256(archive)
+        actual = sha256_file(archive)
         if actual != sha256.lower():
             raise StagedDepsError(f"{archive} has sha256 {actual}, not {sha256}: not used")
         return archive
@@ -145,11 +147,3 @@ def _unpack(archive: Path, tree: Path) -> None:
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
