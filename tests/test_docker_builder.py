@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -112,6 +113,25 @@ def test_a_python_this_machine_lacks_is_compiled_and_smoke_tested_in_its_own_ima
     names = zipfile.ZipFile(tmp_path / "function.zip").namelist()
     assert any(name.endswith(".cpython-313.pyc") for name in names)
     assert report["elf"]["ok"]  # the ELF check, not the container (glibc 2.41), vouches for AL2023
+
+
+@needs_engine
+def test_staged_tensorflow_builds_and_unpacks_with_the_images_python(sample_model, cache_dir, tmp_path):
+    # bookworm's Python 3.11.2 predates tarfile's "data" filter: the bootstrap's own checks unpack.
+    report, log = docker_pack(
+        tmp_path,
+        cache_dir,
+        "--base-image",
+        "lambdapack-base:bookworm",
+        "--runtime",
+        "tensorflow",
+        "--stage-deps",
+        "s3",
+    )
+    assert report["builder"]["python"].startswith("3.11.") and "\nstage " in "\n" + log
+    assert Path(report["deps"]["path"]) == tmp_path / "deps.tar.zst" and (tmp_path / "deps.tar.zst").is_file()
+    assert report["smoke"]["ran"] and report["smoke"]["staged_s"] > 0 and report["smoke"]["images"] == 10
+    assert report["smoke"]["max_difference"] < 1e-3
 
 
 @needs_engine

@@ -87,3 +87,22 @@ def test_a_corrupt_archive_with_the_right_hash_is_a_clear_error(aws, tmp_path):
     with pytest.raises(StagedDepsError, match="could not be unpacked"):
         stage(client, "code", "bad.tar.zst", hashlib.sha256(broken).hexdigest(), root=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("data_filter", [True, False], ids=["tarfile-data-filter", "python-before-3.11.4"])
+def test_only_files_inside_the_tree_are_unpacked(tmp_path, monkeypatch, data_filter):
+    from lambdapack_handler.staged import stage_file
+
+    if not data_filter:  # what Python 3.11.0–3.11.3 (Debian bookworm has 3.11.2) lack
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    good = tmp_path / "good.tar.zst"
+    good.write_bytes(DEPS)
+    tree = stage_file(good, SHA, tmp_path / "root")
+    assert importable(tree) == "hello from S3"
+
+    evil = tmp_path / "evil.tar.zst"
+    evil.write_bytes(archive({"pkg/ok.py": b"", "../escaped.py": b"x = 1\n"}))
+    with pytest.raises(StagedDepsError, match="could not be unpacked"):
+        stage_file(evil, hashlib.sha256(evil.read_bytes()).hexdigest(), tmp_path / "other")
+    assert not (tmp_path / "escaped.py").exists()
+    assert [p.name for p in (tmp_path / "other").iterdir()] == []

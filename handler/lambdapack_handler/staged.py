@@ -139,7 +139,7 @@ def _unpack(archive: Path, tree: Path) -> None:
             zstandard.ZstdDecompressor().stream_reader(raw) as stream,
             tarfile.open(fileobj=stream, mode="r|") as tar,
         ):
-            tar.extractall(work, filter="data")
+            _extract(tar, work)
         (work / COMPLETE).write_text("")
         work.rename(tree)
     except (tarfile.TarError, zstandard.ZstdError, OSError) as exc:
@@ -147,3 +147,29 @@ def _unpack(archive: Path, tree: Path) -> None:
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract only regular files, folders and links that stay inside ``dest``.
+
+    The archive's hash was verified, so this guards against a bad build, not an
+    attacker. Python 3.11.4+ has tarfile's "data" filter; older 3.11 patch
+    releases (Debian bookworm's 3.11.2, say) get the same rules here.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = os.path.realpath(dest)
+    for member in tar:
+        target = os.path.realpath(os.path.join(root, member.name))
+        if member.islnk() or member.issym():
+            link = os.path.join(os.path.dirname(target), member.linkname)
+            if member.islnk():
+                link = os.path.join(root, member.linkname)
+            if os.path.isabs(member.linkname) or os.path.commonpath([root, os.path.realpath(link)]) != root:
+                raise tarfile.TarError(f"{member.name} links outside the archive")
+        elif not (member.isfile() or member.isdir()):
+            raise tarfile.TarError(f"{member.name} is not a file, folder or link")
+        if os.path.commonpath([root, target]) != root:
+            raise tarfile.TarError(f"{member.name} is outside the archive")
+        tar.extract(member, root)
