@@ -66,6 +66,13 @@ def test_a_hash_mismatch_fails_and_nothing_is_used(s3, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_missing_archive_is_a_clear_error_naming_it(s3, tmp_path):
+    missing = r"could not download .* s3://code/deps/gone\.tar\.zst: .*NoSuchKey"
+    with pytest.raises(StagedDepsError, match=missing):
+        stage(s3, "code", "deps/gone.tar.zst", SHA, root=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_killed_unpack_is_not_trusted_and_stale_trees_are_removed(s3, tmp_path):
     half = tmp_path / SHA
     (half / "staged_hello").mkdir(parents=True)  # an unpack cut off before .complete

@@ -118,9 +118,12 @@ def _download(s3, bucket: str, key: str, sha256: str, root: Path) -> Path:
             for block in body.iter_chunks(CHUNK):
                 out.write(block)
                 digest.update(block)
-    except Exception:
+    except Exception as exc:  # botocore's errors, the network, a full disk
         Path(name).unlink(missing_ok=True)
-        raise
+        raise StagedDepsError(
+            f"could not download the staged dependencies s3://{bucket}/{key}: {exc} (the function's "
+            "role needs s3:GetObject on it; lambdapack deploy uploads it and grants that)"
+        ) from exc
     if digest.hexdigest() != sha256:
         Path(name).unlink(missing_ok=True)
         raise StagedDepsError(
