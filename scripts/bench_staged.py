@@ -86,7 +86,7 @@ def unpack_into(archive: Path, dest: Path) -> None:
 def cold_starts(local: LocalAWS, task_of, env: dict, ephemeral_mb: int, runs: int, cache: Path) -> dict:
     """Median seconds to the first response over ``runs`` fresh sandboxes."""
     runtime = [runtime_boto3(cache), runtime_interface_client(cache)]
-    totals, inits, staged = [], [], []
+    totals, inits, staged, memory = [], [], [], []
     for run in range(runs):
         with tempfile.TemporaryDirectory(prefix="bench-staged-") as work:
             task = task_of(Path(work))
@@ -100,10 +100,15 @@ def cold_starts(local: LocalAWS, task_of, env: dict, ephemeral_mb: int, runs: in
             box.stop()
             assert result.ok, result.error
             inits.append((result.init_ms or 0) / 1000)
+            memory.append(result.max_memory_mb or 0)
             found = re.search(r"fetched in ([\d.]+) s, unpacked in ([\d.]+) s", result.logs)
             if found:
                 staged.append((float(found.group(1)), float(found.group(2))))
-    row = {"first_response_s": statistics.median(totals), "init_s": statistics.median(inits)}
+    row = {
+        "first_response_s": statistics.median(totals),
+        "init_s": statistics.median(inits),
+        "max_memory_mb": statistics.median(memory),
+    }
     if staged:
         row["download_s"] = statistics.median(s[0] for s in staged)
         row["unpack_s"] = statistics.median(s[1] for s in staged)
@@ -176,14 +181,14 @@ def main() -> None:
         ]
     baseline = rows[0][1]["first_response_s"]
     print(f"cold start, median of {args.runs} fresh sandboxes (first response = init + first invocation)\n")
-    print("function | first response | init | of which download | of which unpack | vs LiteRT")
-    print("--- | --- | --- | --- | --- | ---")
+    print("function | first response | init | of which download | of which unpack | max memory | vs LiteRT")
+    print("--- | --- | --- | --- | --- | --- | ---")
     for name, row in rows:
         download = f"{row['download_s']:.2f} s" if "download_s" in row else ""
         unpack = f"{row['unpack_s']:.2f} s" if "unpack_s" in row else ""
         print(
             f"{name} | {row['first_response_s']:.2f} s | {row['init_s']:.2f} s | {download} | {unpack} | "
-            f"{row['first_response_s'] / baseline:.1f}x"
+            f"{row['max_memory_mb']:.0f} MB | {row['first_response_s'] / baseline:.1f}x"
         )
 
     # Unpack into memory (tmpfs), as the sandboxes' /tmp above, where there is one.
