@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import statistics
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 from rich.console import Console
@@ -26,11 +28,18 @@ from pack.cli_local import collect_results, progress_bar, results_table, upload_
 from pack.deploy import DeploySettings, deploy
 from pack.local.localaws import LocalAWS
 from pack.pipeline import default_cache_dir
+from pack.report import BUILD_INFO
 from pack.wire import WireSettings, wire
 
 BUCKET = "lambdapack-demo"
+CODE_BUCKET = "lambdapack-demo-code"
 FUNCTION = "digits-classifier"
 PREFIX = "incoming/"
+
+
+def build_record(zip_path: Path) -> dict:
+    with zipfile.ZipFile(zip_path) as archive:
+        return json.loads(archive.read(BUILD_INFO))
 
 
 def main() -> int:
@@ -54,7 +63,13 @@ def main() -> int:
         s3.create_bucket(Bucket=BUCKET)
 
         console.rule("deploy")
-        settings = DeploySettings(args.zip, FUNCTION, bucket=BUCKET, prefix=PREFIX, memory=1024, timeout=30)
+        # A zip packed with --stage-deps s3 has its deps.tar.zst uploaded to a code bucket.
+        code_bucket = CODE_BUCKET if "deps" in build_record(args.zip) else None
+        if code_bucket:
+            s3.create_bucket(Bucket=code_bucket)
+        settings = DeploySettings(
+            args.zip, FUNCTION, bucket=BUCKET, prefix=PREFIX, memory=1024, timeout=60, code_bucket=code_bucket
+        )
         deploy(settings, AWSClient(), log=lambda line: console.print(line, markup=False, highlight=False))
 
         console.rule("wire")
