@@ -17,12 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from lambdapack_handler.staged import BUILD_RECORD
+
 from . import compat
 from .elf import ELF_MAGIC, read_elf_bytes
 from .target import Target
 from .zipper import digest
 
-BUILD_INFO = ".lambdapack/build.json"
+BUILD_INFO = BUILD_RECORD  # the handler reads it too (staged dependencies)
 HANDLER_PACKAGE = "lambdapack_handler"
 
 MiB = 1024 * 1024

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tarfile
+import tempfile
 
 import boto3
 import pytest
 import zstandard
 
-from lambdapack_handler.staged import COMPLETE, StagedDepsError, stage
+from lambdapack_handler.staged import COMPLETE, StagedDepsError, stage, stage_from_env
 
 pytestmark = pytest.mark.functional
 
@@ -31,6 +33,12 @@ def archive(files: dict[str, bytes]) -> bytes:
 
 DEPS = archive({"staged_hello/__init__.py": b"GREETING = 'hello from S3'\n"})
 SHA = hashlib.sha256(DEPS).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def own_sys_path(monkeypatch):
+    """Staging puts trees on sys.path: each test gets its own copy of it."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
 
 
 @pytest.fixture
@@ -113,3 +121,35 @@ def test_only_files_inside_the_tree_are_unpacked(tmp_path, monkeypatch, data_fil
         stage_file(evil, hashlib.sha256(evil.read_bytes()).hexdigest(), tmp_path / "other")
     assert not (tmp_path / "escaped.py").exists()
     assert [p.name for p in (tmp_path / "other").iterdir()] == []
+
+
+def task_packed_with(tmp_path, sha256: str) -> dict[str, str]:
+    """An environment whose task folder carries a build record naming ``sha256``."""
+    (tmp_path / "task" / ".lambdapack").mkdir(parents=True)
+    (tmp_path / "task" / ".lambdapack" / "build.json").write_text(json.dumps({"deps": {"sha256": sha256}}))
+    return {"LAMBDA_TASK_ROOT": str(tmp_path / "task")}
+
+
+def test_a_staged_zip_without_its_deps_settings_says_how_to_deploy_it(tmp_path):
+    with pytest.raises(StagedDepsError, match="DEPS_BUCKET and DEPS_KEY are not set") as missing:
+        stage_from_env(task_packed_with(tmp_path, SHA))
+    assert "lambdapack deploy --code-bucket" in str(missing.value)
+    assert stage_from_env({"LAMBDA_TASK_ROOT": str(tmp_path / "nothing")}) is None  # a plain zip
+
+
+def test_deps_of_another_build_are_refused_before_any_download(s3, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    env = task_packed_with(tmp_path, "a" * 64) | {
+        "DEPS_BUCKET": "code",
+        "DEPS_KEY": "deps/deps.tar.zst",
+        "DEPS_SHA256": SHA,
+    }
+    with pytest.raises(StagedDepsError, match="do not match"):
+        stage_from_env(env, s3=s3)
+    assert not (tmp_path / "tmp").exists()
+    env = task_packed_with(tmp_path / "matching", SHA) | {
+        k: v for k, v in env.items() if k.startswith("DEPS")
+    }
+    tree = stage_from_env(env, s3=s3)
+    sys.path.remove(str(tree))
+    assert tree == tmp_path / "tmp" / "lambdapack-deps" / SHA and importable(tree) == "hello from S3"

@@ -27,6 +27,7 @@ from pathlib import Path
 from .modelstore import sha256_file  # standard library only, as this module
 
 COMPLETE = ".complete"
+BUILD_RECORD = ".lambdapack/build.json"  # written into the zip by lambdapack pack
 CHUNK = 1 << 20
 
 
@@ -38,13 +39,37 @@ def deps_root() -> Path:
     return Path(tempfile.gettempdir()) / "lambdapack-deps"
 
 
+def packed_sha256(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The archive this zip was packed with, from its build record; None if not staged."""
+    task_root = environ.get("LAMBDA_TASK_ROOT") or Path(__file__).resolve().parent.parent
+    try:
+        record = json.loads((Path(task_root) / BUILD_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return (record.get("deps") or {}).get("sha256")
+
+
 def stage_from_env(environ: Mapping[str, str] = os.environ, s3=None) -> Path | None:
+    """Stage what ``DEPS_*`` name, after checking they are what this zip was packed with."""
     bucket, key, sha256 = environ.get("DEPS_BUCKET"), environ.get("DEPS_KEY"), environ.get("DEPS_SHA256")
+    expected = packed_sha256(environ)
     if not (bucket and key):
+        if expected and not any(Path(entry).name == expected for entry in sys.path):
+            raise StagedDepsError(
+                f"this function was packed with --stage-deps s3, but DEPS_BUCKET and DEPS_KEY are not "
+                f"set, so its dependencies (deps.tar.zst, sha256 {expected}) are missing: deploy it "
+                "with lambdapack deploy --code-bucket BUCKET, which uploads the archive and sets them"
+            )
         return None
     if not sha256:
         raise StagedDepsError(
             "DEPS_BUCKET and DEPS_KEY are set but DEPS_SHA256 is not: refusing unverified code"
+        )
+    if expected and sha256.lower() != expected:
+        raise StagedDepsError(
+            f"DEPS_SHA256 is {sha256}, but this zip was packed with the dependencies {expected}: the "
+            "code and its dependencies do not match (was the code updated without lambdapack "
+            "deploy?). Deploy the zip with lambdapack deploy, which sets both together"
         )
     if s3 is None:
         import boto3  # provided by the Lambda runtime
