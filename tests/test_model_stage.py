@@ -134,3 +134,35 @@ def test_float32_disagreement_fails_but_quantized_only_reports():
     with pytest.raises(ModelError, match="disagrees with the original on 1 of 4 inputs"):
         _enforce_agreement(failing)
     _enforce_agreement(ModelResult(SAMPLE, "keras", "dynamic", {}, {"comparison": comparison}, False))
+
+
+def test_for_the_tensorflow_runtime_a_keras_model_is_exported_and_checked(sample_model, tmp_path):
+    samples = sorted((SAMPLE / "samples").glob("*.png"))
+    result = prepare_model(
+        sample_model, tmp_path / "out", tmp_path / "cache", samples=samples, model_format="saved_model"
+    )
+    assert (tmp_path / "out" / "saved_model" / "saved_model.pb").is_file()
+    assert result.config["backend"] == "tensorflow" and result.config["model_file"] == "saved_model"
+    assert (
+        result.comparison["top1_agreement"] == 1.0 and result.comparison["max_probability_difference"] < 1e-5
+    )
+    assert len(result.check["samples"]) == len(samples)
+
+
+def test_for_the_tensorflow_runtime_a_saved_model_is_served_as_it_is(saved_model, tmp_path):
+    result = prepare_model(saved_model, tmp_path / "out", tmp_path / "cache", model_format="saved_model")
+    copied = tmp_path / "out" / "saved_model"
+    assert (copied / "saved_model.pb").read_bytes() == (saved_model / "saved_model.pb").read_bytes()
+    assert result.comparison is None and result.config["input"]["height"] == 32
+
+
+def test_the_tensorflow_runtime_refuses_what_it_cannot_serve(converted, sample_model, tmp_path):
+    _, dest, _ = converted
+    tflite = tmp_path / "digits.tflite"
+    tflite.write_bytes((dest / "model.tflite").read_bytes())
+    with pytest.raises(InputError, match="runs on --runtime litert"):
+        prepare_model(tflite, tmp_path / "a", tmp_path / "cache", model_format="saved_model")
+    with pytest.raises(InputError, match="--quantize applies when converting to TensorFlow Lite"):
+        prepare_model(
+            sample_model, tmp_path / "b", tmp_path / "cache", quantize="dynamic", model_format="saved_model"
+        )

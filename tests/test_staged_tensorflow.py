@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -20,7 +21,7 @@ import pytest
 
 from pack.awsclient import AWSClient
 from pack.deploy import DeploySettings, deploy
-from pack.errors import SizeLimitError
+from pack.errors import DeployError, SizeLimitError
 from pack.lambda_runtime import runtime_boto3, runtime_interface_client
 from pack.local.localaws import LocalAWS
 from pack.local.sandbox import FunctionSpec, Sandbox
@@ -188,3 +189,35 @@ def test_a_killed_unpack_is_not_trusted_on_the_next_start(local, packed_tf, cach
         assert sorted(p.name for p in root.iterdir()) == [sha]
     finally:
         box.stop()
+
+
+def test_report_and_the_deploy_plan_name_the_staged_archive(packed_tf, tmp_path, monkeypatch):
+    out, report = packed_tf
+    sha = report["deps"]["sha256"]
+    shown = run_cli("report", str(out / "function.zip"))
+    assert shown.returncode == 0 and "staged dependencies" in shown.stdout
+    assert sha in " ".join(shown.stdout.split())
+
+    # No AWS call may happen: the endpoint is a closed port.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    alone = shutil.copy(out / "function.zip", tmp_path / "function.zip")  # its archive is not beside it
+    args = (
+        "deploy",
+        str(alone),
+        "--function",
+        "fn",
+        "--bucket",
+        "photos",
+        "--code-bucket",
+        "code",
+        "--dry-run",
+    )
+    refused = run_cli(*args)
+    assert refused.returncode == DeployError.exit_code and "does not exist" in " ".join(
+        refused.stderr.split()
+    )
+    planned = run_cli(*args, "--deps", str(out / "deps.tar.zst"))
+    assert planned.returncode == 0, planned.stderr
+    plan = " ".join(planned.stdout.split())
+    assert f"lambdapack/fn/deps-{sha}.tar.zst" in plan
+    assert f"ephemeral storage {report['deps']['ephemeral_storage_mb']:,} MB" in plan

@@ -30,6 +30,8 @@ from pack.staging import (
     write_archive,
 )
 
+from .conftest import pack_sample
+
 
 def make_tree(root: Path) -> Path:
     (root / "pkg" / "sub").mkdir(parents=True)
@@ -178,3 +180,17 @@ def test_deploy_uploads_the_archive_and_names_it_in_the_environment(staged_zip, 
     lines.clear()
     deploy(settings, AWSClient(), log=lines.append)
     assert any("already at" in line for line in lines) and any("nothing to change" in line for line in lines)
+
+
+@pytest.mark.functional
+def test_litert_stages_the_same_way_and_a_plain_pack_removes_the_stale_archive(
+    sample_model, cache_dir, tmp_path
+):
+    staged = json.loads(pack_sample(sample_model, tmp_path, cache_dir, "--stage-deps", "s3").stdout)
+    names = zipfile.ZipFile(tmp_path / "function.zip").namelist()
+    assert not any(name.startswith(("numpy/", "ai_edge_litert/", "PIL/")) for name in names)
+    assert staged["deps"]["packages"]["numpy"] > 0 and staged["smoke"]["staged_s"] > 0
+    assert (tmp_path / "deps.tar.zst").is_file()
+
+    plain = json.loads(pack_sample(sample_model, tmp_path, cache_dir).stdout)
+    assert "deps" not in plain and not (tmp_path / "deps.tar.zst").exists()
