@@ -187,6 +187,12 @@ def test_a_killed_unpack_is_not_trusted_on_the_next_start(local, packed_tf, cach
         assert second.cold and "fetched in" in second.logs and "reused" not in second.logs
         assert not partial.exists() and (root / sha / ".complete").exists()
         assert sorted(p.name for p in root.iterdir()) == [sha]
+
+        # A complete tree is trusted: the next start after a crash reuses it.
+        os.killpg(box.process.pid, signal.SIGKILL)
+        box.process.wait(30)
+        third = box.invoke(b'{"Records": []}')
+        assert third.ok and third.cold and '"source": "reused"' in third.logs
     finally:
         box.stop()
 
