@@ -150,7 +150,7 @@ def _pack(options: PackOptions, progress: Progress) -> dict:
         stage("model", lambda: f"{model.kind} -> {model_file}" + (" (cached)" if model.cached else ""), began)
 
         began = time.perf_counter()
-        requirements = [*options.runtime.requirements, *options.requirements]
+        requirements = [*options.runtime.requirements_for(options.target.arch), *options.requirements]
         if options.bundle_boto3:
             requirements.append(BOTO3_REQUIREMENT)
         if options.staged:

@@ -24,6 +24,12 @@ class Runtime:
     unsafe_prune_groups: tuple[str, ...] = ()
     # What to say when the plain zip is over Lambda's 250 MB.
     over_limit_hint: str = ""
+    # Replacements for one architecture: pip evaluates environment markers for this
+    # machine, never for the --platform it installs for, so they cannot say it.
+    arch_requirements: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def requirements_for(self, arch: str) -> tuple[str, ...]:
+        return dict(self.arch_requirements).get(arch, self.requirements)
 
 
 LITERT = Runtime(
@@ -39,6 +45,8 @@ TENSORFLOW = Runtime(
     smoke_imports=("numpy", "PIL.Image", "tensorflow"),
     description="full TensorFlow (CPU) serving a SavedModel + numpy + Pillow",
     model_format="saved_model",
+    # tensorflow-cpu publishes no aarch64 wheels; tensorflow's aarch64 wheels are CPU-only.
+    arch_requirements=(("arm64", ("tensorflow", "numpy", "pillow")),),
     # TensorFlow imports numpy.random and friends at import time.
     unsafe_prune_groups=("numpy-extras",),
     over_limit_hint=(
