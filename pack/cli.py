@@ -38,7 +38,7 @@ def cli() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("dist"),
     show_default=True,
-    help="Folder for function.zip and report.json.",
+    help="Folder for function.zip, report.json (and deps.tar.zst).",
 )
 @click.option(
     "--python",
@@ -61,7 +61,8 @@ def cli() -> None:
     type=click.Choice(tuple(RUNTIMES)),
     default="litert",
     show_default=True,
-    help="Inference runtime put in the zip.",
+    help="litert: the TensorFlow Lite interpreter (the model is converted); tensorflow: full "
+    "TensorFlow serving a SavedModel (never fits a zip: use with --stage-deps s3).",
 )
 @click.option(
     "--stage-deps",
