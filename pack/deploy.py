@@ -226,9 +226,7 @@ def _check_ranges(settings: DeploySettings) -> None:
             raise DeployError(f"{label} {value} is outside Lambda's range {low}–{high}", f"Change {flag}.")
 
 
-def execution_policy(
-    settings: DeploySettings, region: str, account: str, check: Preflight | None = None
-) -> dict:
+def execution_policy(settings: DeploySettings, region: str, account: str, check: Preflight) -> dict:
     """Least privilege: read inputs (and the model, and the staged dependencies),
     write results, log to its own group."""
     if not settings.bucket:
@@ -239,7 +237,7 @@ def execution_policy(
     output_bucket = settings.output_bucket or settings.bucket
     log_group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{settings.function}"
     read = [f"arn:aws:s3:::{settings.bucket}/{settings.prefix}*"]
-    env = check.environment(settings) if check is not None else settings.environment()
+    env = check.environment(settings)
     for bucket_var, key_var in (("MODEL_BUCKET", "MODEL_KEY"), ("DEPS_BUCKET", "DEPS_KEY")):
         if env.get(bucket_var) and env.get(key_var):
             read.append(f"arn:aws:s3:::{env[bucket_var]}/{env[key_var]}")
