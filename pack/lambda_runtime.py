@@ -5,6 +5,7 @@ the standard library — nothing else from the build machine."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -63,3 +64,20 @@ def runtime_boto3(cache_dir: Path) -> Path:
 
 def runtime_interface_client(cache_dir: Path) -> Path:
     return runtime_folder(cache_dir, "awslambdaric", ("awslambdaric",))
+
+
+def run_beside_runtime_boto3(
+    code: str, task: Path, cache_dir: Path, args: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess:
+    """Run ``code`` in a clean interpreter (``python -I -S -B``) from the unzipped
+    ``task`` folder, as the packed handler runs without the runtime client:
+    ``sys.argv[1:]`` is the task folder, the runtime's boto3 folder and ``args``;
+    the environment is ``PATH``, ``LAMBDA_TASK_ROOT`` and ``env``."""
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", code, str(task), str(runtime_boto3(cache_dir)), *args],
+        cwd=task,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LAMBDA_TASK_ROOT": str(task), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )

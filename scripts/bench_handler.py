@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_pack import make_mobilenet
 
-from pack.lambda_runtime import runtime_boto3
+from pack.lambda_runtime import run_beside_runtime_boto3
 from pack.local.localaws import LocalAWS
 from pack.pipeline import default_cache_dir
 
@@ -119,30 +118,10 @@ def main() -> None:
             task = Path(work) / "task"
             zipfile.ZipFile(out / "function.zip").extractall(task)
             (Path(work) / "keys.json").write_text(json.dumps(keys))
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "LAMBDA_TASK_ROOT": str(task),
-                "INFERENCE_THREADS": str(args.threads),
-                **local.client_environment(),
-            }
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-I",
-                    "-S",
-                    "-B",
-                    "-c",
-                    CHILD,
-                    str(task),
-                    str(runtime_boto3(cache)),
-                    str(Path(work) / "keys.json"),
-                ],
-                cwd=task,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
+            env = {"INFERENCE_THREADS": str(args.threads), **local.client_environment()}
+            keys_path = str(Path(work) / "keys.json")
+            proc = run_beside_runtime_boto3(CHILD, task, cache, [keys_path], env)
+            proc.check_returncode()
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     overhead = result["decode_ms"] + result["inference_ms"]
     print(

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from pack.awsclient import AWSClient
 from pack.deploy import DeploySettings, deploy
-from pack.lambda_runtime import runtime_boto3, runtime_interface_client
+from pack.lambda_runtime import run_beside_runtime_boto3, runtime_boto3, runtime_interface_client
 from pack.local.localaws import LocalAWS
 from pack.local.sandbox import FunctionSpec, Sandbox
 from pack.pipeline import default_cache_dir
@@ -86,29 +85,10 @@ def sequential(zip_path: Path, items, cache: Path) -> dict:
             task = Path(work) / "task"
             zipfile.ZipFile(zip_path).extractall(task)
             (Path(work) / "keys.json").write_text(json.dumps([key for key, _ in items]))
-            env = {
-                "PATH": "/usr/bin:/bin",
-                "LAMBDA_TASK_ROOT": str(task),
-                **local.client_environment(),
-                **THREADS,
-            }
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-I",
-                    "-S",
-                    "-c",
-                    SEQUENTIAL,
-                    str(task),
-                    str(runtime_boto3(cache)),
-                    str(Path(work) / "keys.json"),
-                ],
-                cwd=task,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
+            env = {**local.client_environment(), **THREADS}
+            keys_path = str(Path(work) / "keys.json")
+            proc = run_beside_runtime_boto3(SEQUENTIAL, task, cache, [keys_path], env)
+            proc.check_returncode()
     seconds = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
     return {
         "mode": "sequential loop, 1 process",

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from urllib.parse import quote_plus
 
 import boto3
 import pytest
 
-from pack.lambda_runtime import runtime_boto3
+from pack.lambda_runtime import run_beside_runtime_boto3
 from pack.target import Target, host_can_run
 
 from .conftest import SAMPLE
@@ -91,28 +88,8 @@ def test_every_heldout_digit_gets_one_correct_enough_result(packed, aws, moto_en
 
     task = tmp_path / "task"
     zipfile.ZipFile(out / "function.zip").extractall(task)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-S",
-            "-B",
-            "-c",
-            INVOKE,
-            str(task),
-            str(runtime_boto3(cache_dir)),
-            str(tmp_path / "events.json"),
-        ],
-        cwd=task,
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LAMBDA_TASK_ROOT": str(task),
-            "AWS_ENDPOINT_URL": moto_endpoint,
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        check=False,
+    proc = run_beside_runtime_boto3(
+        INVOKE, task, cache_dir, [str(tmp_path / "events.json")], {"AWS_ENDPOINT_URL": moto_endpoint, **env}
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     outcome = json.loads(proc.stdout.strip().splitlines()[-1])
