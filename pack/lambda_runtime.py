@@ -6,12 +6,11 @@ the standard library — nothing else from the build machine."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from .atomic import replaced_when_complete
 from .errors import InstallError
 from .target import host_python
 
@@ -23,9 +22,7 @@ def runtime_folder(cache_dir: Path, name: str, requirements: tuple[str, ...]) ->
     folder = cache_dir / "runtime" / f"{name}-python{host_python()}"
     if (folder / COMPLETE).exists():
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
-    try:
+    with replaced_when_complete(folder, f".{name}-") as work:
         proc = subprocess.run(
             [
                 sys.executable,
@@ -49,12 +46,6 @@ def runtime_folder(cache_dir: Path, name: str, requirements: tuple[str, ...]) ->
                 proc.stderr[-2000:],
             )
         (work / COMPLETE).write_text("")
-        if folder.exists():
-            shutil.rmtree(folder)
-        work.rename(folder)
-    finally:
-        if work.exists():
-            shutil.rmtree(work)
     return folder
 
 

@@ -22,12 +22,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from lambdapack_handler.config import ConfigError, parse_config
 
+from .atomic import replaced_when_complete
 from .errors import InputError, ModelError
 
 QUANTIZE_MODES = ("none", "dynamic", "float16")
@@ -303,11 +303,9 @@ def _tensorflow_version() -> str:
 def _run_child(
     model: Path, kind: str, quantize: str, config: dict, samples: list[Path], out: Path, model_format: str
 ) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Build in a temporary folder and rename: an interrupted conversion never
+    # Built in a temporary folder and renamed: an interrupted conversion never
     # leaves a cache entry a later build would trust.
-    work = Path(tempfile.mkdtemp(prefix=".convert-", dir=out.parent))
-    try:
+    with replaced_when_complete(out, ".convert-") as work:
         request = {
             "model": str(model.resolve()),
             "kind": kind,
@@ -335,9 +333,3 @@ def _run_child(
         check = json.loads(check_path.read_text())
         if "error" in check:
             raise ModelError(check["error"], check.get("hint", ""))
-        if out.exists():
-            shutil.rmtree(out)
-        work.rename(out)
-    finally:
-        if work.exists():
-            shutil.rmtree(work)
