@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from .clients import s3_client
 from .modelstore import sha256_file  # standard library only, as this module
 
 COMPLETE = ".complete"
@@ -71,10 +72,9 @@ def stage_from_env(environ: Mapping[str, str] = os.environ, s3=None) -> Path | N
             "code and its dependencies do not match (was the code updated without lambdapack "
             "deploy?). Deploy the zip with lambdapack deploy, which sets both together"
         )
+    s3 = s3 or s3_client()
     if s3 is None:
-        import boto3  # provided by the Lambda runtime
-
-        s3 = boto3.client("s3")
+        raise StagedDepsError("boto3 is not importable here, so the staged dependencies cannot be fetched")
     return stage(s3, bucket, key, sha256)
 
 
