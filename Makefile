@@ -3,7 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+DEPS_STAMP := $(VENV)/.dependencies
 STAMP := $(VENV)/.installed
+# lambdapack is installed into .venv as a user gets it (a built wheel, not an
+# editable checkout), so the tests run the package with its shipped resources;
+# it is reinstalled whenever one of these changes.
+SOURCES := pyproject.toml Dockerfile.amazonlinux build.sh $(shell find pack handler -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
 SAMPLE := build/sample
 SAMPLE_MODEL := $(SAMPLE)/digits.keras
 OUT ?= dist
@@ -13,12 +18,17 @@ PACK_ARGS ?=
 
 all: demo
 
-# The virtual environment, with lambdapack and its build/test extras.
-$(STAMP): pyproject.toml
+# The virtual environment: lambdapack's dependencies with its build/test extras
+# (once per pyproject.toml), then lambdapack itself, built from this checkout.
+$(DEPS_STAMP): pyproject.toml
 	@command -v strip >/dev/null && command -v cc >/dev/null || (apt-get update && apt-get install -y binutils gcc)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet '.[dev]'
+	touch $@
+
+$(STAMP): $(DEPS_STAMP) $(SOURCES)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 	touch $@
 
 venv: $(STAMP)
@@ -57,6 +67,7 @@ wire: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pack handler scripts tests
+	$(VENV)/bin/ruff format --check pack handler scripts tests
 
 # A Docker engine and local Debian base images for the Docker builder's tests.
 docker-setup:

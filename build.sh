@@ -1,11 +1,11 @@
 #!/bin/sh
 # Runs inside the Dockerfile.amazonlinux image: the SAME pack pipeline as the
-# native builder (lambdapack's source is mounted at /src), with this image's
+# native builder (the installed lambdapack package is mounted at /src/lambdapack), with this image's
 # interpreter, so .pyc and the smoke run are the target's own. Arguments are
 # passed to `lambdapack pack` unchanged; outputs go to /outputs.
 set -eu
 export HOME=${HOME:-/tmp}
-export PYTHONPATH=/src:/src/handler
+export PYTHONPATH=/src
 
 # The interpreter Lambda base images run functions with, else the system one.
 PYTHON=$(ls /var/lang/bin/python3.* 2>/dev/null | grep -E 'python3\.[0-9]+$' | head -n1 || true)
@@ -14,7 +14,7 @@ VERSION=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 # lambdapack's build dependencies, installed once per Python, machine and list into
 # the mounted cache, and only then renamed into place.
-REQUIREMENTS="click>=8.1 rich>=13 pyelftools>=0.31 numpy>=1.26 pillow>=10 zstandard>=0.22"
+REQUIREMENTS="pip>=24.2 click>=8.1 rich>=13 pyelftools>=0.31 numpy>=1.26 pillow>=10 zstandard>=0.22"
 KEY=$(echo "$REQUIREMENTS" | cksum | cut -d' ' -f1)
 VENV=/cache/builder-venv/python$VERSION-$(uname -m)-$KEY
 if [ ! -e "$VENV/.ready" ]; then
@@ -26,4 +26,4 @@ if [ ! -e "$VENV/.ready" ]; then
     rm -rf "$VENV"
     mv "$VENV.partial" "$VENV"
 fi
-exec "$VENV/bin/python" -m pack pack "$@"
+exec "$VENV/bin/python" -m lambdapack pack "$@"

@@ -1,7 +1,9 @@
 """Errors a user can cause, each with what happened, why, and what to do.
 
 The CLI prints ``str(error)`` and ``error.hint`` and exits with
-``error.exit_code``; it never shows a traceback for these.
+``error.exit_code``; it never shows a traceback for these. A pack stage that
+fails sets ``error.stage`` (``build.pipeline.run_stages``), so the message can
+say where.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ class PackError(Exception):
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.hint = hint
+        self.stage: str | None = None
 
 
 class InputError(PackError):

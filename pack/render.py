@@ -1,11 +1,15 @@
-"""The report as a person reads it on a terminal (rich tables). All terminal
-layout lives here; the report itself is plain data (``report.py``)."""
+"""What a person reads on a terminal (rich): the pack report's tables, the
+results table and progress bars. Terminal layout lives here; the report itself
+is a typed object (``build.report.Report``) that ``--json`` prints as it is."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from .build.report import Report
 
 MiB = 1024 * 1024
 
@@ -18,10 +22,10 @@ def size(value: int) -> str:
     return f"{value} B"
 
 
-def render(report: dict, console: Console) -> None:
-    z = report["zip"]
-    target = report.get("target")
-    title = escape(z["path"])
+def render(report: Report, console: Console) -> None:
+    z = report.zip
+    target = report.target
+    title = escape(z.path)
     if target:
         title += f" — {target['runtime']} {target['architecture']} ({target['os']}, glibc {target['glibc']})"
     table = Table(title=title, title_justify="left")
@@ -32,25 +36,26 @@ def render(report: dict, console: Console) -> None:
     table.add_column("zipped", justify="right")
     table.add_column("strip saved", justify="right")
     table.add_column("prune saved", justify="right")
-    for row in report["packages"]:
+    for row in report.packages:
         table.add_row(
-            row["name"],
-            row["version"],
-            str(row["files"]),
-            size(row["unzipped"]),
-            size(row["zipped"]),
-            size(row["strip_saved"]) if row["strip_saved"] else "",
-            size(row["prune_saved"]) if row["prune_saved"] else "",
+            row.name,
+            row.version,
+            str(row.files),
+            size(row.unzipped),
+            size(row.zipped),
+            size(row.strip_saved) if row.strip_saved else "",
+            size(row.prune_saved) if row.prune_saved else "",
         )
     table.add_section()
+    strip, prune = report.section("strip"), report.section("prune")
     table.add_row(
         "total",
         "",
-        str(z["files"]),
-        size(z["unzipped_bytes"]),
-        size(z["zipped_bytes"]),
-        size(report["strip"]["saved_bytes"]) if "strip" in report else "",
-        size(report["prune"]["saved_bytes"]) if "prune" in report else "",
+        str(z.files),
+        size(z.unzipped_bytes),
+        size(z.zipped_bytes),
+        size(strip["saved_bytes"]) if strip else "",
+        size(prune["saved_bytes"]) if prune else "",
     )
     console.print(table)
 
@@ -59,8 +64,8 @@ def render(report: dict, console: Console) -> None:
     largest.add_column("package")
     largest.add_column("unzipped", justify="right")
     largest.add_column("zipped", justify="right")
-    for row in report["largest_files"]:
-        largest.add_row(row["path"], row["package"], size(row["unzipped"]), size(row["zipped"]))
+    for file in report.largest_files:
+        largest.add_row(file.path, file.package, size(file.unzipped), size(file.zipped))
     console.print(largest)
 
     limits = Table(title="Lambda limits", title_justify="left")
@@ -68,17 +73,17 @@ def render(report: dict, console: Console) -> None:
     limits.add_column("value", justify="right")
     limits.add_column("limit", justify="right")
     limits.add_column("")
-    for row in report["limits"]:
-        mark = "[green]ok[/]" if row["ok"] else ("[red]OVER[/]" if row["fatal"] else "[yellow]over[/]")
-        note = "" if row["ok"] else f" — {row['remedy']}"
-        limits.add_row(row["name"], f"{row['value']:,}", f"{row['limit']:,}", mark + note)
+    for limit in report.limits:
+        mark = "[green]ok[/]" if limit.ok else ("[red]OVER[/]" if limit.fatal else "[yellow]over[/]")
+        note = "" if limit.ok else f" — {limit.remedy}"
+        limits.add_row(limit.name, f"{limit.value:,}", f"{limit.limit:,}", mark + note)
     console.print(limits)
-    if report.get("deps"):
-        _render_deps(report["deps"], console)
+    if report.section("deps"):
+        _render_deps(report.build["deps"], console)
 
     _render_checks(report, console)
-    console.print(f"sha256      {z['sha256']}")
-    console.print(f"CodeSha256  {z['code_sha256']}  (what Lambda reports)")
+    console.print(f"sha256      {z.sha256}")
+    console.print(f"CodeSha256  {z.code_sha256}  (what Lambda reports)")
 
 
 def _render_deps(deps: dict, console: Console) -> None:
@@ -101,8 +106,8 @@ def _render_deps(deps: dict, console: Console) -> None:
     )
 
 
-def _render_checks(report: dict, console: Console) -> None:
-    elf = report.get("elf")
+def _render_checks(report: Report, console: Console) -> None:
+    elf = report.elf
     if elf is not None:
         highest = ", ".join(f"{k} {v}" for k, v in elf["highest_required"].items()) or "none"
         if elf["ok"]:
@@ -114,17 +119,17 @@ def _render_checks(report: dict, console: Console) -> None:
             console.print(f"[red]native libraries: {len(elf['problems'])} problems[/]")
             for problem in elf["problems"][:20]:
                 console.print(f"  {escape(problem['path'])}: {escape(problem['problem'])}")
-    strip = report.get("strip")
+    strip = report.section("strip")
     if strip:
         if strip.get("note"):
             console.print(f"[yellow]strip: {escape(strip['note'])}[/]")
         for kept in strip["kept_original"]:
             console.print(f"[yellow]kept unstripped[/] {escape(kept['path'])}: {escape(kept['reason'])}")
-    bytecode = report.get("bytecode")
+    bytecode = report.section("bytecode")
     if bytecode:
         style = "green" if bytecode["compiled"] else "yellow"
         console.print(f"[{style}]bytecode: {escape(bytecode['note'])}[/] ({bytecode['files']} files)")
-    model = report.get("model")
+    model = report.section("model")
     if model:
         served = "SavedModel" if model.get("format") == "saved_model" else ".tflite"
         line = f"model: {model['kind']} -> {size(model['bytes'])} {served} ({model['quantize']})"
@@ -136,7 +141,7 @@ def _render_checks(report: dict, console: Console) -> None:
                 f"{check['max_probability_difference']:.2g}"
             )
         console.print(line)
-    smoke = report.get("smoke")
+    smoke = report.smoke
     if smoke:
         if smoke.get("ran"):
             console.print(
@@ -146,3 +151,25 @@ def _render_checks(report: dict, console: Console) -> None:
             )
         else:
             console.print(f"[yellow]smoke run: not run — {escape(smoke['note'])}[/]")
+
+
+def progress_bar(console: Console | None = None) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+    )
+
+
+def results_table(rows: list[dict], limit: int = 20) -> Table:
+    """Rows of ``local.s3io.collect_results``: input, top-1 label and score, or the error."""
+    table = Table(title=f"results ({len(rows)})", title_justify="left")
+    for column in ("input", "label", "score", "error"):
+        table.add_column(column)
+    for row in rows[:limit]:
+        table.add_row(row["input"], row["label"], str(row["score"]), row["error"])
+    if len(rows) > limit:
+        table.add_row(f"… {len(rows) - limit} more", "", "", "")
+    return table

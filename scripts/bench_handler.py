@@ -30,14 +30,13 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_pack import make_mobilenet
 
-from pack.lambda_runtime import run_beside_runtime_boto3
-from pack.local.localaws import LocalAWS
-from pack.pipeline import default_cache_dir
+from lambdapack.local.lambda_runtime import run_beside_runtime_boto3
+from lambdapack.local.localaws import LocalAWS
+from lambdapack.resources import default_cache_dir
 
 CHILD = """
 import json, resource, statistics, sys, time

@@ -28,15 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from pack.awsclient import AWSClient
-from pack.deploy import DeploySettings, deploy
-from pack.lambda_runtime import run_beside_runtime_boto3, runtime_boto3, runtime_interface_client
-from pack.local.localaws import LocalAWS
-from pack.local.sandbox import FunctionSpec, Sandbox
-from pack.pipeline import default_cache_dir
-from pack.wire import WireSettings, wire
+from lambdapack.aws.client import AWSClient
+from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.wire import WireSettings, wire
+from lambdapack.local.lambda_runtime import run_beside_runtime_boto3, runtime_boto3, runtime_interface_client
+from lambdapack.local.localaws import LocalAWS
+from lambdapack.local.sandbox import FunctionSpec, Sandbox
+from lambdapack.resources import default_cache_dir
 
 SEQUENTIAL = """
 import json, sys, time

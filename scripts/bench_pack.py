@@ -29,12 +29,12 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from pack.install import platform_args
-from pack.runtimes import LITERT
-from pack.target import Target
-from pack.zipper import collect, write_zip
+from lambdapack.build.install import platform_args
+from lambdapack.build.runtimes import LITERT
+from lambdapack.build.target import Target
+from lambdapack.build.zipper import collect, write_zip
+from lambdapack.resources import handler_dir
 
 MiB = 1024 * 1024
 TARGET = Target("3.11", "x86_64")
@@ -70,7 +70,7 @@ def make_mobilenet(folder: Path) -> Path:
 
 
 def lambdapack(model: Path, out: Path, cache: Path, samples: Path | None) -> float:
-    args = [sys.executable, "-m", "pack", "pack", str(model), "--out", str(out)]
+    args = [sys.executable, "-m", "lambdapack", "pack", str(model), "--out", str(out)]
     if samples:
         args += ["--samples", str(samples)]
     env = dict(os.environ, LAMBDAPACK_CACHE=str(cache))
@@ -99,8 +99,8 @@ def naive_zip(model_dir: Path, wheelhouse: Path, work: Path) -> Path:
         check=True,
         capture_output=True,
     )
-    shutil.copy2(ROOT / "handler" / "index.py", tree / "index.py")
-    shutil.copytree(ROOT / "handler" / "lambdapack_handler", tree / "lambdapack_handler")
+    shutil.copy2(handler_dir() / "index.py", tree / "index.py")
+    shutil.copytree(handler_dir() / "lambdapack_handler", tree / "lambdapack_handler")
     shutil.copytree(model_dir, tree / "model")
     out = work / "naive.zip"
     write_zip(collect(tree), out)

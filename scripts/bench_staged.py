@@ -37,14 +37,12 @@ from pathlib import Path
 import zstandard
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "handler")]
-
-from lambdapack_handler.staged import stage_file
-from pack.lambda_runtime import runtime_boto3, runtime_interface_client
-from pack.local.localaws import LocalAWS
-from pack.local.sandbox import FunctionSpec, Sandbox
-from pack.pipeline import default_cache_dir
-from pack.staging import write_archive
+from lambdapack.build.staging import write_archive
+from lambdapack.handler.lambdapack_handler.staged import stage_file
+from lambdapack.local.lambda_runtime import runtime_boto3, runtime_interface_client
+from lambdapack.local.localaws import LocalAWS
+from lambdapack.local.sandbox import FunctionSpec, Sandbox
+from lambdapack.resources import default_cache_dir
 
 SAMPLE = ROOT / "build" / "sample"
 OUT = ROOT / "build" / "bench"

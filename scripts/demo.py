@@ -21,15 +21,15 @@ from pathlib import Path
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from pack.awsclient import AWSClient
-from pack.cli_local import collect_results, progress_bar, results_table, upload_folder
-from pack.deploy import DeploySettings, deploy
-from pack.local.localaws import LocalAWS
-from pack.pipeline import default_cache_dir
-from pack.report import BUILD_INFO
-from pack.wire import WireSettings, wire
+from lambdapack.aws.client import AWSClient
+from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.wire import WireSettings, wire
+from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
+from lambdapack.local.localaws import LocalAWS
+from lambdapack.local.s3io import collect_results, upload_folder
+from lambdapack.render import progress_bar, results_table
+from lambdapack.resources import default_cache_dir
 
 BUCKET = "lambdapack-demo"
 CODE_BUCKET = "lambdapack-demo-code"
@@ -39,7 +39,7 @@ PREFIX = "incoming/"
 
 def build_record(zip_path: Path) -> dict:
     with zipfile.ZipFile(zip_path) as archive:
-        return json.loads(archive.read(BUILD_INFO))
+        return json.loads(archive.read(BUILD_RECORD))
 
 
 def main() -> int:
@@ -79,7 +79,10 @@ def main() -> int:
         console.rule("upload")
         began = time.perf_counter()
         with progress_bar(console) as progress:
-            keys = upload_folder(args.sample / "heldout", BUCKET, PREFIX, s3, progress=progress)
+            task = progress.add_task(f"uploading to s3://{BUCKET}/{PREFIX}", total=None)
+            keys = upload_folder(
+                args.sample / "heldout", BUCKET, PREFIX, s3, advance=lambda: progress.advance(task)
+            )
         uploaded = time.perf_counter() - began
         with progress_bar(console) as progress:
             task = progress.add_task("waiting for results", total=len(keys))

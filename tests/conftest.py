@@ -72,7 +72,7 @@ def run_cli(*args: str, cache: Path | None = None, check: bool = False) -> subpr
     if cache is not None:
         env["LAMBDAPACK_CACHE"] = str(cache)
     proc = subprocess.run(
-        [sys.executable, "-m", "pack", *args], capture_output=True, text=True, env=env, cwd=ROOT
+        [sys.executable, "-m", "lambdapack", *args], capture_output=True, text=True, env=env, cwd=ROOT
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"lambdapack {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")

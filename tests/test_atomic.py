@@ -2,7 +2,7 @@
 
 import pytest
 
-from pack.atomic import replaced_when_complete
+from lambdapack.atomic import replaced_when_complete
 
 
 def test_a_failed_build_leaves_the_old_folder_and_no_leftovers(tmp_path):

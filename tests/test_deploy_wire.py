@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 import pytest
 
-from pack.awsclient import AWSClient
-from pack.deploy import DeploySettings, code_key, deploy
-from pack.errors import AWSError, DeployError, WireError
-from pack.wire import WireSettings, unwire, wire
+from lambdapack.aws.client import AWSClient
+from lambdapack.aws.deploy import DeploySettings, code_key, deploy
+from lambdapack.aws.wire import WireSettings, unwire, wire
+from lambdapack.errors import AWSError, DeployError, WireError
 
 from .conftest import run_cli
 
@@ -116,7 +116,7 @@ def test_a_zip_over_the_direct_upload_limit_goes_through_s3(zip_path, photos):
     assert "--code-bucket" in refused.value.hint
     client("s3").create_bucket(Bucket="code")
     deploy(settings(zip_path, code_bucket="code"), AWSClient(), log=lambda _: None)
-    from pack.zipper import digest
+    from lambdapack.build.zipper import digest
 
     local = digest(zip_path)
     head = client("s3").head_object(Bucket="code", Key=code_key(FUNCTION, local.sha256))
@@ -196,7 +196,17 @@ def test_missing_credentials_and_bucket_are_clear_errors(zip_path, tmp_path, mot
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "pack", "deploy", str(zip_path), "--function", FUNCTION, "--bucket", "photos"],
+        [
+            sys.executable,
+            "-m",
+            "lambdapack",
+            "deploy",
+            str(zip_path),
+            "--function",
+            FUNCTION,
+            "--bucket",
+            "photos",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -330,12 +340,12 @@ def test_the_cli_wires_from_the_project_settings_file(deployed, tmp_path, aws):
 
     env = dict(os.environ)
     first = subprocess.run(
-        [sys.executable, "-m", "pack", "wire"], cwd=tmp_path, capture_output=True, text=True, env=env
+        [sys.executable, "-m", "lambdapack", "wire"], cwd=tmp_path, capture_output=True, text=True, env=env
     )
     assert first.returncode == 0, first.stderr
     assert "notification lambdapack-digits added" in first.stdout
     second = subprocess.run(
-        [sys.executable, "-m", "pack", "wire"], cwd=tmp_path, capture_output=True, text=True, env=env
+        [sys.executable, "-m", "lambdapack", "wire"], cwd=tmp_path, capture_output=True, text=True, env=env
     )
     assert "nothing to change" in second.stdout
 

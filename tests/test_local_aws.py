@@ -13,12 +13,12 @@ from urllib.parse import unquote_plus
 import moto
 import pytest
 
-from pack.awsclient import AWSClient
-from pack.deploy import DeploySettings, deploy
-from pack.local import motoseam
-from pack.local.localaws import LocalAWS
-from pack.report import BUILD_INFO
-from pack.wire import WireSettings, wire
+from lambdapack.aws.client import AWSClient
+from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.wire import WireSettings, wire
+from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
+from lambdapack.local import motoseam
+from lambdapack.local.localaws import LocalAWS
 
 from .conftest import SAMPLE
 
@@ -47,7 +47,7 @@ def function_zip(path, source: str):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("index.py", source)
         archive.writestr(
-            BUILD_INFO, json.dumps({"target": {"runtime": "python3.11", "architecture": "x86_64"}})
+            BUILD_RECORD, json.dumps({"target": {"runtime": "python3.11", "architecture": "x86_64"}})
         )
     return path
 

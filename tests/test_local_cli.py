@@ -22,7 +22,7 @@ pytestmark = pytest.mark.functional
 def local_endpoint(cache_dir):
     env = dict(os.environ, LAMBDAPACK_CACHE=str(cache_dir), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pack", "local", "--port", "0"],
+        [sys.executable, "-m", "lambdapack", "local", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -52,7 +52,7 @@ def cli(endpoint: str, *args: str) -> subprocess.CompletedProcess:
     )
     env.pop("AWS_DEFAULT_REGION", None)
     return subprocess.run(
-        [sys.executable, "-m", "pack", *args], capture_output=True, text=True, env=env, cwd=ROOT
+        [sys.executable, "-m", "lambdapack", *args], capture_output=True, text=True, env=env, cwd=ROOT
     )
 
 

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from pack.lambda_runtime import runtime_boto3, runtime_interface_client
-from pack.local.sandbox import FunctionSpec, Sandbox
+from lambdapack.local.lambda_runtime import runtime_boto3, runtime_interface_client
+from lambdapack.local.sandbox import FunctionSpec, Sandbox
 
 pytestmark = pytest.mark.functional
 

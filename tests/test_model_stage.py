@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from pack.errors import InputError, ModelError
-from pack.model import ModelResult, _enforce_agreement, prepare_model
+from lambdapack.build.model import ModelResult, _enforce_agreement, prepare_model
+from lambdapack.errors import InputError, ModelError
 
 from .conftest import SAMPLE
 

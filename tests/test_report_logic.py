@@ -1,13 +1,13 @@
-from pack.report import (
-    UNZIPPED_LIMIT,
+from lambdapack.build.report import (
     dist_name,
     limit_rows,
     over_limit_message,
     owners_from_records,
     package_of,
-    request_bytes,
     sum_by_package,
 )
+from lambdapack.limits import UNZIPPED_BYTES as UNZIPPED_LIMIT
+from lambdapack.limits import request_bytes
 
 RECORDS = {
     "numpy-2.2.6.dist-info/RECORD": (
@@ -49,13 +49,13 @@ def test_sum_by_package():
 def test_limits_arithmetic():
     assert request_bytes(3) == 4
     assert request_bytes(52_428_800) == 69_905_068
-    rows = {row["name"]: row for row in limit_rows(60 * 1024 * 1024, UNZIPPED_LIMIT + 1)}
-    assert not rows["direct upload (zipped)"]["ok"]
-    assert not rows["direct upload (zipped)"]["fatal"]
-    assert not rows["unzipped (function + layers)"]["ok"]
-    assert rows["unzipped (function + layers)"]["fatal"]
-    exact = {row["name"]: row for row in limit_rows(1, UNZIPPED_LIMIT)}
-    assert exact["unzipped (function + layers)"]["ok"]
+    rows = {row.name: row for row in limit_rows(60 * 1024 * 1024, UNZIPPED_LIMIT + 1)}
+    assert not rows["direct upload (zipped)"].ok
+    assert not rows["direct upload (zipped)"].fatal
+    assert not rows["unzipped (function + layers)"].ok
+    assert rows["unzipped (function + layers)"].fatal
+    exact = {row.name: row for row in limit_rows(1, UNZIPPED_LIMIT)}
+    assert exact["unzipped (function + layers)"].ok
 
 
 def test_over_limit_message_says_by_how_much_and_which_packages_weigh_most():

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from pack.awsclient import AWSClient
-from pack.deploy import DeploySettings, deploy
-from pack.errors import DeployError, SizeLimitError
-from pack.lambda_runtime import runtime_boto3, runtime_interface_client
-from pack.local.localaws import LocalAWS
-from pack.local.sandbox import FunctionSpec, Sandbox
-from pack.report import BUILD_INFO
-from pack.wire import WireSettings, wire
+from lambdapack.aws.client import AWSClient
+from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.wire import WireSettings, wire
+from lambdapack.errors import DeployError, SizeLimitError
+from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
+from lambdapack.local.lambda_runtime import runtime_boto3, runtime_interface_client
+from lambdapack.local.localaws import LocalAWS
+from lambdapack.local.sandbox import FunctionSpec, Sandbox
 
 from .conftest import SAMPLE, run_cli
 
@@ -65,7 +65,7 @@ def test_pack_makes_a_small_zip_and_a_verified_archive(packed_tf):
     assert deps["packages"]["tensorflow_cpu"] > 500 * 1024 * 1024
     with zipfile.ZipFile(out / "function.zip") as archive:
         names = archive.namelist()
-        build = json.loads(archive.read(BUILD_INFO))
+        build = json.loads(archive.read(BUILD_RECORD))
         config = json.loads(archive.read("model/config.json"))
     assert not any(name.startswith("tensorflow/") for name in names)
     assert any(name.startswith("zstandard/") for name in names)

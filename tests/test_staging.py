@@ -14,12 +14,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from lambdapack_handler.staged import stage_file
-from pack.awsclient import AWSClient
-from pack.deploy import DeploySettings, deploy, plan, preflight
-from pack.errors import DeployError, SizeLimitError
-from pack.report import BUILD_INFO
-from pack.staging import (
+from lambdapack.aws.client import AWSClient
+from lambdapack.aws.deploy import DeploySettings, deploy, plan, preflight
+from lambdapack.build.staging import (
     EPHEMERAL_HEADROOM_MB,
     ArchiveDigest,
     MiB,
@@ -29,6 +26,9 @@ from pack.staging import (
     top_level_names,
     write_archive,
 )
+from lambdapack.errors import DeployError, SizeLimitError
+from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
+from lambdapack_handler.staged import stage_file
 
 from .conftest import pack_sample
 
@@ -118,7 +118,7 @@ def staged_zip(tmp_path):
     with zipfile.ZipFile(out / "function.zip", "w") as archive:
         archive.writestr("index.py", "def handler(event, context):\n    return 1\n")
         archive.writestr(
-            BUILD_INFO,
+            BUILD_RECORD,
             json.dumps(
                 {"target": {"runtime": "python3.11", "architecture": "x86_64"}, "deps": digest.as_dict()}
             ),

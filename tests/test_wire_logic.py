@@ -1,8 +1,7 @@
 import pytest
 
-from pack.deploy import configuration_changes
-from pack.errors import WireError
-from pack.wire import (
+from lambdapack.aws.deploy import configuration_changes
+from lambdapack.aws.wire import (
     WireSettings,
     events_overlap,
     filters_overlap,
@@ -12,6 +11,7 @@ from pack.wire import (
     remove,
     statement_id,
 )
+from lambdapack.errors import WireError
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
 

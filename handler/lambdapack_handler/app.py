@@ -5,8 +5,9 @@ Failure semantics (S3 invokes asynchronously and Lambda retries errors twice):
   error result object and the other records go on;
 - a transient failure (throttling, network) raises, so Lambda retries; output
   keys are derived from input keys, so a retry overwrites, never duplicates.
-Keys under the output prefix of the output bucket are skipped: a function
-that processes its own results would trigger itself forever.
+Keys that are the function's own results (``contract.Outputs.is_own_result``,
+the same rule ``wire`` checks triggers with) are skipped, and the summary and
+log say so: a function that processes its own results would trigger itself forever.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import os
 import time
 from dataclasses import dataclass
 
+from . import contract
 from .classifier import Classifier
 from .events import ObjectRef, parse_event
 from .imaging import ImageError
-
-DEFAULT_OUTPUT_PREFIX = "results/"
 
 
 @dataclass(frozen=True)
@@ -31,18 +31,22 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        outputs = contract.Outputs.from_env(os.environ)
         return cls(
-            output_bucket=os.environ.get("OUTPUT_BUCKET") or None,
-            output_prefix=os.environ.get("OUTPUT_PREFIX", DEFAULT_OUTPUT_PREFIX),
-            top_k=int(os.environ.get("TOP_K", "5")),
+            output_bucket=outputs.bucket,
+            output_prefix=outputs.prefix,
+            top_k=int(os.environ.get(contract.TOP_K, contract.DEFAULT_TOP_K)),
         )
 
+    @property
+    def outputs(self) -> contract.Outputs:
+        return contract.Outputs(self.output_bucket, self.output_prefix)
+
     def output_location(self, ref: ObjectRef) -> tuple[str, str]:
-        return self.output_bucket or ref.bucket, f"{self.output_prefix}{ref.key}.json"
+        return self.outputs.location(ref.bucket, ref.key)
 
     def is_own_output(self, ref: ObjectRef) -> bool:
-        bucket = self.output_bucket or ref.bucket
-        return ref.bucket == bucket and ref.key.startswith(self.output_prefix)
+        return self.outputs.is_own_result(ref.bucket, ref.key)
 
 
 class App:
@@ -70,10 +74,11 @@ class App:
                         "request_id": request_id,
                         "key": ref.key,
                         "outcome": "skipped",
-                        "why": "under the output prefix (recursion guard)",
+                        "why": "a result of this function (under the output prefix, ending in "
+                        f"{contract.RESULT_SUFFIX}): recursion guard",
                     }
                 )
-                skipped.append(f"{ref.key}: under the output prefix, not processed")
+                skipped.append(f"{ref.key}: a result under the output prefix, not processed")
                 continue
             results.append(self._process(ref, request_id))
         return {

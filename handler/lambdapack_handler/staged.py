@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .clients import s3_client
+from .contract import BUILD_RECORD, DEPS_BUCKET, DEPS_KEY, DEPS_SHA256
 from .modelstore import sha256_file  # standard library only, as this module
 
 COMPLETE = ".complete"
-BUILD_RECORD = ".lambdapack/build.json"  # written into the zip by lambdapack pack
 CHUNK = 1 << 20
 
 
@@ -52,7 +52,7 @@ def packed_sha256(environ: Mapping[str, str] = os.environ) -> str | None:
 
 def stage_from_env(environ: Mapping[str, str] = os.environ, s3=None) -> Path | None:
     """Stage what ``DEPS_*`` name, after checking they are what this zip was packed with."""
-    bucket, key, sha256 = environ.get("DEPS_BUCKET"), environ.get("DEPS_KEY"), environ.get("DEPS_SHA256")
+    bucket, key, sha256 = environ.get(DEPS_BUCKET), environ.get(DEPS_KEY), environ.get(DEPS_SHA256)
     expected = packed_sha256(environ)
     if not (bucket and key):
         if expected and not any(Path(entry).name == expected for entry in sys.path):

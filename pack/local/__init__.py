@@ -3,7 +3,10 @@
 - ``runtime_api``: the Lambda Runtime API, served on 127.0.0.1 for one sandbox.
 - ``sandbox``: one function process under AWS's own runtime interface client
   (awslambdaric), isolated like ``/var/task``; cold and warm starts, timeouts.
+- ``lambda_runtime``: the packages the Lambda runtime provides beside the zip
+  (boto3, awslambdaric), installed once into the cache.
 - ``dispatcher``: asynchronous invocations with Lambda's retries, N at once.
 - ``motoseam``: routes moto's S3→Lambda notifications to the dispatcher.
 - ``localaws``: moto server + dispatcher, for ``lambdapack local`` and the demo.
+- ``s3io``: S3 events, uploads of image folders, collection of results.
 """

@@ -24,9 +24,9 @@ from pathlib import Path
 import boto3
 
 from ..errors import ToolError
-from ..lambda_runtime import runtime_boto3, runtime_interface_client
 from . import motoseam
 from .dispatcher import Dispatcher
+from .lambda_runtime import runtime_boto3, runtime_interface_client
 from .sandbox import FunctionSpec
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

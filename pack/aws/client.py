@@ -23,7 +23,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from .errors import AWSError
+from ..errors import AWSError
 
 LAMBDA_TRUST_POLICY = {
     "Version": "2012-10-17",

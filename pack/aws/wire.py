@@ -4,7 +4,9 @@
 configuration, so wiring reads it, replaces or adds only lambdapack's own
 entry (a stable Id, ``lambdapack-<function>``), keeps every other Lambda,
 SQS, SNS and EventBridge entry exactly as it was, and writes it back. The
-merge, the overlap check and the recursion check are pure functions here.
+merge and the overlap check are pure functions here; the recursion check is the
+handler's own rule (``contract.Outputs.would_trigger``), so what wire refuses and
+what the handler skips cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import copy
 import re
 from dataclasses import dataclass, field
 
-from .awsclient import AWSClient
-from .errors import AWSError, WireError
+from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX, KeyFilter, Outputs
+
+from ..errors import AWSError, WireError
+from .client import AWSClient
 
 DEFAULT_EVENTS = ("s3:ObjectCreated:*",)
 ENTRY_KINDS = ("LambdaFunctionConfigurations", "QueueConfigurations", "TopicConfigurations")
@@ -23,7 +27,6 @@ TARGET_KEYS = {
     "QueueConfigurations": "QueueArn",
     "TopicConfigurations": "TopicArn",
 }
-RESULT_SUFFIX = ".json"
 
 
 def entry_id(function: str) -> str:
@@ -80,9 +83,8 @@ def events_overlap(a: str, b: str) -> bool:
 
 
 def filters_overlap(one: tuple[str, str], other: tuple[str, str]) -> bool:
-    """Some key can match both: prefixes nest and suffixes nest."""
-    (p1, s1), (p2, s2) = one, other
-    return (p1.startswith(p2) or p2.startswith(p1)) and (s1.endswith(s2) or s2.endswith(s1))
+    """Some key can match both (prefix, suffix) filters."""
+    return KeyFilter(*one).overlaps(KeyFilter(*other))
 
 
 def overlapping_entry(config: dict, entry: dict) -> str | None:
@@ -145,17 +147,12 @@ def recursion_risk(environment: dict, bucket: str, prefix: str, suffix: str) -> 
     """Why the function's results could trigger it again, or None.
 
     Results go to OUTPUT_BUCKET (default: the input bucket) under OUTPUT_PREFIX
-    (default results/) as ``<prefix><input key>.json``.
+    (default results/) as ``<prefix><input key>.json`` (``contract.result_key``).
     """
-    output_bucket = environment.get("OUTPUT_BUCKET") or bucket
-    output_prefix = environment.get("OUTPUT_PREFIX", "results/")
-    if output_bucket != bucket:
-        return None
-    prefix_can_match = output_prefix.startswith(prefix) or prefix.startswith(output_prefix)
-    suffix_can_match = RESULT_SUFFIX.endswith(suffix) or suffix.endswith(RESULT_SUFFIX)
-    if prefix_can_match and suffix_can_match:
+    outputs = Outputs.from_env(environment)
+    if outputs.would_trigger(bucket, KeyFilter(prefix, suffix)):
         return (
-            f"the function writes its results to s3://{output_bucket}/{output_prefix}…{RESULT_SUFFIX}, "
+            f"the function writes its results to s3://{bucket}/{outputs.prefix}…{RESULT_SUFFIX}, "
             f"which the trigger (prefix {prefix!r}, suffix {suffix!r}) would match: "
             "every result would invoke it again"
         )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
 
-from .errors import InstallError, ToolError
+from ..errors import InstallError, ToolError
 from .target import Target, version_text
 
 
@@ -33,13 +33,43 @@ class PipResult:
     stderr: str
 
 
+# pip before 24.2 checks Requires-Python against the interpreter running it, not
+# --python-version, when installing for another platform: numpy for python3.12+
+# then fails with "requires a different Python" (pypa/pip#12216). lambdapack
+# depends on pip>=24.2 and refuses an older one before running it.
+MIN_PIP = (24, 2)
+
+
 class PipRunner:
     """Runs ``python -m pip`` and returns what it printed. Nothing else."""
 
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
+        self._checked = False
+
+    def check_version(self) -> None:
+        """The pip this interpreter runs is new enough to install for another Python."""
+        proc = subprocess.run(
+            [self.python, "-m", "pip", "--version"], capture_output=True, text=True, check=False
+        )
+        found = _PIP_VERSION.match(proc.stdout)
+        if proc.returncode != 0 or found is None:
+            raise ToolError(
+                f"{self.python} has no working pip",
+                f"Install lambdapack with pip, or run: {self.python} -m ensurepip",
+            )
+        version = (int(found.group(1)), int(found.group(2)))
+        if version < MIN_PIP:
+            raise ToolError(
+                f"pip {found.group(1)}.{found.group(2)} in {self.python} cannot install packages for "
+                f"another Python version (needs pip {MIN_PIP[0]}.{MIN_PIP[1]} or newer)",
+                f'Upgrade it: {self.python} -m pip install "pip>={MIN_PIP[0]}.{MIN_PIP[1]}"',
+            )
 
     def run(self, args: Sequence[str]) -> PipResult:
+        if not self._checked:
+            self.check_version()
+            self._checked = True
         env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
         try:
             proc = subprocess.run(
@@ -83,6 +113,8 @@ class InstallResult:
 
 
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
+_PIP_VERSION = re.compile(r"pip (\d+)\.(\d+)")
+_WRONG_PYTHON = re.compile(r"requires? a different Python")
 _CONFLICT = re.compile(r"ResolutionImpossible|conflicting dependencies|Cannot install")
 
 
@@ -142,6 +174,11 @@ def install_error(stderr: str, requirements: Sequence[str], target: Target) -> I
                 "(--python/--arch). lambdapack never builds from source: a compiled sdist "
                 "would not match Lambda's OS."
             ),
+        )
+    if _WRONG_PYTHON.search(stderr):
+        return InstallError(
+            f"pip checked a package's Python requirement against this machine's Python instead of {where}",
+            hint=f"Upgrade pip to {MIN_PIP[0]}.{MIN_PIP[1]} or newer. pip said:\n" + _tail(stderr),
         )
     if _CONFLICT.search(stderr):
         return InstallError(

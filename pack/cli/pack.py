@@ -1,37 +1,29 @@
-"""The ``lambdapack`` command. It parses options and calls the library; all
-work happens in ``pipeline.py`` and friends, all terminal layout in ``render.py``."""
+"""``lambdapack pack``, ``report`` and ``compare``: parse, call ``lambdapack.build``, render."""
 
 from __future__ import annotations
 
 import json
-import sys
 import zipfile
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.text import Text
 
-from . import __version__
-from .errors import PackError
-from .pipeline import PackOptions, default_cache_dir, default_handler_dir, pack
-from .prune import GROUPS, ORPHANS_GROUP
-from .render import render
-from .report import zip_report
-from .runtimes import RUNTIMES, STAGE_MODES
-from .staging import DEFAULT_LEVEL
-from .target import ARCHES, PYTHON_VERSIONS, Target, TargetError
-
-err = Console(stderr=True)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="lambdapack")
-def cli() -> None:
-    """Pack a TensorFlow/Keras image classifier for AWS Lambda, and check what is in the zip."""
+from ..build.compare import compare
+from ..build.docker import DockerOptions, pack_in_docker
+from ..build.pipeline import PackOptions, pack
+from ..build.prune import GROUPS, ORPHANS_GROUP
+from ..build.report import Report, zip_report
+from ..build.runtimes import RUNTIMES, STAGE_MODES
+from ..build.staging import DEFAULT_LEVEL
+from ..build.target import ARCHES, PYTHON_VERSIONS
+from ..errors import InputError
+from ..resources import default_cache_dir
+from ..resources import handler_dir as handler_folder
+from .common import err, show, target
 
 
-@cli.command("pack")
+@click.command("pack")
 @click.argument("model", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--out",
@@ -180,7 +172,7 @@ def pack_command(
     options = PackOptions(
         model=model,
         out=out,
-        target=_target(python_version, arch),
+        target=target(python_version, arch),
         runtime=RUNTIMES[runtime_name],
         quantize=quantize,
         config=config_path,
@@ -191,7 +183,7 @@ def pack_command(
         keep=keep,
         cache_dir=cache_dir or default_cache_dir(),
         refresh=refresh,
-        handler_dir=handler_dir or default_handler_dir(),
+        handler_dir=handler_dir or handler_folder(),
         smoke=not no_smoke,
         stage_deps=stage_deps,
         deps_level=deps_level,
@@ -206,11 +198,10 @@ def pack_command(
     else:
         options.prepared_model = prepared_model
         report = pack(options, progress)
-    _show(report, as_json)
+    show(report, as_json)
 
 
-def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: bool) -> dict:
-    from .docker_builder import DockerOptions, pack_in_docker
+def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: bool) -> Report:
 
     if options.find_links:
         raise click.UsageError("--find-links folders are not mounted into the build container")
@@ -248,7 +239,7 @@ def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: 
     )
 
 
-@cli.command("report")
+@click.command("report")
 @click.argument("zip_path", metavar="ZIP", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--python",
@@ -262,27 +253,25 @@ def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: 
 def report_command(zip_path: Path, python_version: str | None, arch: str | None, as_json: bool) -> None:
     """Sizes per package, the largest files, Lambda limits and native-library checks for ZIP."""
     if not zipfile.is_zipfile(zip_path):
-        raise PackError(f"{zip_path} is not a zip file")
-    target = None
+        raise InputError(f"{zip_path} is not a zip file")
+    checked = None
     if python_version or arch:
-        target = _target(python_version or "3.11", arch or "x86_64")
-    report = zip_report(zip_path, target)
-    if report["target"] is None:
+        checked = target(python_version or "3.11", arch or "x86_64")
+    report = zip_report(zip_path, checked)
+    if report.target is None:
         err.print(
             "[yellow]no target recorded in this zip and none given: native libraries not "
             "checked (pass --python and --arch)[/]"
         )
-    _show(report, as_json)
+    show(report, as_json)
 
 
-@cli.command("compare")
+@click.command("compare")
 @click.argument("first", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("second", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare_command(first: Path, second: Path, as_json: bool) -> None:
     """Compare two zips (e.g. native and Docker builds): files, and which differences are expected."""
-    from .compare import compare
-
     result = compare(first, second)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
@@ -303,196 +292,4 @@ def compare_command(first: Path, second: Path, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--env")
-        pairs[key] = val
-    return pairs
-
-
-@cli.command("deploy")
-@click.argument("zip_path", metavar="[ZIP]", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--function", "function", help="Lambda function name.")
-@click.option("--role", help="Execution role ARN (default: create lambdapack-FUNCTION with least privilege).")
-@click.option("--code-bucket", help="Upload the zip to this bucket and deploy from there.")
-@click.option(
-    "--deps",
-    "deps_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The zip's staged dependencies (default: the deps.tar.zst pack wrote beside it).",
-)
-@click.option("--memory", type=int, help="Memory in MB (128–10240). Default 1024.")
-@click.option("--timeout", type=int, help="Timeout in seconds (1–900). Default 60.")
-@click.option(
-    "--ephemeral-storage",
-    type=int,
-    help="/tmp size in MB (512–10240). Default 512, or what staged dependencies need.",
-)
-@click.option(
-    "--env", "env", multiple=True, metavar="KEY=VALUE", help="A function environment variable (repeatable)."
-)
-@click.option("--alias", help="Alias to point at the published version. Default live.")
-@click.option("--bucket", help="The input bucket (limits the created role to it).")
-@click.option("--prefix", help="The input prefix (limits the created role to it).")
-@click.option("--output-bucket", help="Where results go (default: the input bucket).")
-@click.option("--output-prefix", help="Prefix of result objects. Default results/.")
-@click.option("--dry-run", is_flag=True, help="Print the plan; make no AWS call.")
-def deploy_command(
-    zip_path,
-    function,
-    role,
-    code_bucket,
-    deps_path,
-    memory,
-    timeout,
-    ephemeral_storage,
-    env,
-    alias,
-    bucket,
-    prefix,
-    output_bucket,
-    output_prefix,
-    dry_run,
-) -> None:
-    """Create or update the Lambda function from ZIP (default dist/function.zip)."""
-    from .awsclient import AWSClient
-    from .deploy import DeploySettings, deploy, plan, preflight
-    from .settings import load_settings, pick
-
-    file = load_settings()
-    name = pick(function, file, "function")
-    if not name:
-        raise click.UsageError("no function name: pass --function or set function in lambdapack.toml")
-    settings = DeploySettings(
-        zip_path=Path(pick(zip_path, file, "zip", "dist/function.zip")),
-        function=name,
-        role=pick(role, file, "role"),
-        code_bucket=pick(code_bucket, file, "code_bucket"),
-        memory=int(pick(memory, file, "memory", 1024)),
-        timeout=int(pick(timeout, file, "timeout", 60)),
-        ephemeral_storage=int(pick(ephemeral_storage, file, "ephemeral_storage", 512)),
-        env={**{k: str(v) for k, v in file.get("env", {}).items()}, **_env_pairs(env)},
-        alias=pick(alias, file, "alias", "live") or None,
-        bucket=pick(bucket, file, "bucket"),
-        prefix=pick(prefix, file, "prefix", ""),
-        output_bucket=pick(output_bucket, file, "output_bucket"),
-        output_prefix=pick(output_prefix, file, "output_prefix", "results/"),
-        deps_path=deps_path,
-    )
-    if dry_run:
-        check = preflight(settings)
-        click.echo(
-            f"dry run: {settings.zip_path} ({check.runtime}, {check.architecture}, "
-            f"{check.zipped:,} bytes, {check.upload} upload) — no AWS call made. Plan:"
-        )
-        for number, step in enumerate(plan(settings, check), 1):
-            click.echo(f"  {number}. {step}")
-        return
-    deploy(settings, AWSClient(), log=click.echo)
-
-
-@cli.command("wire")
-@click.option("--function", "function", help="Lambda function name.")
-@click.option("--bucket", help="Bucket whose new objects trigger the function.")
-@click.option("--prefix", help="Only keys with this prefix (e.g. incoming/).")
-@click.option("--suffix", help="Only keys with this suffix (e.g. .jpg).")
-@click.option("--events", multiple=True, help="S3 event types (repeatable). Default s3:ObjectCreated:*.")
-@click.option(
-    "--allow-recursion",
-    is_flag=True,
-    help="Wire even though the function's results could trigger it again (not recommended).",
-)
-def wire_command(function, bucket, prefix, suffix, events, allow_recursion) -> None:
-    """Let S3 invoke the function for new objects in BUCKET (merging, never overwriting)."""
-    from .awsclient import AWSClient
-    from .settings import load_settings, pick
-    from .wire import DEFAULT_EVENTS, WireSettings, wire
-
-    file = load_settings()
-    settings = WireSettings(
-        function=_required(pick(function, file, "function"), "--function"),
-        bucket=_required(pick(bucket, file, "bucket"), "--bucket"),
-        prefix=pick(prefix, file, "prefix", ""),
-        suffix=pick(suffix, file, "suffix", ""),
-        events=tuple(pick(events, file, "events", DEFAULT_EVENTS)),
-        allow_recursion=allow_recursion,
-    )
-    result = wire(settings, AWSClient())
-    for warning in result.warnings:
-        err.print(Text("warning: ", style="yellow") + Text(warning))
-    for action in result.actions:
-        click.echo(action)
-    if not result.changed:
-        click.echo(f"{settings.function} is already wired to s3://{settings.bucket}: nothing to change")
-
-
-@cli.command("unwire")
-@click.option("--function", "function", help="Lambda function name.")
-@click.option("--bucket", help="The wired bucket.")
-def unwire_command(function, bucket) -> None:
-    """Remove only lambdapack's notification entry and permission statement."""
-    from .awsclient import AWSClient
-    from .settings import load_settings, pick
-    from .wire import unwire
-
-    file = load_settings()
-    result = unwire(
-        _required(pick(function, file, "function"), "--function"),
-        _required(pick(bucket, file, "bucket"), "--bucket"),
-        AWSClient(),
-    )
-    for action in result.actions:
-        click.echo(action)
-    if not result.changed:
-        click.echo("nothing to remove")
-
-
-def _required(value, flag: str):
-    if not value:
-        raise click.UsageError(f"missing {flag} (or set it in lambdapack.toml)")
-    return value
-
-
-def _show(report: dict, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        render(report, Console())
-
-
-def _target(python_version: str, arch: str) -> Target:
-    try:
-        return Target(python_version, arch)
-    except TargetError as exc:
-        raise click.BadParameter(str(exc)) from exc
-
-
-def _register_local_commands() -> None:
-    from .cli_local import register
-
-    register(cli)
-
-
-_register_local_commands()
-
-
-def main(argv: list[str] | None = None) -> None:
-    try:
-        cli.main(args=argv, prog_name="lambdapack", standalone_mode=False)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except PackError as exc:
-        err.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
-        if exc.hint:
-            err.print(Text(exc.hint), highlight=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+COMMANDS = (pack_command, report_command, compare_command)

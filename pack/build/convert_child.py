@@ -4,7 +4,7 @@ Kept out of the CLI's process so TensorFlow (a build-time extra, never in
 the zip) is imported only when a conversion is needed, its logging stays
 contained, and a crash inside it becomes a clear error, not a dead CLI.
 
-Usage: ``python -m pack.convert_child REQUEST.json`` where the request names
+Usage: ``python -m lambdapack.build.convert_child REQUEST.json`` where the request names
 the model, its kind, the format to produce, the quantization, the user's
 config, the sample images and an output folder; it writes the model
 (``model.tflite``, or a ``saved_model/`` folder that the TensorFlow runtime
@@ -63,9 +63,9 @@ def run(request: dict, out: Path) -> dict:
         (out / "model.tflite").write_bytes(tflite_bytes)
         served, shape = _tflite(tflite_bytes)
     spec_dict = _input_spec(shape, request["config"].get("input", {}))
-    from lambdapack_handler.config import InputSpec
-    from lambdapack_handler.imaging import ImageError, preprocess
-    from lambdapack_handler.inference import to_probabilities
+    from lambdapack.handler.lambdapack_handler.config import InputSpec
+    from lambdapack.handler.lambdapack_handler.imaging import ImageError, preprocess
+    from lambdapack.handler.lambdapack_handler.inference import to_probabilities
 
     spec = InputSpec(**spec_dict)
     output_kind = request["config"].get("output", "auto")
@@ -125,7 +125,7 @@ def _load_reference(tf, path: Path, kind: str):
     """A callable batch -> scores (numpy) running the original model."""
     try:
         if kind == "saved_model":
-            from lambdapack_handler.inference import TensorFlowBackend
+            from lambdapack.handler.lambdapack_handler.inference import TensorFlowBackend
 
             return TensorFlowBackend(str(path)).predict
         import keras
@@ -162,7 +162,7 @@ def _convert(tf, path: Path, kind: str, reference, quantize: str) -> bytes:
 
 def _tflite(model_bytes: bytes):
     """The converted model as ``batch -> scores``, and its input shape."""
-    from lambdapack_handler.inference import run_interpreter
+    from lambdapack.handler.lambdapack_handler.inference import run_interpreter
 
     interpreter = _interpreter(model_bytes)
     input_detail = interpreter.get_input_details()
@@ -185,7 +185,7 @@ def _saved_model(path: Path, kind: str, reference, dest: Path):
     and return it as ``batch -> scores`` with its input shape."""
     import shutil
 
-    from lambdapack_handler.inference import TensorFlowBackend
+    from lambdapack.handler.lambdapack_handler.inference import TensorFlowBackend
 
     try:
         if kind == "saved_model":

@@ -25,10 +25,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdapack_handler.config import ConfigError, parse_config
+from lambdapack.handler.lambdapack_handler.config import ConfigError, parse_config
 
-from .atomic import replaced_when_complete
-from .errors import InputError, ModelError
+from ..atomic import replaced_when_complete
+from ..errors import InputError, ModelError
 
 QUANTIZE_MODES = ("none", "dynamic", "float16")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -318,7 +318,7 @@ def _run_child(
         (work / "request.json").write_text(json.dumps(request))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
         proc = subprocess.run(
-            [sys.executable, "-m", "pack.convert_child", str(work / "request.json")],
+            [sys.executable, "-m", "lambdapack.build.convert_child", str(work / "request.json")],
             capture_output=True,
             text=True,
             env=env,

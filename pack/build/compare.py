@@ -13,7 +13,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .report import BUILD_INFO
+from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
 
 EXPLANATIONS = (
     (lambda p: p.endswith(".pyc"), "bytecode written by a different build of the interpreter"),
@@ -21,7 +21,7 @@ EXPLANATIONS = (
         lambda p: p.endswith(".dist-info/RECORD"),
         "RECORD hashes of console scripts pip wrote for the build interpreter (the scripts are pruned)",
     ),
-    (lambda p: p == BUILD_INFO, "the build record: which builder and interpreter made the zip"),
+    (lambda p: p == BUILD_RECORD, "the build record: which builder and interpreter made the zip"),
 )
 
 

@@ -25,16 +25,14 @@ from pathlib import Path, PurePosixPath
 
 import zstandard
 
-from .errors import SizeLimitError
+from ..errors import SizeLimitError
+from ..limits import EPHEMERAL_MB, MiB
 
 DEPS_NAME = "deps.tar.zst"
 # Built once, downloaded at every cold start. Measured on TensorFlow 2.20's 847 MB
 # tree, 2 cores (scripts/bench_staged.py): level 3 212 MB in 2.7 s, 6 198 MB in
 # 6.0 s, 10 189 MB in 10.6 s, 15 187 MB in 64 s; unpacking takes ~2.8 s at any level.
 DEFAULT_LEVEL = 6
-MiB = 1024 * 1024
-EPHEMERAL_LIMIT_MB = 10_240
-EPHEMERAL_MIN_MB = 512
 # Room for what the function itself writes to /tmp (Lambda's default size).
 EPHEMERAL_HEADROOM_MB = 512
 TAR_EPOCH = 315532800  # 1980-01-01, as in the zip
@@ -69,14 +67,14 @@ def ephemeral_storage_mb(unpacked: int, archive: int) -> int:
     """/tmp needed at cold start: the tree, the archive beside it while unpacking,
     filesystem overhead (~5 % for many small files) and the function's own room."""
     needed = (unpacked * 1.05 + archive) / MiB + EPHEMERAL_HEADROOM_MB
-    return max(EPHEMERAL_MIN_MB, math.ceil(needed))
+    return max(EPHEMERAL_MB.low, math.ceil(needed))
 
 
 def check_ephemeral(digest: ArchiveDigest) -> None:
-    if digest.ephemeral_mb > EPHEMERAL_LIMIT_MB:
+    if digest.ephemeral_mb > EPHEMERAL_MB.high:
         raise SizeLimitError(
             f"the staged dependencies unpack to {digest.unpacked / MiB:,.0f} MB and need "
-            f"{digest.ephemeral_mb:,} MB of ephemeral storage, over Lambda's {EPHEMERAL_LIMIT_MB:,} MB",
+            f"{digest.ephemeral_mb:,} MB of ephemeral storage, over Lambda's {EPHEMERAL_MB.high:,} MB",
             "Drop requirements, or deploy a container image (up to 10 GB, no unpacking).",
         )
 

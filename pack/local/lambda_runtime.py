@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .atomic import replaced_when_complete
-from .errors import InstallError
-from .target import host_python
+from ..atomic import replaced_when_complete
+from ..build.target import host_python
+from ..errors import InstallError
 
 COMPLETE = ".complete"
 

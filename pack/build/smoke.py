@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SmokeTestError
+from ..errors import SmokeTestError
 from .target import Target, host_arch, host_can_run, host_python
 
 CHILD = Path(__file__).with_name("smoke_child.py")

@@ -5,9 +5,11 @@ not have. The model is converted and checked here first (TensorFlow stays on
 the host); then an image is built from ``Dockerfile.amazonlinux`` (tagged by
 a hash of the Dockerfile, ``build.sh`` and the base image, so a second run is
 a cache hit), and a container runs ``build.sh`` — which runs ``lambdapack
-pack`` from the mounted source with the image's interpreter — with the output
-folder mounted at ``/outputs``. Its log is streamed; the container is removed
-even when the build fails. Everything goes through the docker SDK.
+pack`` from this installed lambdapack package, mounted read-only at
+``/src/lambdapack``, with the image's interpreter — with the output folder
+mounted at ``/outputs``. Both files ship inside the package (``resources``).
+Its log is streamed; the container is removed even when the build fails.
+Everything goes through the docker SDK.
 """
 
 from __future__ import annotations
@@ -21,12 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PackError, ToolError
+from ..errors import PackError, ToolError
+from ..resources import BUILD_SCRIPT, DOCKERFILE, builder_file, package_dir
 from .model import prepare_model, sample_images
+from .report import Report
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = "Dockerfile.amazonlinux"
-BUILD_SCRIPT = "build.sh"
 IMAGE_REPOSITORY = "lambdapack-builder"
 
 # The AWS Lambda base image per Python version (Amazon Linux 2 / 2023).
@@ -51,7 +52,7 @@ class DockerOptions:
 def image_tag(base_image: str) -> str:
     digest = hashlib.sha256()
     for name in (DOCKERFILE, BUILD_SCRIPT):
-        digest.update((ROOT / name).read_bytes())
+        digest.update(builder_file(name).read_bytes())
     digest.update(base_image.encode())
     return f"{IMAGE_REPOSITORY}:{digest.hexdigest()[:16]}"
 
@@ -87,7 +88,8 @@ def ensure_image(client, base_image: str, log: Callable[[str], None], host_netwo
     context = Path(tempfile.mkdtemp(prefix="lambdapack-docker-"))
     try:
         for name in (DOCKERFILE, BUILD_SCRIPT):
-            shutil.copy2(ROOT / name, context / name)
+            shutil.copy2(builder_file(name), context / name)
+        (context / BUILD_SCRIPT).chmod(0o755)  # the image's entry point
         try:
             for chunk in client.api.build(
                 path=str(context),
@@ -145,7 +147,7 @@ def pack_in_docker(
     config: Path | None,
     log: Callable[[str], None] = print,
     model_format: str = "tflite",
-) -> dict:
+) -> Report:
     """Run the pipeline in a container; return the report it wrote to ``out``."""
     client = docker_client()
     base_image = options.base_image or DEFAULT_BASE_IMAGES[python]
@@ -160,8 +162,7 @@ def pack_in_docker(
             json.dumps({"source": str(model), "kind": result.kind, "quantize": quantize})
         )
         volumes = {
-            str(ROOT / "pack"): {"bind": "/src/pack", "mode": "ro"},
-            str(ROOT / "handler"): {"bind": "/src/handler", "mode": "ro"},
+            str(package_dir()): {"bind": "/src/lambdapack", "mode": "ro"},
             str(out.resolve()): {"bind": "/outputs", "mode": "rw"},
             str(Path(prepared)): {"bind": "/model", "mode": "ro"},
             str(cache_dir.resolve()): {"bind": "/cache", "mode": "rw"},
@@ -174,8 +175,6 @@ def pack_in_docker(
             "/outputs",
             "--cache-dir",
             "/cache",
-            "--handler-dir",
-            "/src/handler",
         ]
         if samples is not None:
             volumes[str(samples.resolve())] = {"bind": "/samples", "mode": "ro"}
@@ -193,7 +192,7 @@ def pack_in_docker(
             environment={
                 "LAMBDAPACK_BUILDER": "docker",
                 "LAMBDAPACK_BASE_IMAGE": base_image,
-                "PYTHONPATH": "/src/handler",
+                "PYTHONPATH": "/src",
                 "HOME": "/tmp",
                 "COLUMNS": "120",
             },
@@ -215,11 +214,11 @@ def pack_in_docker(
         )
         error.exit_code = code
         raise error
-    report = json.loads((out / "report.json").read_text())
-    report["zip"]["path"] = str(out / "function.zip")
-    if "deps" in report:
-        report["deps"]["path"] = str(out / report["deps"]["file"])
-    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    report = Report.from_dict(json.loads((out / "report.json").read_text()))
+    report.zip.path = str(out / "function.zip")
+    if "deps" in report.build:
+        report.build["deps"]["path"] = str(out / report.build["deps"]["file"])
+    (out / "report.json").write_text(report.to_json())
     return report
 
 

@@ -1,0 +1,6 @@
+"""Talking to AWS: ``client`` (one client with intent-named methods and
+user-facing errors), ``deploy`` (pre-flight checks, then a plan of calls that
+is executed or, with --dry-run, printed), ``wire`` (the S3 trigger, merged into
+the bucket's configuration), ``settings`` (``lambdapack.toml``). Imports boto3:
+nothing under ``lambdapack.build`` imports this package.
+"""

@@ -1,0 +1,564 @@
+"""Deploy a packed zip: pre-flight checks, then create or update, version, alias.
+
+Pipeline:
+    preflight  the zip and the settings, against Lambda's real limits — before
+               any AWS call (moto checks none of these; AWS would, with a
+               less helpful message)
+    role       reuse --role, or create ``lambdapack-<function>`` trusted by
+               Lambda with a least-privilege inline policy computed here
+    code       direct upload, or through S3 (content-addressed key) when the
+               zip is over the direct-upload limits or --code-bucket is given;
+               a zip packed with --stage-deps s3 also has its deps.tar.zst
+               uploaded (content-addressed), named in DEPS_BUCKET/DEPS_KEY/
+               DEPS_SHA256, and gets the ephemeral storage it needs to unpack
+    function   create, or update code and configuration, waiting for each
+               update to finish; nothing when code and configuration match
+    version    publish a version and point the alias at it
+
+The calls are data: ``plan`` lists them (``Call``: API, target, condition)
+from the settings and the zip alone; ``execute`` runs that very list, and
+``--dry-run`` prints it and makes no call at all.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambdapack.handler.lambdapack_handler.contract import (
+    BUILD_RECORD,
+    DEFAULT_OUTPUT_PREFIX,
+    DEPS_BUCKET,
+    DEPS_KEY,
+    DEPS_SHA256,
+    HANDLER,
+    MODEL_BUCKET,
+    MODEL_KEY,
+    OUTPUT_BUCKET,
+    OUTPUT_PREFIX,
+)
+from lambdapack.handler.lambdapack_handler.modelstore import sha256_file
+
+from .. import limits
+from ..build.zipper import digest
+from ..errors import DeployError
+from .client import AWSClient
+
+POLICY_NAME = "lambdapack"
+
+
+@dataclass
+class DeploySettings:
+    zip_path: Path
+    function: str
+    role: str | None = None
+    code_bucket: str | None = None
+    memory: int = limits.DEFAULT_MEMORY_MB
+    timeout: int = limits.DEFAULT_TIMEOUT_S
+    ephemeral_storage: int = limits.EPHEMERAL_MB.low
+    env: dict[str, str] = field(default_factory=dict)
+    alias: str | None = "live"
+    bucket: str | None = None  # the input bucket (for the role's policy)
+    prefix: str = ""
+    output_bucket: str | None = None
+    output_prefix: str = DEFAULT_OUTPUT_PREFIX
+    deps_path: Path | None = None  # default: the archive the zip names, beside the zip
+
+    def environment(self) -> dict[str, str]:
+        """The function's variables: the user's, plus where results go (wire reads them back)."""
+        variables = dict(self.env)
+        variables.setdefault(OUTPUT_PREFIX, self.output_prefix)
+        if self.output_bucket:
+            variables.setdefault(OUTPUT_BUCKET, self.output_bucket)
+        return variables
+
+
+@dataclass(frozen=True)
+class StagedDeps:
+    """The dependency archive a zip packed with ``--stage-deps s3`` needs."""
+
+    path: Path
+    sha256: str
+    size: int
+    ephemeral_mb: int
+
+    def key(self, function: str) -> str:
+        return f"lambdapack/{function}/deps-{self.sha256}.tar.zst"
+
+
+@dataclass(frozen=True)
+class Preflight:
+    runtime: str
+    architecture: str
+    sha256: str
+    code_sha256: str
+    zipped: int
+    unzipped: int
+    upload: str  # "direct" or "s3"
+    ephemeral_storage: int = limits.EPHEMERAL_MB.low
+    deps: StagedDeps | None = None
+
+    def environment(self, settings: DeploySettings) -> dict[str, str]:
+        """The settings' variables, plus where the staged dependencies are."""
+        variables = settings.environment()
+        if self.deps is not None:
+            variables |= {
+                DEPS_BUCKET: settings.code_bucket or "",
+                DEPS_KEY: self.deps.key(settings.function),
+                DEPS_SHA256: self.deps.sha256,
+            }
+        return variables
+
+
+def preflight(settings: DeploySettings) -> Preflight:
+    """Everything that can be checked without AWS. Raises DeployError."""
+    _check_ranges(settings)
+    path = settings.zip_path
+    if not path.is_file():
+        raise DeployError(f"{path} does not exist", "Build it first: lambdapack pack MODEL (or make pack).")
+    if not zipfile.is_zipfile(path):
+        raise DeployError(f"{path} is not a zip file")
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        module, function = HANDLER.split(".")
+        if f"{module}.py" not in names:
+            raise DeployError(
+                f"the zip has no {module}.py, so Lambda cannot find the handler {HANDLER}",
+                "Pack it with lambdapack pack, which adds the handler.",
+            )
+        if not _defines(archive.read(f"{module}.py"), function):
+            raise DeployError(f"{module}.py in the zip does not define {function}(event, context)")
+        try:
+            build = json.loads(archive.read(BUILD_RECORD))
+        except KeyError:
+            raise DeployError(
+                "the zip carries no build record, so its runtime and architecture are unknown",
+                "Pack it with lambdapack pack.",
+            ) from None
+        unzipped = sum(info.file_size for info in archive.infolist())
+    digest_ = digest(path)
+    if unzipped > limits.UNZIPPED_BYTES:
+        raise DeployError(
+            f"the zip unpacks to {unzipped:,} bytes, over Lambda's limit of {limits.UNZIPPED_BYTES:,}",
+            "Pack with the LiteRT runtime, quantize the model, or drop requirements.",
+        )
+    direct = limits.fits_direct_upload(digest_.size)
+    if not direct and not settings.code_bucket:
+        raise DeployError(
+            f"the zip is {digest_.size:,} bytes: over the {limits.DIRECT_ZIP_BYTES:,}-byte direct upload "
+            f"limit (or the {limits.REQUEST_BYTES:,}-byte request limit once base64-encoded)",
+            "Pass --code-bucket BUCKET: lambdapack uploads the zip to S3 and deploys it from there.",
+        )
+    deps = _staged_deps(settings, build.get("deps"))
+    ephemeral = settings.ephemeral_storage
+    if deps is not None:
+        if deps.ephemeral_mb not in limits.EPHEMERAL_MB:
+            raise DeployError(
+                f"the staged dependencies need {deps.ephemeral_mb:,} MB of ephemeral storage, over "
+                f"Lambda's {limits.EPHEMERAL_MB.high:,} MB",
+                "Drop requirements and pack again, or deploy a container image.",
+            )
+        ephemeral = max(ephemeral, deps.ephemeral_mb)
+    target = build["target"]
+    return Preflight(
+        runtime=target["runtime"],
+        architecture=target["architecture"],
+        sha256=digest_.sha256,
+        code_sha256=digest_.code_sha256,
+        zipped=digest_.size,
+        unzipped=unzipped,
+        upload="s3" if (settings.code_bucket or not direct) else "direct",
+        ephemeral_storage=ephemeral,
+        deps=deps,
+    )
+
+
+def _staged_deps(settings: DeploySettings, recorded: dict | None) -> StagedDeps | None:
+    """The archive a staged zip names: present, the very one it was packed with."""
+    if recorded is None:
+        if settings.deps_path is not None:
+            raise DeployError(
+                f"{settings.zip_path} was not packed with --stage-deps s3: it uses no {settings.deps_path}",
+                "Drop --deps, or pack with --stage-deps s3.",
+            )
+        return None
+    path = settings.deps_path or settings.zip_path.parent / recorded["file"]
+    if not settings.code_bucket:
+        raise DeployError(
+            "the zip was packed with --stage-deps s3: its dependencies must be uploaded to S3",
+            "Pass --code-bucket BUCKET (or set code_bucket in lambdapack.toml).",
+        )
+    if not path.is_file():
+        raise DeployError(
+            f"the zip needs its staged dependencies {path}, which does not exist",
+            "Deploy from the folder pack wrote (function.zip and deps.tar.zst side by side), pass "
+            "--deps PATH, or pack again.",
+        )
+    if path.stat().st_size != recorded["bytes"] or sha256_file(path) != recorded["sha256"]:
+        raise DeployError(
+            f"{path} is not the archive {settings.zip_path.name} was packed with "
+            f"(it expects sha256 {recorded['sha256']})",
+            "Pack again: the zip and its deps.tar.zst are made together.",
+        )
+    return StagedDeps(path, recorded["sha256"], recorded["bytes"], int(recorded["ephemeral_storage_mb"]))
+
+
+def _defines(source: bytes, name: str) -> bool:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            return True
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return True
+    return False
+
+
+def _check_ranges(settings: DeploySettings) -> None:
+    for label, value, allowed, flag in (
+        ("memory", settings.memory, limits.MEMORY_MB, "--memory"),
+        ("timeout", settings.timeout, limits.TIMEOUT_S, "--timeout"),
+        ("ephemeral storage", settings.ephemeral_storage, limits.EPHEMERAL_MB, "--ephemeral-storage"),
+    ):
+        if value not in allowed:
+            raise DeployError(f"{label} {value} is outside Lambda's range {allowed}", f"Change {flag}.")
+
+
+def execution_policy(settings: DeploySettings, region: str, account: str, check: Preflight) -> dict:
+    """Least privilege: read inputs (and the model, and the staged dependencies),
+    write results, log to its own group."""
+    if not settings.bucket:
+        raise DeployError(
+            "no input bucket given, so the execution role cannot be limited to it",
+            "Pass --bucket (the bucket whose uploads trigger the function), or an existing --role.",
+        )
+    output_bucket = settings.output_bucket or settings.bucket
+    log_group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{settings.function}"
+    read = [f"arn:aws:s3:::{settings.bucket}/{settings.prefix}*"]
+    env = check.environment(settings)
+    for bucket_var, key_var in ((MODEL_BUCKET, MODEL_KEY), (DEPS_BUCKET, DEPS_KEY)):
+        if env.get(bucket_var) and env.get(key_var):
+            read.append(f"arn:aws:s3:::{env[bucket_var]}/{env[key_var]}")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadInputs", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read},
+            {
+                "Sid": "WriteResults",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{output_bucket}/{settings.output_prefix}*",
+            },
+            {
+                "Sid": "CreateLogGroup",
+                "Effect": "Allow",
+                "Action": "logs:CreateLogGroup",
+                "Resource": f"{log_group}:*",
+            },
+            {
+                "Sid": "WriteLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{log_group}:log-stream:*",
+            },
+        ],
+    }
+
+
+def desired_configuration(settings: DeploySettings, check: Preflight, role_arn: str) -> dict:
+    return {
+        "Runtime": check.runtime,
+        "Handler": HANDLER,
+        "Role": role_arn,
+        "MemorySize": settings.memory,
+        "Timeout": settings.timeout,
+        "EphemeralStorage": {"Size": check.ephemeral_storage},
+        "Environment": {"Variables": check.environment(settings)},
+    }
+
+
+def configuration_changes(current: dict, desired: dict) -> dict:
+    """The parameters of update_function_configuration that differ from ``current``."""
+    changes = {}
+    for key, value in desired.items():
+        have = current.get(key)
+        if key == "Environment":
+            have = {"Variables": (current.get("Environment") or {}).get("Variables", {})}
+        elif key == "EphemeralStorage":
+            have = {"Size": (current.get("EphemeralStorage") or {}).get("Size", limits.EPHEMERAL_MB.low)}
+        if have != value:
+            changes[key] = value
+    return changes
+
+
+@dataclass
+class DeployResult:
+    policy: dict | None = None
+    function_arn: str | None = None
+    version: str | None = None
+    changed: bool = False
+
+
+@dataclass
+class DeployRun:
+    """What the executor learns while it runs the plan, shared by the calls."""
+
+    settings: DeploySettings
+    check: Preflight
+    aws: AWSClient
+    log: Callable[[str], None]
+    result: DeployResult = field(default_factory=DeployResult)
+    role_arn: str | None = None
+    current: dict | None = None  # get_function's answer (Configuration); None if missing
+    code_changes: bool = False  # the function is missing, or its code or architecture differ
+
+
+@dataclass(frozen=True)
+class Call:
+    """One AWS API call deploy may make. ``--dry-run`` prints ``describe()`` of each
+    call in the plan; ``execute`` runs the very same list, checking each ``when``
+    against what it has read so far."""
+
+    api: str  # "service operation"
+    target: str
+    when: str = ""  # the condition, checked at run time ("" = always)
+    detail: str = ""
+    run: Callable[[DeployRun], None] = field(default=lambda run: None, compare=False, repr=False)
+
+    def describe(self) -> str:
+        text = f"{self.api} {self.target}"
+        if self.detail:
+            text += f" ({self.detail})"
+        return text + (f", {self.when}" if self.when else "")
+
+
+def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
+    """The calls deploy makes, in order: computed from the settings and the zip alone."""
+    name = settings.function
+    calls: list[Call] = []
+    if not settings.role:
+        role = role_name(name)
+        calls += [
+            Call("sts get_caller_identity", "(the account, for the policy's ARNs)", run=_read_account),
+            Call(
+                "iam create_role",
+                role,
+                "unless it exists (iam get_role)",
+                "trusted by lambda.amazonaws.com",
+                run=_ensure_role,
+            ),
+            Call(
+                "iam put_role_policy",
+                f"{role} {POLICY_NAME}",
+                "if it differs (iam get_role_policy)",
+                f"least privilege: GetObject on {settings.bucket}/{settings.prefix}*, PutObject on "
+                f"{settings.output_bucket or settings.bucket}/{settings.output_prefix}*, logs for "
+                f"/aws/lambda/{name}",
+                run=_put_policy,
+            ),
+        ]
+    if check.deps is not None:
+        calls.append(
+            Call(
+                "s3 put_object",
+                f"s3://{settings.code_bucket}/{check.deps.key(name)}",
+                "unless it is already there (s3 head_object)",
+                f"{check.deps.size:,} bytes; ephemeral storage {check.ephemeral_storage:,} MB",
+                run=_upload_deps,
+            )
+        )
+    calls.append(Call("lambda get_function", name, run=_read_function))
+    if check.upload == "s3":
+        calls.append(
+            Call(
+                "s3 put_object",
+                f"s3://{settings.code_bucket}/{code_key(name, check.sha256)}",
+                "if the code changes, unless it is already there",
+                f"{check.zipped:,} bytes",
+                run=_upload_code,
+            )
+        )
+    calls += [
+        Call(
+            "lambda create_function",
+            name,
+            "if it does not exist; then wait until active",
+            f"{check.runtime}, {check.architecture}, {HANDLER}, {settings.memory} MB, {settings.timeout} s",
+            run=_create_function,
+        ),
+        Call(
+            "lambda update_function_code",
+            name,
+            f"if its CodeSha256 is not {check.code_sha256} or its architecture differs; then wait",
+            run=_update_code,
+        ),
+        Call(
+            "lambda update_function_configuration",
+            name,
+            "if its settings differ; then wait",
+            run=_update_configuration,
+        ),
+    ]
+    if settings.alias:
+        calls += [
+            Call("lambda publish_version", name, "if anything changed", run=_publish),
+            Call(
+                "lambda create_alias or update_alias",
+                f"{name}:{settings.alias}",
+                "if anything changed",
+                "to the new version",
+                run=_point_alias,
+            ),
+        ]
+    return calls
+
+
+def code_key(function: str, sha256: str) -> str:
+    return f"lambdapack/{function}/{sha256}.zip"
+
+
+def role_name(function: str) -> str:
+    return f"lambdapack-{function}"
+
+
+def deploy(settings: DeploySettings, aws: AWSClient, log=print) -> DeployResult:
+    check = preflight(settings)
+    return execute(plan(settings, check), DeployRun(settings, check, aws, log, role_arn=settings.role))
+
+
+def execute(calls: list[Call], run: DeployRun) -> DeployResult:
+    for call in calls:
+        call.run(run)
+    if not run.result.changed:
+        run.log(
+            f"{run.settings.function} is up to date (CodeSha256 {run.check.code_sha256}): nothing to change"
+        )
+    return run.result
+
+
+# --- what each call does -----------------------------------------------------------
+
+
+def _read_account(run: DeployRun) -> None:
+    run.result.policy = execution_policy(run.settings, run.aws.region(), run.aws.account_id(), run.check)
+
+
+def _ensure_role(run: DeployRun) -> None:
+    arn, created = run.aws.ensure_role(role_name(run.settings.function))
+    run.role_arn = arn
+    run.log(("created" if created else "reusing") + f" role {arn}")
+
+
+def _put_policy(run: DeployRun) -> None:
+    role, policy = role_name(run.settings.function), run.result.policy
+    assert policy is not None
+    if run.aws.role_policy(role, POLICY_NAME) != policy:
+        run.aws.put_role_policy(role, POLICY_NAME, policy)
+        run.log(f"inline policy {POLICY_NAME} of {role}:\n{json.dumps(policy, indent=2)}")
+
+
+def _upload_deps(run: DeployRun) -> None:
+    deps = run.check.deps
+    assert deps is not None
+    if run.check.ephemeral_storage > run.settings.ephemeral_storage:
+        run.log(f"ephemeral storage {run.check.ephemeral_storage:,} MB: what the staged dependencies need")
+    # Before the function can start with it.
+    _upload(run.aws, run.settings.code_bucket, deps.key(run.settings.function), deps.path, run.log)
+
+
+def _read_function(run: DeployRun) -> None:
+    function = run.aws.get_function(run.settings.function)
+    run.current = function["Configuration"] if function else None
+    if run.current is None:
+        run.code_changes = True
+    else:
+        run.result.function_arn = run.current["FunctionArn"]
+        run.code_changes = run.current.get("CodeSha256") != run.check.code_sha256 or run.current.get(
+            "Architectures", ["x86_64"]
+        ) != [run.check.architecture]
+
+
+def _upload_code(run: DeployRun) -> None:
+    if run.code_changes:
+        key = code_key(run.settings.function, run.check.sha256)
+        _upload(run.aws, run.settings.code_bucket, key, run.settings.zip_path, run.log)
+
+
+def _code(run: DeployRun) -> dict:
+    if run.check.upload == "direct":
+        return {"ZipFile": run.settings.zip_path.read_bytes()}
+    return {"S3Bucket": run.settings.code_bucket, "S3Key": code_key(run.settings.function, run.check.sha256)}
+
+
+def _desired(run: DeployRun) -> dict:
+    assert run.role_arn is not None
+    return desired_configuration(run.settings, run.check, run.role_arn)
+
+
+def _create_function(run: DeployRun) -> None:
+    if run.current is not None:
+        return
+    name = run.settings.function
+    created = run.aws.create_function(
+        FunctionName=name,
+        Code=_code(run),
+        Architectures=[run.check.architecture],
+        Publish=False,
+        **_desired(run),
+    )
+    run.aws.wait("function_active_v2", name)
+    run.result.function_arn = created["FunctionArn"]
+    run.result.changed = True
+    run.log(f"created function {name} ({run.check.runtime}, {run.check.architecture})")
+
+
+def _update_code(run: DeployRun) -> None:
+    if run.current is None or not run.code_changes:
+        return
+    name = run.settings.function
+    run.aws.update_function_code(name, Architectures=[run.check.architecture], **_code(run))
+    run.aws.wait("function_updated_v2", name)
+    run.result.changed = True
+    run.log(f"updated the code of {name} (CodeSha256 {run.check.code_sha256})")
+
+
+def _update_configuration(run: DeployRun) -> None:
+    if run.current is None:
+        return
+    name = run.settings.function
+    changes = configuration_changes(run.current, _desired(run))
+    if changes:
+        run.aws.update_function_configuration(name, **changes)
+        run.aws.wait("function_updated_v2", name)
+        run.result.changed = True
+        run.log(f"updated the configuration of {name}: {', '.join(sorted(changes))}")
+
+
+def _publish(run: DeployRun) -> None:
+    if run.result.changed:
+        run.result.version = run.aws.publish_version(run.settings.function, run.check.code_sha256)
+
+
+def _point_alias(run: DeployRun) -> None:
+    if run.result.changed and run.result.version and run.settings.alias:
+        done = run.aws.point_alias(run.settings.function, run.settings.alias, run.result.version)
+        run.log(f"published version {run.result.version}; alias {run.settings.alias} {done}")
+
+
+def _upload(aws: AWSClient, bucket: str | None, key: str, path: Path, log) -> None:
+    """Content-addressed: an object already under its key is the same bytes."""
+    assert bucket is not None
+    aws.require_bucket(bucket)
+    if aws.object_exists(bucket, key):
+        log(f"already at s3://{bucket}/{key}")
+    else:
+        aws.upload_file(str(path), bucket, key)
+        log(f"uploaded {path.name} to s3://{bucket}/{key} ({path.stat().st_size:,} bytes)")

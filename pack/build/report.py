@@ -1,0 +1,320 @@
+"""What is in a zip, as one typed, versioned object: ``Report``.
+
+``zip_report`` works on any zip (``lambdapack report``); a zip built by
+lambdapack also carries its build record (``contract.BUILD_RECORD``) with what
+cannot be read back from the archive (target, strip and prune savings, model
+check), and pack adds the smoke run and stage timings. Files are attributed to
+distributions through their ``*.dist-info/RECORD``. The terminal tables
+(``lambdapack.render``), ``--json`` and ``report.json`` are all renderings of
+the same ``Report``; its JSON carries ``"schema": SCHEMA``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path, PurePosixPath
+
+from lambdapack.handler.lambdapack_handler.contract import (
+    BUILD_RECORD,
+    HANDLER_MODULE,
+    HANDLER_PACKAGE,
+    MODEL_DIR,
+)
+
+from ..limits import SIZE_LIMITS, UNZIPPED_BYTES, MiB, request_bytes
+from . import compat
+from .elf import ELF_MAGIC, read_elf_bytes
+from .target import Target
+from .zipper import digest
+
+SCHEMA = 1
+# Sections of the build record that the report carries as they are.
+BUILD_SECTIONS = ("builder", "strip", "prune", "bytecode", "model", "distributions", "deps")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    size: int
+    compressed: int
+
+
+@dataclass
+class ZipFacts:
+    path: str
+    sha256: str
+    code_sha256: str  # what Lambda reports: base64 of the raw sha256
+    zipped_bytes: int
+    unzipped_bytes: int
+    files: int
+
+
+@dataclass
+class LimitRow:
+    name: str
+    limit: int
+    value: int
+    ok: bool
+    fatal: bool
+    remedy: str
+
+
+@dataclass
+class PackageRow:
+    name: str
+    version: str
+    files: int = 0
+    unzipped: int = 0
+    zipped: int = 0
+    strip_saved: int = 0
+    prune_saved: int = 0
+
+
+@dataclass
+class FileRow:
+    path: str
+    unzipped: int
+    zipped: int
+    package: str
+
+
+@dataclass
+class Report:
+    zip: ZipFacts
+    target: dict | None
+    limits: list[LimitRow]
+    packages: list[PackageRow]
+    largest_files: list[FileRow]
+    elf: dict | None
+    # The build record's sections (BUILD_SECTIONS) that the zip carries.
+    build: dict = field(default_factory=dict)
+    smoke: dict | None = None  # added by pack (build.smoke.SmokeResult)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per pack stage
+    schema: int = SCHEMA
+
+    def section(self, name: str) -> dict | None:
+        return self.build.get(name)
+
+    def as_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "build"}
+        data = {key: _plain(value) for key, value in data.items()}
+        data.update(self.build)
+        if self.smoke is None:
+            data.pop("smoke")
+        if not self.timings:
+            data.pop("timings")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Report:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"report schema {data.get('schema')!r}, this lambdapack reads {SCHEMA}")
+        return cls(
+            zip=ZipFacts(**data["zip"]),
+            target=data.get("target"),
+            limits=[LimitRow(**row) for row in data["limits"]],
+            packages=[PackageRow(**row) for row in data["packages"]],
+            largest_files=[FileRow(**row) for row in data["largest_files"]],
+            elf=data.get("elf"),
+            build={key: data[key] for key in BUILD_SECTIONS if key in data},
+            smoke=data.get("smoke"),
+            timings=dict(data.get("timings", {})),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2, sort_keys=True) + "\n"
+
+
+def _plain(value):
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    return value
+
+
+def limit_rows(zipped: int | None, unzipped: int) -> list[LimitRow]:
+    values = {
+        "zipped": zipped,
+        "request": None if zipped is None else request_bytes(zipped),
+        "unzipped": unzipped,
+    }
+    return [
+        LimitRow(limit.name, limit.limit, value, value <= limit.limit, limit.fatal, limit.remedy)
+        for limit in SIZE_LIMITS
+        if (value := values[limit.measure]) is not None
+    ]
+
+
+# --- attributing files to packages --------------------------------------------
+
+
+def dist_name(dist_info_dir: str) -> tuple[str, str]:
+    """``numpy-2.2.6.dist-info`` -> ``("numpy", "2.2.6")``."""
+    stem = dist_info_dir.removesuffix(".dist-info")
+    name, _, version = stem.rpartition("-")
+    return (name or stem), version
+
+
+def owners_from_records(records: Mapping[str, str]) -> dict[str, str]:
+    """Map each file a RECORD lists to its distribution name.
+
+    ``records`` maps a ``*.dist-info/RECORD`` path to its text.
+    """
+    owners: dict[str, str] = {}
+    for record_path, text in records.items():
+        dist_dir = PurePosixPath(record_path).parts[0]
+        name, _ = dist_name(dist_dir)
+        owners[f"{dist_dir}/"] = name
+        for row in csv.reader(io.StringIO(text)):
+            if row:
+                owners[PurePosixPath(row[0]).as_posix()] = name
+    return owners
+
+
+def package_of(path: str, owners: Mapping[str, str]) -> str:
+    """The distribution (or role: handler, model) a file in the zip belongs to."""
+    parts = PurePosixPath(path).parts
+    if parts[0].endswith(".dist-info"):
+        return owners.get(f"{parts[0]}/", dist_name(parts[0])[0])
+    if path in owners:
+        return owners[path]
+    if "__pycache__" in parts:
+        # a/b/__pycache__/c.cpython-311.pyc belongs with a/b/c.py
+        index = parts.index("__pycache__")
+        module = parts[-1].split(".")[0] + ".py"
+        source = PurePosixPath(*parts[:index], module).as_posix()
+        if source in owners:
+            return owners[source]
+    handler_stem = HANDLER_MODULE.removesuffix(".py")
+    if parts[0] in (HANDLER_MODULE, HANDLER_PACKAGE) or (
+        parts[0] == "__pycache__" and parts[-1].startswith(handler_stem + ".")
+    ):
+        return "handler"
+    if parts[0] == MODEL_DIR:
+        return "model"
+    if path == BUILD_RECORD:
+        return "lambdapack"
+    return parts[0].removesuffix(".py")
+
+
+def sum_by_package(sizes: Mapping[str, int], owners: Mapping[str, str]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for path, size in sizes.items():
+        package = package_of(path, owners)
+        totals[package] = totals.get(package, 0) + size
+    return totals
+
+
+# --- the report -----------------------------------------------------------------
+
+
+def read_entries(archive: zipfile.ZipFile) -> list[Entry]:
+    return [
+        Entry(info.filename, info.file_size, info.compress_size)
+        for info in archive.infolist()
+        if not info.is_dir()
+    ]
+
+
+def records_in(archive: zipfile.ZipFile) -> dict[str, str]:
+    return {
+        name: archive.read(name).decode("utf-8", errors="replace")
+        for name in archive.namelist()
+        if name.endswith(".dist-info/RECORD") and name.count("/") == 1
+    }
+
+
+def elves_in(archive: zipfile.ZipFile):
+    found = {}
+    for info in archive.infolist():
+        if info.is_dir() or info.file_size < 4:
+            continue
+        with archive.open(info) as handle:
+            if handle.read(4) != ELF_MAGIC:
+                continue
+        found[info.filename] = read_elf_bytes(archive.read(info))
+    return found
+
+
+def build_record_in(archive: zipfile.ZipFile) -> dict:
+    try:
+        return json.loads(archive.read(BUILD_RECORD))
+    except KeyError:
+        return {}
+
+
+def zip_report(
+    zip_path: Path,
+    target: Target | None = None,
+    compat_report: compat.CompatReport | None = None,
+) -> Report:
+    """Everything the zip itself can tell, plus the build record it carries."""
+    with zipfile.ZipFile(zip_path) as archive:
+        entries = read_entries(archive)
+        owners = owners_from_records(records_in(archive))
+        build = build_record_in(archive)
+        if target is None and build.get("target"):
+            target = Target(build["target"]["python"], build["target"]["architecture"])
+        if compat_report is None and target is not None:
+            compat_report = compat.check(elves_in(archive), target)
+    zipped = digest(zip_path)
+    unzipped = sum(e.size for e in entries)
+    version_of = dict(dist_name(PurePosixPath(e.name).parts[0]) for e in entries if ".dist-info/" in e.name)
+    strip_saved = build.get("strip_saved_by_package", {})
+    prune_saved = build.get("prune_saved_by_package", {})
+    packages: dict[str, PackageRow] = {}
+    for entry in entries:
+        name = package_of(entry.name, owners)
+        row = packages.setdefault(
+            name,
+            PackageRow(
+                name,
+                version_of.get(name, ""),
+                strip_saved=strip_saved.get(name, 0),
+                prune_saved=prune_saved.get(name, 0),
+            ),
+        )
+        row.files += 1
+        row.unzipped += entry.size
+        row.zipped += entry.compressed
+    largest = sorted(entries, key=lambda e: (-e.size, e.name))[:10]
+    return Report(
+        zip=ZipFacts(str(zip_path), zipped.sha256, zipped.code_sha256, zipped.size, unzipped, len(entries)),
+        target=target.as_dict() if target else None,
+        limits=limit_rows(zipped.size, unzipped),
+        packages=sorted(packages.values(), key=lambda r: (-r.unzipped, r.name)),
+        largest_files=[FileRow(e.name, e.size, e.compressed, package_of(e.name, owners)) for e in largest],
+        elf=compat_report.as_dict() if compat_report else None,
+        build={key: build[key] for key in BUILD_SECTIONS if key in build},
+    )
+
+
+def over_limit_message(unzipped: int, by_package: Mapping[str, int]) -> str:
+    """Why a package set cannot be a zip-based Lambda, and what to do."""
+    over = unzipped - UNZIPPED_BYTES
+    heaviest = sorted(by_package.items(), key=lambda item: -item[1])[:5]
+    lines = [
+        f"the unzipped package is {_mb(unzipped)}, {_mb(over)} over Lambda's limit of "
+        f"{UNZIPPED_BYTES:,} bytes ({_mb(UNZIPPED_BYTES)}, function and layers together).",
+        "Heaviest packages: " + ", ".join(f"{name} {_mb(size)}" for name, size in heaviest) + ".",
+    ]
+    return "\n".join(lines)
+
+
+OVER_LIMIT_HINT = (
+    "What to do: serve the model with the LiteRT runtime (--runtime litert, the default), "
+    "which needs no TensorFlow in the zip; shrink the model with --quantize dynamic or float16; "
+    "drop extra requirements; or, for a model that needs full TensorFlow, stage the "
+    "dependencies in S3 and unpack them into /tmp at cold start (--stage-deps s3), "
+    "or use a container image (up to 10 GB)."
+)
+
+
+def _mb(size: int) -> str:
+    return f"{size / MiB:,.1f} MB"

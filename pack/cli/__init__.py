@@ -1,0 +1,49 @@
+"""The ``lambdapack`` command: one click group, commands in one module per group
+(``pack``: pack, report, compare; ``local``: invoke, local, upload, results;
+``aws``: deploy, wire, unwire). Commands parse options, call the library and
+render; ``main`` turns every expected failure (``PackError``) into one message
+and its documented exit code, never a traceback. Nothing below this package
+imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.text import Text
+
+from .. import __version__
+from ..errors import PackError
+from . import aws, local, pack
+from .common import err
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lambdapack")
+def cli() -> None:
+    """Pack a TensorFlow/Keras image classifier for AWS Lambda, run it locally, deploy and wire it."""
+
+
+for command in (*pack.COMMANDS, *local.COMMANDS, *aws.COMMANDS):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="lambdapack", standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except PackError as exc:
+        where = f" ({exc.stage})" if exc.stage else ""
+        err.print(Text(f"error{where}: ", style="bold red") + Text(str(exc)), highlight=False)
+        if exc.hint:
+            err.print(Text(exc.hint), highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,154 @@
+"""``lambdapack deploy``, ``wire`` and ``unwire``: parse, call ``lambdapack.aws``, print.
+
+``lambdapack.aws`` (and so boto3) is imported only when one of these runs: the
+Docker builder runs ``lambdapack pack`` in an environment without boto3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.text import Text
+
+from .common import env_pairs, err, required
+
+
+@click.command("deploy")
+@click.argument("zip_path", metavar="[ZIP]", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--function", "function", help="Lambda function name.")
+@click.option("--role", help="Execution role ARN (default: create lambdapack-FUNCTION with least privilege).")
+@click.option("--code-bucket", help="Upload the zip to this bucket and deploy from there.")
+@click.option(
+    "--deps",
+    "deps_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The zip's staged dependencies (default: the deps.tar.zst pack wrote beside it).",
+)
+@click.option("--memory", type=int, help="Memory in MB (128–10240). Default 1024.")
+@click.option("--timeout", type=int, help="Timeout in seconds (1–900). Default 60.")
+@click.option(
+    "--ephemeral-storage",
+    type=int,
+    help="/tmp size in MB (512–10240). Default 512, or what staged dependencies need.",
+)
+@click.option(
+    "--env", "env", multiple=True, metavar="KEY=VALUE", help="A function environment variable (repeatable)."
+)
+@click.option("--alias", help="Alias to point at the published version. Default live.")
+@click.option("--bucket", help="The input bucket (limits the created role to it).")
+@click.option("--prefix", help="The input prefix (limits the created role to it).")
+@click.option("--output-bucket", help="Where results go (default: the input bucket).")
+@click.option("--output-prefix", help="Prefix of result objects. Default results/.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; make no AWS call.")
+def deploy_command(
+    zip_path,
+    function,
+    role,
+    code_bucket,
+    deps_path,
+    memory,
+    timeout,
+    ephemeral_storage,
+    env,
+    alias,
+    bucket,
+    prefix,
+    output_bucket,
+    output_prefix,
+    dry_run,
+) -> None:
+    """Create or update the Lambda function from ZIP (default dist/function.zip)."""
+    from ..aws.client import AWSClient
+    from ..aws.deploy import DeploySettings, deploy, plan, preflight
+    from ..aws.settings import load_settings, pick
+
+    file = load_settings()
+    name = pick(function, file, "function")
+    if not name:
+        raise click.UsageError("no function name: pass --function or set function in lambdapack.toml")
+    settings = DeploySettings(
+        zip_path=Path(pick(zip_path, file, "zip", "dist/function.zip")),
+        function=name,
+        role=pick(role, file, "role"),
+        code_bucket=pick(code_bucket, file, "code_bucket"),
+        memory=int(pick(memory, file, "memory", 1024)),
+        timeout=int(pick(timeout, file, "timeout", 60)),
+        ephemeral_storage=int(pick(ephemeral_storage, file, "ephemeral_storage", 512)),
+        env={**{k: str(v) for k, v in file.get("env", {}).items()}, **env_pairs(env)},
+        alias=pick(alias, file, "alias", "live") or None,
+        bucket=pick(bucket, file, "bucket"),
+        prefix=pick(prefix, file, "prefix", ""),
+        output_bucket=pick(output_bucket, file, "output_bucket"),
+        output_prefix=pick(output_prefix, file, "output_prefix", "results/"),
+        deps_path=deps_path,
+    )
+    if dry_run:
+        check = preflight(settings)
+        click.echo(
+            f"dry run: {settings.zip_path} ({check.runtime}, {check.architecture}, "
+            f"{check.zipped:,} bytes, {check.upload} upload) — no AWS call made. Plan:"
+        )
+        for number, call in enumerate(plan(settings, check), 1):
+            click.echo(f"  {number}. {call.describe()}")
+        return
+    deploy(settings, AWSClient(), log=click.echo)
+
+
+@click.command("wire")
+@click.option("--function", "function", help="Lambda function name.")
+@click.option("--bucket", help="Bucket whose new objects trigger the function.")
+@click.option("--prefix", help="Only keys with this prefix (e.g. incoming/).")
+@click.option("--suffix", help="Only keys with this suffix (e.g. .jpg).")
+@click.option("--events", multiple=True, help="S3 event types (repeatable). Default s3:ObjectCreated:*.")
+@click.option(
+    "--allow-recursion",
+    is_flag=True,
+    help="Wire even though the function's results could trigger it again (not recommended).",
+)
+def wire_command(function, bucket, prefix, suffix, events, allow_recursion) -> None:
+    """Let S3 invoke the function for new objects in BUCKET (merging, never overwriting)."""
+    from ..aws.client import AWSClient
+    from ..aws.settings import load_settings, pick
+    from ..aws.wire import DEFAULT_EVENTS, WireSettings, wire
+
+    file = load_settings()
+    settings = WireSettings(
+        function=required(pick(function, file, "function"), "--function"),
+        bucket=required(pick(bucket, file, "bucket"), "--bucket"),
+        prefix=pick(prefix, file, "prefix", ""),
+        suffix=pick(suffix, file, "suffix", ""),
+        events=tuple(pick(events, file, "events", DEFAULT_EVENTS)),
+        allow_recursion=allow_recursion,
+    )
+    result = wire(settings, AWSClient())
+    for warning in result.warnings:
+        err.print(Text("warning: ", style="yellow") + Text(warning))
+    for action in result.actions:
+        click.echo(action)
+    if not result.changed:
+        click.echo(f"{settings.function} is already wired to s3://{settings.bucket}: nothing to change")
+
+
+@click.command("unwire")
+@click.option("--function", "function", help="Lambda function name.")
+@click.option("--bucket", help="The wired bucket.")
+def unwire_command(function, bucket) -> None:
+    """Remove only lambdapack's notification entry and permission statement."""
+    from ..aws.client import AWSClient
+    from ..aws.settings import load_settings, pick
+    from ..aws.wire import unwire
+
+    file = load_settings()
+    result = unwire(
+        required(pick(function, file, "function"), "--function"),
+        required(pick(bucket, file, "bucket"), "--bucket"),
+        AWSClient(),
+    )
+    for action in result.actions:
+        click.echo(action)
+    if not result.changed:
+        click.echo("nothing to remove")
+
+
+COMMANDS = (deploy_command, wire_command, unwire_command)

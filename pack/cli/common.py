@@ -1,0 +1,44 @@
+"""What the command modules share: the stderr console, option parsing helpers,
+and how a report is shown. Command modules import this, never each other."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+
+from ..build.report import Report
+from ..build.target import Target, TargetError
+from ..render import render
+
+err = Console(stderr=True)
+
+
+def env_pairs(values: tuple[str, ...]) -> dict[str, str]:
+    """``("K=V", …)`` from repeated ``--env`` options."""
+    pairs = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--env")
+        pairs[key] = val
+    return pairs
+
+
+def target(python_version: str, arch: str) -> Target:
+    try:
+        return Target(python_version, arch)
+    except TargetError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def required(value, flag: str):
+    if not value:
+        raise click.UsageError(f"missing {flag} (or set it in lambdapack.toml)")
+    return value
+
+
+def show(report: Report, as_json: bool) -> None:
+    if as_json:
+        click.echo(report.to_json(), nl=False)
+    else:
+        render(report, Console())

@@ -1,0 +1,77 @@
+"""AWS Lambda's numbers, in one place (AWS Lambda quotas page, checked 2026-11).
+
+moto enforces none of them, so lambdapack checks each before any AWS call;
+pack, report, deploy and the staged-dependency sizing all read them here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Range:
+    low: int
+    high: int
+    unit: str
+
+    def __contains__(self, value: int) -> bool:
+        return self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        return f"{self.low:,}–{self.high:,} {self.unit}"
+
+
+MEMORY_MB = Range(128, 10_240, "MB")
+TIMEOUT_S = Range(1, 900, "s")
+EPHEMERAL_MB = Range(512, 10_240, "MB")  # /tmp
+ONE_VCPU_MB = 1_769  # memory at which a function gets one full vCPU
+DEFAULT_MEMORY_MB = 1_024
+DEFAULT_TIMEOUT_S = 60
+DEFAULT_CONCURRENCY = 1_000  # per Region, per account
+
+DIRECT_ZIP_BYTES = 50 * MiB  # ZipFile in the request
+REQUEST_BYTES = 70_167_211  # the whole CreateFunction/UpdateFunctionCode body
+UNZIPPED_BYTES = 262_144_000  # function and all layers, unzipped
+
+
+def request_bytes(zipped: int) -> int:
+    """Size of the zip once base64-encoded into an UpdateFunctionCode/CreateFunction body."""
+    return 4 * math.ceil(zipped / 3)
+
+
+def fits_direct_upload(zipped: int) -> bool:
+    return zipped <= DIRECT_ZIP_BYTES and request_bytes(zipped) <= REQUEST_BYTES
+
+
+@dataclass(frozen=True)
+class SizeLimit:
+    name: str
+    limit: int
+    measure: str  # "zipped", "request" or "unzipped"
+    fatal: bool
+    remedy: str
+
+
+SIZE_LIMITS = (
+    SizeLimit(
+        "direct upload (zipped)",
+        DIRECT_ZIP_BYTES,
+        "zipped",
+        False,
+        "over it, deploy uploads the zip to S3 first (--code-bucket)",
+    ),
+    SizeLimit(
+        "direct upload request (base64)",
+        REQUEST_BYTES,
+        "request",
+        False,
+        "over it, deploy uploads the zip to S3 first (--code-bucket)",
+    ),
+    SizeLimit(
+        "unzipped (function + layers)", UNZIPPED_BYTES, "unzipped", True, "Lambda refuses the function"
+    ),
+)

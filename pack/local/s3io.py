@@ -1,0 +1,112 @@
+"""S3 as the local loop uses it: build an S3 event, upload a folder of images,
+collect the result objects. Library code: the CLI and scripts/demo.py call it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote_plus, urlparse
+
+from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX
+
+from ..build.model import IMAGE_SUFFIXES
+from ..errors import InputError
+
+
+def s3_event(bucket: str, keys: list[str]) -> dict:
+    """An S3 ObjectCreated:Put notification, keys encoded as S3 encodes them."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": os.environ.get("AWS_REGION", "us-east-1"),
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": quote_plus(key, safe="/")},
+                },
+            }
+            for key in keys
+        ]
+    }
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://BUCKET/PREFIX`` -> (bucket, prefix); InputError otherwise."""
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise InputError(f"{url!r} is not s3://BUCKET/PREFIX")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def image_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def upload_folder(
+    folder: Path,
+    bucket: str,
+    prefix: str,
+    client,
+    workers: int = 8,
+    advance: Callable[[], None] | None = None,
+) -> list[str]:
+    """Upload every image under ``folder`` to ``prefix`` + its relative path; return the keys."""
+    files = image_files(folder)
+    keys = [prefix + p.relative_to(folder).as_posix() for p in files]
+
+    def put(item: tuple[Path, str]) -> None:
+        path, key = item
+        client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        if advance is not None:
+            advance()
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(put, zip(files, keys, strict=True)))
+    return keys
+
+
+def list_results(bucket: str, prefix: str, client) -> list[str]:
+    keys = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(RESULT_SUFFIX)]
+    return keys
+
+
+def collect_results(bucket: str, prefix: str, client, workers: int = 8) -> list[dict]:
+    """One row per result object under ``prefix``: input, top-1 label and score, or the error."""
+
+    def read(key: str) -> dict:
+        body = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        row = {
+            "result": key,
+            "input": body.get("input", {}).get("key", ""),
+            "label": "",
+            "score": "",
+            "error": "",
+        }
+        if "error" in body:
+            row["error"] = f"{body['error']['type']}: {body['error']['message']}"
+        elif body.get("top_k"):
+            row["label"] = body["top_k"][0]["label"]
+            row["score"] = body["top_k"][0]["score"]
+        return row
+
+    with ThreadPoolExecutor(workers) as pool:
+        return sorted(pool.map(read, list_results(bucket, prefix, client)), key=lambda r: r["input"])
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["input", "label", "score", "error", "result"])
+        writer.writeheader()
+        writer.writerows(rows)
