@@ -2,7 +2,7 @@
 
 The CLI prints ``str(error)`` and ``error.hint`` and exits with
 ``error.exit_code``; it never shows a traceback for these. A pack stage that
-fails sets ``error.stage`` (``build.pipeline.run_stages``), so the message can
+fails sets ``error.stage`` (``packing.pipeline.run_stages``), so the message can
 say where.
 """
 

@@ -1,6 +1,6 @@
 """What a person reads on a terminal (rich): the pack report's tables, the
 results table and progress bars. Terminal layout lives here; the report itself
-is a typed object (``build.report.Report``) that ``--json`` prints as it is."""
+is a typed object (``packing.report.Report``) that ``--json`` prints as it is."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .build.report import Report
+from .packing.report import Report
 
 MiB = 1024 * 1024
 

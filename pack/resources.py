@@ -2,7 +2,7 @@
 (never by walking up from a source file), and where it caches.
 
 - ``handler/``: ``index.py`` and ``lambdapack_handler/``, copied into every zip;
-- ``build/image/``: ``Dockerfile.amazonlinux`` and ``build.sh``, the Docker
+- ``packing/image/``: ``Dockerfile.amazonlinux`` and ``build.sh``, the Docker
   builder's image and entry point.
 
 In the source tree these live at the top (``handler/``, ``Dockerfile.amazonlinux``,
@@ -32,7 +32,7 @@ def handler_dir() -> Path:
 
 def builder_file(name: str) -> Path:
     """``Dockerfile.amazonlinux`` or ``build.sh``."""
-    return package_dir() / "build" / "image" / name
+    return package_dir() / "packing" / "image" / name
 
 
 def default_cache_dir() -> Path:

@@ -30,10 +30,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from lambdapack.build.install import platform_args
-from lambdapack.build.runtimes import LITERT
-from lambdapack.build.target import Target
-from lambdapack.build.zipper import collect, write_zip
+from lambdapack.packing.install import platform_args
+from lambdapack.packing.runtimes import LITERT
+from lambdapack.packing.target import Target
+from lambdapack.packing.zipper import collect, write_zip
 from lambdapack.resources import handler_dir
 
 MiB = 1024 * 1024

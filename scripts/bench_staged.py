@@ -37,11 +37,11 @@ from pathlib import Path
 import zstandard
 
 ROOT = Path(__file__).resolve().parent.parent
-from lambdapack.build.staging import write_archive
 from lambdapack.handler.lambdapack_handler.staged import stage_file
 from lambdapack.local.lambda_runtime import runtime_boto3, runtime_interface_client
 from lambdapack.local.localaws import LocalAWS
 from lambdapack.local.sandbox import FunctionSpec, Sandbox
+from lambdapack.packing.staging import write_archive
 from lambdapack.resources import default_cache_dir
 
 SAMPLE = ROOT / "build" / "sample"

@@ -30,8 +30,8 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from lambdapack_handler.config import InputSpec
-from lambdapack_handler.imaging import preprocess
+from lambdapack.handler.lambdapack_handler.config import InputSpec
+from lambdapack.handler.lambdapack_handler.imaging import preprocess
 
 IMAGE_SIZE = 64  # what is uploaded
 MODEL_SIZE = 32  # what the model sees

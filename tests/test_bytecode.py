@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lambdapack.build.target import Target, host_python
+from lambdapack.packing.target import Target, host_python
 
 SOURCE = """OPS = ("", "+", "-", "~")
 def kind(name):
@@ -20,8 +20,8 @@ import sys
 if sys.argv[3] == "busy":
     INTERNED = [sys.intern(s) for s in ("+", "-", "~")]  # as a process that imported much would have
 from pathlib import Path
-from lambdapack.build.bytecode import compile_tree
-from lambdapack.build.target import Target
+from lambdapack.packing.bytecode import compile_tree
+from lambdapack.packing.target import Target
 compile_tree(Path(sys.argv[1]), Target(sys.argv[2], "x86_64"))
 """
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def test_the_same_source_gives_the_same_pyc_whatever_the_build_process(tmp_path)
 
 
 def test_a_file_that_is_not_python_3_is_listed_not_fatal(tmp_path):
-    from lambdapack.build.bytecode import compile_tree
+    from lambdapack.packing.bytecode import compile_tree
 
     (tmp_path / "ok.py").write_text("X = 1\n")
     (tmp_path / "py2.py").write_text("print 'hello'\n")

@@ -1,6 +1,6 @@
-from lambdapack.build.compat import check
-from lambdapack.build.elf import ElfInfo, parse_symbol_version
-from lambdapack.build.target import Target
+from lambdapack.packing.compat import check
+from lambdapack.packing.elf import ElfInfo, parse_symbol_version
+from lambdapack.packing.target import Target
 
 
 def elf(needed=("libc.so.6",), versions=(("libc.so.6", "GLIBC_2.17"),), machine="EM_X86_64", soname=None):

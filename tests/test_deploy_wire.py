@@ -16,6 +16,7 @@ from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, code_key, deploy
 from lambdapack.aws.wire import WireSettings, unwire, wire
 from lambdapack.errors import AWSError, DeployError, WireError
+from lambdapack.packing.zipper import digest
 
 from .conftest import run_cli
 
@@ -70,7 +71,7 @@ def test_create_then_noop_then_update_code_and_configuration(zip_path, photos):
     assert any("updated the configuration" in line and "MemorySize" in line for line in lines)
     config = client("lambda").get_function(FunctionName=FUNCTION)["Configuration"]
     assert config["MemorySize"] == 2048
-    assert config["CodeSha256"] == __import__("pack.zipper").zipper.digest(zip_path).code_sha256
+    assert config["CodeSha256"] == digest(zip_path).code_sha256
     assert (
         client("lambda").get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == updated.version
     )
@@ -116,8 +117,6 @@ def test_a_zip_over_the_direct_upload_limit_goes_through_s3(zip_path, photos):
     assert "--code-bucket" in refused.value.hint
     client("s3").create_bucket(Bucket="code")
     deploy(settings(zip_path, code_bucket="code"), AWSClient(), log=lambda _: None)
-    from lambdapack.build.zipper import digest
-
     local = digest(zip_path)
     head = client("s3").head_object(Bucket="code", Key=code_key(FUNCTION, local.sha256))
     assert head["ContentLength"] == local.size

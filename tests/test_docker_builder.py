@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdapack.build.compare import compare
+from lambdapack.packing.compare import compare
 
 from .conftest import SAMPLE, run_cli
 from .test_pack_functional import classify_heldout

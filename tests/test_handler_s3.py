@@ -14,7 +14,7 @@ import boto3
 import pytest
 from PIL import Image
 
-from lambdapack.build.model import prepare_model
+from lambdapack.packing.model import prepare_model
 from lambdapack_handler.app import App, Settings
 from lambdapack_handler.classifier import Classifier
 from lambdapack_handler.loader import load_classifier

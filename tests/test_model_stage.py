@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from lambdapack.build.model import ModelResult, _enforce_agreement, prepare_model
 from lambdapack.errors import InputError, ModelError
+from lambdapack.packing.model import ModelResult, _enforce_agreement, prepare_model
 
 from .conftest import SAMPLE
 
@@ -78,7 +78,7 @@ def test_saved_model_folder_is_converted(saved_model, tmp_path):
 BOTH_BACKENDS = """
 import json, sys
 from pathlib import Path
-from lambdapack_handler.loader import load_classifier
+from lambdapack.handler.lambdapack_handler.loader import load_classifier
 litert = load_classifier({"MODEL_DIR": sys.argv[1]})
 tf = load_classifier({"MODEL_DIR": sys.argv[2]})
 answers = []

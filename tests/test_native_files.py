@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from lambdapack.build.elf import is_elf, read_elf_file
-from lambdapack.build.prune import ORPHANS_GROUP, orphaned_libraries, prune_tree
-from lambdapack.build.strip import dlopen_check, strip_tree
-from lambdapack.build.target import Target, host_arch
+from lambdapack.packing.elf import is_elf, read_elf_file
+from lambdapack.packing.prune import ORPHANS_GROUP, orphaned_libraries, prune_tree
+from lambdapack.packing.strip import dlopen_check, strip_tree
+from lambdapack.packing.target import Target, host_arch
 
 from .native import misalign_a_load_segment, package_tree
 

@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-from lambdapack.build.target import Target, host_can_run
+from lambdapack.packing.target import Target, host_can_run
 
 from .conftest import SAMPLE, run_cli
 

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from lambdapack.build.prune import GROUPS, RULES, active_rules, glob_to_regex, matching_rule, prune_tree
+from lambdapack.packing.prune import GROUPS, RULES, active_rules, glob_to_regex, matching_rule, prune_tree
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,6 @@
-from lambdapack.build.report import (
+from lambdapack.limits import UNZIPPED_BYTES as UNZIPPED_LIMIT
+from lambdapack.limits import request_bytes
+from lambdapack.packing.report import (
     dist_name,
     limit_rows,
     over_limit_message,
@@ -6,8 +8,6 @@ from lambdapack.build.report import (
     package_of,
     sum_by_package,
 )
-from lambdapack.limits import UNZIPPED_BYTES as UNZIPPED_LIMIT
-from lambdapack.limits import request_bytes
 
 RECORDS = {
     "numpy-2.2.6.dist-info/RECORD": (

@@ -1,6 +1,6 @@
 """The runtimes as data: what pip is asked for, per target architecture."""
 
-from lambdapack.build.runtimes import LITERT, TENSORFLOW
+from lambdapack.packing.runtimes import LITERT, TENSORFLOW
 
 
 def test_tensorflow_asks_pip_for_a_distribution_that_publishes_wheels_for_the_arch():

@@ -16,7 +16,9 @@ import pytest
 
 from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, deploy, plan, preflight
-from lambdapack.build.staging import (
+from lambdapack.errors import DeployError, SizeLimitError
+from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
+from lambdapack.packing.staging import (
     EPHEMERAL_HEADROOM_MB,
     ArchiveDigest,
     MiB,
@@ -26,8 +28,6 @@ from lambdapack.build.staging import (
     top_level_names,
     write_archive,
 )
-from lambdapack.errors import DeployError, SizeLimitError
-from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
 from lambdapack_handler.staged import stage_file
 
 from .conftest import pack_sample
@@ -158,7 +158,7 @@ def test_deploy_uploads_the_archive_and_names_it_in_the_environment(staged_zip, 
         s3.create_bucket(Bucket=bucket)
     settings = DeploySettings(zip_path, "fn", code_bucket="code", bucket="photos")
     steps = plan(settings, preflight(settings))
-    assert any(f"deps-{digest.sha256}.tar.zst" in step for step in steps)
+    assert any(f"deps-{digest.sha256}.tar.zst" in step.describe() for step in steps)
     lines: list[str] = []
     result = deploy(settings, AWSClient(), log=lines.append)
     key = f"lambdapack/fn/deps-{digest.sha256}.tar.zst"

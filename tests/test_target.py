@@ -1,6 +1,6 @@
 import pytest
 
-from lambdapack.build.target import Target, TargetError
+from lambdapack.packing.target import Target, TargetError
 
 
 def test_python311_x86_64_lists_every_manylinux_tag_up_to_glibc_2_26():

@@ -3,7 +3,7 @@ import hashlib
 import os
 import zipfile
 
-from lambdapack.build.zipper import collect, write_zip
+from lambdapack.packing.zipper import collect, write_zip
 
 
 def make_tree(root, mtime):

@@ -2,5 +2,5 @@
 user-facing errors), ``deploy`` (pre-flight checks, then a plan of calls that
 is executed or, with --dry-run, printed), ``wire`` (the S3 trigger, merged into
 the bucket's configuration), ``settings`` (``lambdapack.toml``). Imports boto3:
-nothing under ``lambdapack.build`` imports this package.
+nothing under ``lambdapack.packing`` imports this package.
 """

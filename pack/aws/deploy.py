@@ -44,8 +44,8 @@ from lambdapack.handler.lambdapack_handler.contract import (
 from lambdapack.handler.lambdapack_handler.modelstore import sha256_file
 
 from .. import limits
-from ..build.zipper import digest
 from ..errors import DeployError
+from ..packing.zipper import digest
 from .client import AWSClient
 
 POLICY_NAME = "lambdapack"

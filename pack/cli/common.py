@@ -6,8 +6,8 @@ from __future__ import annotations
 import click
 from rich.console import Console
 
-from ..build.report import Report
-from ..build.target import Target, TargetError
+from ..packing.report import Report
+from ..packing.target import Target, TargetError
 from ..render import render
 
 err = Console(stderr=True)

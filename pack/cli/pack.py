@@ -1,4 +1,4 @@
-"""``lambdapack pack``, ``report`` and ``compare``: parse, call ``lambdapack.build``, render."""
+"""``lambdapack pack``, ``report`` and ``compare``: parse, call ``lambdapack.packing``, render."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from ..build.compare import compare
-from ..build.docker import DockerOptions, pack_in_docker
-from ..build.pipeline import PackOptions, pack
-from ..build.prune import GROUPS, ORPHANS_GROUP
-from ..build.report import Report, zip_report
-from ..build.runtimes import RUNTIMES, STAGE_MODES
-from ..build.staging import DEFAULT_LEVEL
-from ..build.target import ARCHES, PYTHON_VERSIONS
 from ..errors import InputError
+from ..packing.compare import compare
+from ..packing.docker import DockerOptions, pack_in_docker
+from ..packing.pipeline import PackOptions, pack
+from ..packing.prune import GROUPS, ORPHANS_GROUP
+from ..packing.report import Report, zip_report
+from ..packing.runtimes import RUNTIMES, STAGE_MODES
+from ..packing.staging import DEFAULT_LEVEL
+from ..packing.target import ARCHES, PYTHON_VERSIONS
 from ..resources import default_cache_dir
 from ..resources import handler_dir as handler_folder
 from .common import err, show, target

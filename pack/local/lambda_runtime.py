@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from ..atomic import replaced_when_complete
-from ..build.target import host_python
 from ..errors import InstallError
+from ..packing.target import host_python
 
 COMPLETE = ".complete"
 

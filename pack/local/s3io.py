@@ -13,8 +13,8 @@ from urllib.parse import quote_plus, urlparse
 
 from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX
 
-from ..build.model import IMAGE_SUFFIXES
 from ..errors import InputError
+from ..packing.model import IMAGE_SUFFIXES
 
 
 def s3_event(bucket: str, keys: list[str]) -> dict:

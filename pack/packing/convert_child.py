@@ -4,7 +4,7 @@ Kept out of the CLI's process so TensorFlow (a build-time extra, never in
 the zip) is imported only when a conversion is needed, its logging stays
 contained, and a crash inside it becomes a clear error, not a dead CLI.
 
-Usage: ``python -m lambdapack.build.convert_child REQUEST.json`` where the request names
+Usage: ``python -m lambdapack.packing.convert_child REQUEST.json`` where the request names
 the model, its kind, the format to produce, the quantization, the user's
 config, the sample images and an output folder; it writes the model
 (``model.tflite``, or a ``saved_model/`` folder that the TensorFlow runtime

@@ -26,14 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdapack.handler.lambdapack_handler.config import ConfigError, parse_config
+from lambdapack.handler.lambdapack_handler.contract import HANDLER_PACKAGE
 
 from ..atomic import replaced_when_complete
 from ..errors import InputError, ModelError
+from ..resources import handler_dir
 
 QUANTIZE_MODES = ("none", "dynamic", "float16")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 MAX_SAMPLES = 32
-MODEL_DIR = "model"
 MODEL_FILE = "model.tflite"
 # What the handler loads, per model format: a file for LiteRT, a folder for TensorFlow.
 MODEL_ARTIFACTS = {"tflite": MODEL_FILE, "saved_model": "saved_model"}
@@ -283,10 +284,8 @@ def _cache_key(
 
 def _handler_source_digest() -> str:
     """Preprocessing code feeds the check: a change to it must invalidate the cache."""
-    import lambdapack_handler
-
     digest = hashlib.sha256()
-    for path in sorted(Path(lambdapack_handler.__file__).parent.glob("*.py")):
+    for path in sorted((handler_dir() / HANDLER_PACKAGE).glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -318,7 +317,7 @@ def _run_child(
         (work / "request.json").write_text(json.dumps(request))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
         proc = subprocess.run(
-            [sys.executable, "-m", "lambdapack.build.convert_child", str(work / "request.json")],
+            [sys.executable, "-m", "lambdapack.packing.convert_child", str(work / "request.json")],
             capture_output=True,
             text=True,
             env=env,
