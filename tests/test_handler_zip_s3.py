@@ -13,8 +13,8 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
-from lambdapack.build.target import Target, host_can_run
 from lambdapack.local.lambda_runtime import run_beside_runtime_boto3
+from lambdapack.packing.target import Target, host_can_run
 
 from .conftest import SAMPLE
 
