@@ -364,3 +364,99 @@ def test_an_update_in_progress_is_a_clear_error():
         with pytest.raises(AWSError, match="ResourceConflictException") as caught:
             aws_client.update_function_code("f", ZipFile=b"x")
     assert "in progress" in caught.value.hint
+
+
+# --- issue 14: names, permissions from the effective configuration, verified uploads ----
+
+
+@pytest.mark.parametrize(
+    ("changes", "wrong"),
+    [
+        ({"function": "a.b"}, "not a Lambda function name"),
+        ({"function": "f" * 60}, "not an IAM role name"),  # lambdapack-<60> is over IAM's 64
+        ({"bucket": "My_Photos"}, "not an S3 bucket name"),
+        ({"output_bucket": "192.168.1.1"}, "IP address"),
+        ({"alias": "123"}, "not a Lambda alias name"),
+    ],
+)
+def test_names_are_checked_before_the_first_call(zip_path, photos, changes, wrong):
+    with pytest.raises(DeployError, match=wrong) as refused:
+        deploy(settings(zip_path, **changes), AWSClient(), log=lambda _: None)
+    assert "Nothing was created" in refused.value.hint
+    assert client("iam").list_roles()["Roles"] == []
+    assert client("lambda").list_functions()["Functions"] == []
+
+
+def test_the_policy_follows_the_functions_environment_whoever_set_it(zip_path, photos):
+    result = deploy(
+        settings(zip_path, env={"OUTPUT_BUCKET": "elsewhere", "OUTPUT_PREFIX": "out/"}),
+        AWSClient(),
+        log=lambda _: None,
+    )
+    by_sid = {s["Sid"]: s for s in result.policy["Statement"]}
+    assert by_sid["WriteResults"]["Resource"] == "arn:aws:s3:::elsewhere/out/*"
+    environment = client("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["Environment"]
+    assert environment["Variables"]["OUTPUT_BUCKET"] == "elsewhere"
+    # Reading a deleted key answers 404 (not 403) only with ListBucket, scoped to the inputs.
+    assert by_sid["ListInputs"] == {
+        "Sid": "ListInputs",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": "arn:aws:s3:::photos",
+        "Condition": {"StringLike": {"s3:prefix": ["incoming/*"]}},
+    }
+    assert "s3:GetObjectVersion" in by_sid["ReadInputs"]["Action"]
+
+
+def test_an_object_planted_under_the_code_key_is_replaced_not_deployed(zip_path, photos):
+    client("s3").create_bucket(Bucket="code")
+    key = code_key(FUNCTION, digest(zip_path).sha256)
+    client("s3").put_object(Bucket="code", Key=key, Body=b"PK\x05\x06" + bytes(130))  # 134 bytes
+    lines: list[str] = []
+    deploy(settings(zip_path, code_bucket="code"), AWSClient(), log=lines.append)
+    assert any("holds other bytes" in line for line in lines)
+    stored = client("s3").get_object(Bucket="code", Key=key)["Body"].read()
+    assert stored == zip_path.read_bytes()
+    config = client("lambda").get_function(FunctionName=FUNCTION)["Configuration"]
+    assert config["CodeSha256"] == digest(zip_path).code_sha256
+    # The code is now the zip's: the next deploy changes nothing and uploads nothing.
+    lines.clear()
+    deploy(settings(zip_path, code_bucket="code"), AWSClient(), log=lines.append)
+    assert any("nothing to change" in line for line in lines)
+    assert not any("uploaded" in line for line in lines)
+
+
+def test_lambda_reporting_other_code_than_the_zip_is_an_error(zip_path, photos):
+    # A stub: no real endpoint can be made to take other bytes than it was sent.
+    class OtherCode(AWSClient):
+        def create_function(self, **params):
+            answer = super().create_function(**params)
+            return {**answer, "CodeSha256": "not-the-zip"}
+
+    with pytest.raises(AWSError, match="the code it took is not this zip"):
+        deploy(settings(zip_path), OtherCode(), log=lambda _: None)
+
+
+def test_deploy_refuses_outputs_that_the_existing_trigger_would_see(deployed, zip_path):
+    wire(WireSettings(FUNCTION, "photos", prefix="incoming/"), AWSClient())
+    before = client("lambda").get_function(FunctionName=FUNCTION)["Configuration"]
+    with pytest.raises(DeployError, match="invoke it again"):
+        deploy(settings(zip_path, output_prefix="incoming/results/"), AWSClient(), log=lambda _: None)
+    after = client("lambda").get_function(FunctionName=FUNCTION)["Configuration"]
+    assert after["Environment"] == before["Environment"]
+    # Results under the input prefix are fine when the trigger's suffix never matches them.
+    unwire(FUNCTION, "photos", AWSClient())
+    wire(WireSettings(FUNCTION, "photos", prefix="incoming/", suffix=".png"), AWSClient())
+    deploy(settings(zip_path, output_prefix="incoming/results/"), AWSClient(), log=lambda _: None)
+
+
+def test_buckets_whose_names_differ_only_by_a_dot_keep_their_own_permissions(deployed):
+    for bucket in ("my.photos", "my-photos"):
+        client("s3").create_bucket(Bucket=bucket)
+        wire(WireSettings(FUNCTION, bucket, prefix="incoming/"), AWSClient())
+    sources = lambda: sorted(  # noqa: E731
+        s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in AWSClient().policy_statements(FUNCTION)
+    )
+    assert sources() == ["arn:aws:s3:::my-photos", "arn:aws:s3:::my.photos"]
+    unwire(FUNCTION, "my.photos", AWSClient())
+    assert sources() == ["arn:aws:s3:::my-photos"]

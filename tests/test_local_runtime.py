@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -195,3 +196,38 @@ def test_tmp_is_limited_to_the_ephemeral_storage_size(tmp_path, runtime_paths):
     finally:
         box.stop()
     assert not box.tmp_limited
+
+
+def _dispatcher(tmp_path, runtime_paths, retry_delays):
+    from lambdapack.local.dispatcher import Dispatcher
+
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "index.py").write_text(GOOD)
+    spec = FunctionSpec("fn", task, timeout=5, memory=256)
+    return Dispatcher(lambda arn: (spec, "sha"), runtime_paths, tmp_path / "sb", 1, retry_delays)
+
+
+def test_a_retried_invocation_keeps_its_request_id(tmp_path, runtime_paths):
+    dispatcher = _dispatcher(tmp_path, runtime_paths, (0.05, 0.05))
+    try:
+        dispatcher.submit("arn:aws:lambda:us-east-1:123456789012:function:fn", {"fail": True})
+        assert dispatcher.wait_idle(60)
+    finally:
+        dispatcher.close()
+    attempts = [record.request_id for record in dispatcher.stats.records]
+    assert len(attempts) == 3 and len(set(attempts)) == 1
+    (failure,) = dispatcher.stats.failures
+    assert failure["request_id"] == attempts[0] and failure["attempts"] == 3
+
+
+def test_stopping_with_a_retry_pending_records_it_as_given_up(tmp_path, runtime_paths):
+    dispatcher = _dispatcher(tmp_path, runtime_paths, (60.0,))
+    dispatcher.submit("arn:aws:lambda:us-east-1:123456789012:function:fn", {"fail": True})
+    deadline = time.monotonic() + 60
+    while not dispatcher.stats.records and time.monotonic() < deadline:
+        time.sleep(0.05)
+    dispatcher.close()
+    (failure,) = dispatcher.stats.failures
+    assert failure["error"]["errorType"] == "Stopped" and failure["attempts"] == 1
+    assert dispatcher.wait_idle(1), "a job was left pending"

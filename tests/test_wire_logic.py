@@ -87,8 +87,14 @@ def test_merge_refuses_an_overlapping_entry_and_names_it():
         merge(other, our_entry(ARN, WireSettings("f", "photos", prefix="incoming/")))
 
 
-def test_statement_id_is_valid_for_dotted_bucket_names():
-    assert statement_id("my.photos-2026") == "lambdapack-s3-my-photos-2026"
+def test_statement_id_is_valid_for_dotted_bucket_names_and_unique_per_bucket():
+    import re
+
+    sid = statement_id("my.photos-2026")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,100}", sid) and sid.startswith("lambdapack-s3-my-photos-2026-")
+    # '.' folds into '-' in the readable part; the hash keeps the two buckets apart.
+    assert statement_id("my.photos") != statement_id("my-photos")
+    assert statement_id("my.photos") == statement_id("my.photos")
 
 
 def test_configuration_changes_only_lists_what_differs():

@@ -8,14 +8,19 @@ becomes an ``AWSError`` saying what happened and what to do (``aws_error``).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     EndpointConnectionError,
     NoCredentialsError,
@@ -32,6 +37,7 @@ LAMBDA_TRUST_POLICY = {
     ],
 }
 ROLE_NOT_READY = "cannot be assumed by Lambda"
+NOT_FOUND = ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
 ROLE_RETRY_DELAYS = (2, 4, 8, 16)  # IAM is eventually consistent: a new role takes seconds
 
 
@@ -60,6 +66,7 @@ def aws_error(exc: Exception, action: str) -> AWSError:
             "AccessDenied": denied,
             "AccessDeniedException": denied,
             "NoSuchBucket": "Create the bucket first (aws s3 mb s3://NAME), or check its name and region.",
+            "404": "It does not exist: check the name (and the region), or create it first.",
             "ResourceNotFoundException": "Deploy the function first: lambdapack deploy.",
             "InvalidClientTokenId": "The access key is not valid for this endpoint: check the profile.",
             "ExpiredToken": "The session token has expired: refresh your credentials.",
@@ -68,6 +75,17 @@ def aws_error(exc: Exception, action: str) -> AWSError:
         }
         return AWSError(f"{action}: {code}: {message}".rstrip(": "), hints.get(code, ""))
     return AWSError(f"{action}: {exc}")
+
+
+@contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Any error boto3 raises inside the block becomes the user's ``AWSError`` for ``action``."""
+    try:
+        yield
+    except AWSError:
+        raise
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(exc, action) from exc
 
 
 def default_session() -> boto3.Session:
@@ -240,32 +258,63 @@ class AWSClient:
 
     # --- S3 -------------------------------------------------------------------
 
-    def require_bucket(self, bucket: str) -> None:
+    def bucket_exists(self, bucket: str) -> bool:
         try:
             self.client("s3").head_bucket(Bucket=bucket)
+            return True
         except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            if code in ("404", "NoSuchBucket", "NotFound"):
-                raise AWSError(
-                    f"bucket {bucket} does not exist",
-                    f"Create it first (aws s3 mb s3://{bucket}), or check its name and region.",
-                ) from exc
+            if exc.response["Error"]["Code"] in NOT_FOUND:
+                return False
             raise aws_error(exc, f"read bucket {bucket}") from exc
         except Exception as exc:
             raise aws_error(exc, f"read bucket {bucket}") from exc
 
-    def object_exists(self, bucket: str, key: str) -> bool:
-        try:
-            self.client("s3").head_object(Bucket=bucket, Key=key)
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise aws_error(exc, f"read s3://{bucket}/{key}") from exc
+    def require_bucket(self, bucket: str) -> None:
+        if not self.bucket_exists(bucket):
+            raise AWSError(
+                f"bucket {bucket} does not exist",
+                f"Create it first (aws s3 mb s3://{bucket}), or check its name and region.",
+            )
 
-    def upload_file(self, path: str, bucket: str, key: str) -> None:
+    def object_size_and_sha256(self, bucket: str, key: str, expected_size: int) -> tuple[int, str] | None:
+        """(size, sha256 hex) of an object, None if there is none. The hash is S3's own
+        SHA-256 checksum where the object has a whole-object one; otherwise, when the size
+        is the expected one, the object is read back and hashed (never trusted unread)."""
+        s3 = self.client("s3")
         try:
-            self.client("s3").upload_file(path, bucket, key)
+            head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in NOT_FOUND:
+                return None
+            raise aws_error(exc, f"read s3://{bucket}/{key}") from exc
+        except Exception as exc:
+            raise aws_error(exc, f"read s3://{bucket}/{key}") from exc
+        size = int(head["ContentLength"])
+        checksum = head.get("ChecksumSHA256") or ""
+        if checksum and "-" not in checksum:  # "-N": a multipart composite, not the object's hash
+            return size, base64.b64decode(checksum).hex()
+        if size != expected_size:
+            return size, ""
+        digest = hashlib.sha256()
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                digest.update(chunk)
+        except Exception as exc:
+            raise aws_error(exc, f"read s3://{bucket}/{key}") from exc
+        return size, digest.hexdigest()
+
+    def put_file(self, path: Path, bucket: str, key: str, sha256: str) -> None:
+        """One PUT (objects up to 5 GB) with its SHA-256: S3 refuses bytes that do not
+        match, and keeps the checksum for the next deploy's check."""
+        try:
+            with path.open("rb") as body:
+                self.client("s3").put_object(
+                    Bucket=bucket,
+                    Key=key,
+                    Body=body,
+                    ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
+                )
         except Exception as exc:
             raise aws_error(exc, f"upload to s3://{bucket}/{key}") from exc
 

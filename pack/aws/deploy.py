@@ -40,13 +40,17 @@ from lambdapack.handler.lambdapack_handler.contract import (
     MODEL_KEY,
     OUTPUT_BUCKET,
     OUTPUT_PREFIX,
+    KeyFilter,
+    Outputs,
 )
 from lambdapack.handler.lambdapack_handler.modelstore import sha256_file
 
 from .. import limits
-from ..errors import DeployError
+from ..errors import AWSError, DeployError
 from ..packing.zipper import digest
+from . import names
 from .client import AWSClient
+from .wire import entry_id, filter_of
 
 POLICY_NAME = "lambdapack"
 
@@ -116,6 +120,7 @@ class Preflight:
 
 def preflight(settings: DeploySettings) -> Preflight:
     """Everything that can be checked without AWS. Raises DeployError."""
+    _check_names(settings)
     _check_ranges(settings)
     path = settings.zip_path
     if not path.is_file():
@@ -139,6 +144,17 @@ def preflight(settings: DeploySettings) -> Preflight:
                 "the zip carries no build record, so its runtime and architecture are unknown",
                 "Pack it with lambdapack pack.",
             ) from None
+        except ValueError as exc:
+            raise DeployError(
+                f"the zip's build record {BUILD_RECORD} is not valid JSON ({exc})",
+                "Pack it again with lambdapack pack.",
+            ) from exc
+        target = build.get("target") if isinstance(build, dict) else None
+        if not isinstance(target, dict) or not {"runtime", "architecture"} <= set(target):
+            raise DeployError(
+                f"the zip's build record {BUILD_RECORD} names no runtime and architecture",
+                "Pack it again with lambdapack pack.",
+            )
         unzipped = sum(info.file_size for info in archive.infolist())
     digest_ = digest(path)
     if unzipped > limits.UNZIPPED_BYTES:
@@ -222,6 +238,25 @@ def _defines(source: bytes, name: str) -> bool:
     return False
 
 
+def _check_names(settings: DeploySettings) -> None:
+    """Every name AWS will be given, before the first call makes anything."""
+    checks = [(names.function_problem(settings.function), "--function")]
+    if not settings.role:
+        checks.append((names.role_problem(role_name(settings.function)), "--function (or pass --role)"))
+    for bucket, flag in (
+        (settings.bucket, "--bucket"),
+        (settings.code_bucket, "--code-bucket"),
+        (settings.output_bucket, "--output-bucket"),
+    ):
+        if bucket:
+            checks.append((names.bucket_problem(bucket), flag))
+    if settings.alias:
+        checks.append((names.alias_problem(settings.alias), "--alias"))
+    for problem, flag in checks:
+        if problem:
+            raise DeployError(problem, f"Change {flag}. Nothing was created.")
+
+
 def _check_ranges(settings: DeploySettings) -> None:
     for label, value, allowed, flag in (
         ("memory", settings.memory, limits.MEMORY_MB, "--memory"),
@@ -240,22 +275,41 @@ def execution_policy(settings: DeploySettings, region: str, account: str, check:
             "no input bucket given, so the execution role cannot be limited to it",
             "Pass --bucket (the bucket whose uploads trigger the function), or an existing --role.",
         )
-    output_bucket = settings.output_bucket or settings.bucket
     log_group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{settings.function}"
     read = [f"arn:aws:s3:::{settings.bucket}/{settings.prefix}*"]
+    # What the function will really do: its environment, whoever set each variable.
     env = check.environment(settings)
+    outputs = Outputs.from_env(env)
     for bucket_var, key_var in ((MODEL_BUCKET, MODEL_KEY), (DEPS_BUCKET, DEPS_KEY)):
         if env.get(bucket_var) and env.get(key_var):
             read.append(f"arn:aws:s3:::{env[bucket_var]}/{env[key_var]}")
+    # Without ListBucket, S3 answers 403 instead of 404 for a key that no longer
+    # exists, and the handler cannot tell "deleted" from "denied".
+    list_condition = {"StringLike": {"s3:prefix": [f"{settings.prefix}*"]}} if settings.prefix else None
+    list_inputs = {
+        "Sid": "ListInputs",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": f"arn:aws:s3:::{settings.bucket}",
+    }
+    if list_condition:
+        list_inputs["Condition"] = list_condition
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "ReadInputs", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read},
+            # GetObjectVersion: events of versioned buckets name the version to read.
+            {
+                "Sid": "ReadInputs",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": read,
+            },
+            list_inputs,
             {
                 "Sid": "WriteResults",
                 "Effect": "Allow",
                 "Action": "s3:PutObject",
-                "Resource": f"arn:aws:s3:::{output_bucket}/{settings.output_prefix}*",
+                "Resource": f"arn:aws:s3:::{outputs.bucket_for(settings.bucket)}/{outputs.prefix}*",
             },
             {
                 "Sid": "CreateLogGroup",
@@ -343,7 +397,18 @@ class Call:
 def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
     """The calls deploy makes, in order: computed from the settings and the zip alone."""
     name = settings.function
+    outputs = Outputs.from_env(check.environment(settings))
     calls: list[Call] = []
+    if settings.bucket:
+        calls.append(
+            Call(
+                "s3 get_bucket_notification_configuration",
+                settings.bucket,
+                f"refuse if the trigger {entry_id(name)} would match results under "
+                f"{outputs.bucket_for(settings.bucket)}/{outputs.prefix}",
+                run=_refuse_recursive_trigger,
+            )
+        )
     if not settings.role:
         role = role_name(name)
         calls += [
@@ -359,9 +424,9 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
                 "iam put_role_policy",
                 f"{role} {POLICY_NAME}",
                 "if it differs (iam get_role_policy)",
-                f"least privilege: GetObject on {settings.bucket}/{settings.prefix}*, PutObject on "
-                f"{settings.output_bucket or settings.bucket}/{settings.output_prefix}*, logs for "
-                f"/aws/lambda/{name}",
+                f"least privilege: GetObject on {settings.bucket}/{settings.prefix}*, ListBucket on that "
+                f"prefix, PutObject on {outputs.bucket_for(settings.bucket or '')}/{outputs.prefix}*, logs "
+                f"for /aws/lambda/{name}",
                 run=_put_policy,
             ),
         ]
@@ -370,7 +435,7 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
             Call(
                 "s3 put_object",
                 f"s3://{settings.code_bucket}/{check.deps.key(name)}",
-                "unless it is already there (s3 head_object)",
+                "unless the same bytes are already there (size and sha256 checked)",
                 f"{check.deps.size:,} bytes; ephemeral storage {check.ephemeral_storage:,} MB",
                 run=_upload_deps,
             )
@@ -381,7 +446,7 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
             Call(
                 "s3 put_object",
                 f"s3://{settings.code_bucket}/{code_key(name, check.sha256)}",
-                "if the code changes, unless it is already there",
+                "if the code changes, unless the same bytes are already there (size and sha256 checked)",
                 f"{check.zipped:,} bytes",
                 run=_upload_code,
             )
@@ -405,6 +470,13 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
             name,
             "if its settings differ; then wait",
             run=_update_configuration,
+        ),
+        Call(
+            "lambda put_function_recursion_config",
+            name,
+            "where the endpoint has it",
+            "RecursiveLoop=Terminate: Lambda stops an S3 loop instead of letting it run",
+            run=_terminate_recursion,
         ),
     ]
     if settings.alias:
@@ -471,7 +543,9 @@ def _upload_deps(run: DeployRun) -> None:
     if run.check.ephemeral_storage > run.settings.ephemeral_storage:
         run.log(f"ephemeral storage {run.check.ephemeral_storage:,} MB: what the staged dependencies need")
     # Before the function can start with it.
-    _upload(run.aws, run.settings.code_bucket, deps.key(run.settings.function), deps.path, run.log)
+    _upload(
+        run.aws, run.settings.code_bucket, deps.key(run.settings.function), deps.path, deps.sha256, run.log
+    )
 
 
 def _read_function(run: DeployRun) -> None:
@@ -489,7 +563,7 @@ def _read_function(run: DeployRun) -> None:
 def _upload_code(run: DeployRun) -> None:
     if run.code_changes:
         key = code_key(run.settings.function, run.check.sha256)
-        _upload(run.aws, run.settings.code_bucket, key, run.settings.zip_path, run.log)
+        _upload(run.aws, run.settings.code_bucket, key, run.settings.zip_path, run.check.sha256, run.log)
 
 
 def _code(run: DeployRun) -> dict:
@@ -515,6 +589,7 @@ def _create_function(run: DeployRun) -> None:
         **_desired(run),
     )
     run.aws.wait("function_active_v2", name)
+    _verify_code(run, created)
     run.result.function_arn = created["FunctionArn"]
     run.result.changed = True
     run.log(f"created function {name} ({run.check.runtime}, {run.check.architecture})")
@@ -524,10 +599,47 @@ def _update_code(run: DeployRun) -> None:
     if run.current is None or not run.code_changes:
         return
     name = run.settings.function
-    run.aws.update_function_code(name, Architectures=[run.check.architecture], **_code(run))
+    updated = run.aws.update_function_code(name, Architectures=[run.check.architecture], **_code(run))
     run.aws.wait("function_updated_v2", name)
+    _verify_code(run, updated)
     run.result.changed = True
     run.log(f"updated the code of {name} (CodeSha256 {run.check.code_sha256})")
+
+
+def _verify_code(run: DeployRun, answer: dict) -> None:
+    """Lambda says which code it took: it must be this zip's."""
+    if answer.get("CodeSha256") != run.check.code_sha256:
+        raise AWSError(
+            f"Lambda reports CodeSha256 {answer.get('CodeSha256')} for {run.settings.function}, but "
+            f"{run.settings.zip_path.name} has {run.check.code_sha256}: the code it took is not this zip",
+            "Something replaced the upload between lambdapack's check and Lambda's read: deploy again, "
+            "and check who else writes to the code bucket.",
+        )
+
+
+def _refuse_recursive_trigger(run: DeployRun) -> None:
+    """A function already wired must not be given outputs its own trigger would see."""
+    bucket = run.settings.bucket
+    assert bucket is not None
+    if not run.aws.bucket_exists(bucket):
+        return  # nothing can be wired to it yet
+    ours = entry_id(run.settings.function)
+    outputs = Outputs.from_env(run.check.environment(run.settings))
+    for entry in run.aws.notification(bucket).get("LambdaFunctionConfigurations", []):
+        if entry.get("Id") == ours and outputs.would_trigger(bucket, KeyFilter(*filter_of(entry))):
+            prefix, suffix = filter_of(entry)
+            raise DeployError(
+                f"the function is wired to s3://{bucket} (prefix {prefix!r}, suffix {suffix!r}), and its "
+                f"results would go to {outputs.prefix}…json there, which that trigger matches: every "
+                "result would invoke it again",
+                "Choose another --output-prefix or --output-bucket, or unwire first "
+                f"(lambdapack unwire --function {run.settings.function} --bucket {bucket}).",
+            )
+
+
+def _terminate_recursion(run: DeployRun) -> None:
+    if not run.aws.set_recursion_terminate(run.settings.function):
+        run.log("this endpoint has no recursive-loop setting; the handler's own guard still applies")
 
 
 def _update_configuration(run: DeployRun) -> None:
@@ -553,12 +665,18 @@ def _point_alias(run: DeployRun) -> None:
         run.log(f"published version {run.result.version}; alias {run.settings.alias} {done}")
 
 
-def _upload(aws: AWSClient, bucket: str | None, key: str, path: Path, log) -> None:
-    """Content-addressed: an object already under its key is the same bytes."""
+def _upload(aws: AWSClient, bucket: str | None, key: str, path: Path, sha256: str, log) -> None:
+    """Content-addressed, and verified: an object already under the key is used only
+    when it has the same size and sha256 (S3's own checksum where it has one, else
+    its bytes read back); anything else under the key is replaced."""
     assert bucket is not None
     aws.require_bucket(bucket)
-    if aws.object_exists(bucket, key):
-        log(f"already at s3://{bucket}/{key}")
-    else:
-        aws.upload_file(str(path), bucket, key)
-        log(f"uploaded {path.name} to s3://{bucket}/{key} ({path.stat().st_size:,} bytes)")
+    size = path.stat().st_size
+    found = aws.object_size_and_sha256(bucket, key, expected_size=size)
+    if found == (size, sha256):
+        log(f"already at s3://{bucket}/{key} (same size and sha256)")
+        return
+    if found is not None:
+        log(f"s3://{bucket}/{key} holds other bytes ({found[0]:,} bytes): replacing it")
+    aws.put_file(path, bucket, key, sha256)
+    log(f"uploaded {path.name} to s3://{bucket}/{key} ({size:,} bytes)")

@@ -12,6 +12,7 @@ what the handler skips cannot disagree.
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -33,9 +34,27 @@ def entry_id(function: str) -> str:
     return f"lambdapack-{function}"
 
 
+STATEMENT_PREFIX = "lambdapack-s3-"
+
+
 def statement_id(bucket: str) -> str:
-    """Statement ids allow letters, digits, '-' and '_'; bucket names may hold dots."""
-    return "lambdapack-s3-" + re.sub(r"[^A-Za-z0-9_-]", "-", bucket)
+    """Unique per bucket: statement ids allow only letters, digits, '-' and '_', so the
+    readable part folds '.' into '-' (``my.photos`` and ``my-photos`` would share it)
+    and a short hash of the exact name tells them apart."""
+    readable = re.sub(r"[^A-Za-z0-9_-]", "-", bucket)
+    return f"{STATEMENT_PREFIX}{readable}-{hashlib.sha256(bucket.encode()).hexdigest()[:8]}"
+
+
+def our_statements(statements: list[dict], bucket: str) -> list[dict]:
+    """lambdapack's statements that let this bucket invoke the function: found by their
+    source ARN, so a statement of an older lambdapack (another id scheme) is found too."""
+    source_arn = f"arn:aws:s3:::{bucket}"
+    return [
+        s
+        for s in statements
+        if s.get("Sid", "").startswith(STATEMENT_PREFIX)
+        and s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") == source_arn
+    ]
 
 
 @dataclass
@@ -210,13 +229,13 @@ def _require_function(aws: AWSClient, name: str) -> dict:
 def _grant(aws: AWSClient, settings: WireSettings, arn: str, result: WireResult) -> None:
     sid = statement_id(settings.bucket)
     source_arn = f"arn:aws:s3:::{settings.bucket}"
-    for statement in aws.policy_statements(settings.function):
-        if statement.get("Sid") != sid:
-            continue
-        condition = statement.get("Condition", {})
-        if condition.get("ArnLike", {}).get("AWS:SourceArn") == source_arn:
-            return
-        aws.remove_permission(settings.function, sid)
+    statements = aws.policy_statements(settings.function)
+    if any(s.get("Sid") == sid for s in our_statements(statements, settings.bucket)):
+        return
+    for statement in statements:
+        # An id of ours that grants another source (or an older id for this one) goes.
+        if statement.get("Sid") == sid or statement in our_statements(statements, settings.bucket):
+            aws.remove_permission(settings.function, statement["Sid"])
     aws.add_permission(
         settings.function,
         StatementId=sid,
@@ -237,10 +256,8 @@ def unwire(function: str, bucket: str, aws: AWSClient) -> WireResult:
     if removed:
         aws.put_notification(bucket, merged)
         result.actions.append(f"notification {entry_id(function)} removed from s3://{bucket}")
-    sid = statement_id(bucket)
-    if aws.get_function(function) is not None and any(
-        s.get("Sid") == sid for s in aws.policy_statements(function)
-    ):
-        aws.remove_permission(function, sid)
-        result.actions.append(f"permission {sid} removed")
+    if aws.get_function(function) is not None:
+        for statement in our_statements(aws.policy_statements(function), bucket):
+            aws.remove_permission(function, statement["Sid"])
+            result.actions.append(f"permission {statement['Sid']} removed")
     return result

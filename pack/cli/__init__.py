@@ -39,11 +39,22 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except PackError as exc:
-        where = f" ({exc.stage})" if exc.stage else ""
-        err.print(Text(f"error{where}: ", style="bold red") + Text(str(exc)), highlight=False)
-        if exc.hint:
-            err.print(Text(exc.hint), highlight=False)
-        sys.exit(exc.exit_code)
+        _fail(exc)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        # The last boundary: an AWS error no command translated is still one message.
+        if not type(exc).__module__.startswith(("botocore", "boto3")):
+            raise
+        from ..aws.client import aws_error
+
+        _fail(aws_error(exc, "the AWS call failed"))
+
+
+def _fail(error: PackError) -> None:
+    where = f" ({error.stage})" if error.stage else ""
+    err.print(Text(f"error{where}: ", style="bold red") + Text(str(error)), highlight=False)
+    if error.hint:
+        err.print(Text(error.hint), highlight=False)
+    sys.exit(error.exit_code)

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..errors import InputError
 from ..local.s3io import collect_results, parse_s3_url, s3_event, upload_folder, write_csv
 from ..render import progress_bar, results_table
 from ..resources import default_cache_dir
@@ -43,8 +44,13 @@ def invoke_command(zip_path, event_file, bucket, keys, timeout, memory, env) -> 
     from ..local.lambda_runtime import runtime_boto3, runtime_interface_client
     from ..local.sandbox import FunctionSpec, Sandbox
 
+    if not zipfile.is_zipfile(zip_path):
+        raise InputError(f"{zip_path} is not a zip file", "Pack one first: lambdapack pack MODEL.")
     if event_file:
-        event = json.loads(event_file.read_text())
+        try:
+            event = json.loads(event_file.read_text())
+        except ValueError as exc:
+            raise InputError(f"{event_file} is not a JSON event: {exc}") from exc
     elif bucket and keys:
         event = s3_event(bucket, list(keys))
     else:
@@ -83,7 +89,10 @@ def invoke_command(zip_path, event_file, bucket, keys, timeout, memory, env) -> 
     "--port", type=int, default=4566, show_default=True, help="Port on 127.0.0.1 (0: any free one)."
 )
 @click.option(
-    "--concurrency", type=int, default=None, help="Invocations at once (default: the number of cores)."
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Invocations at once, 1 or more (default: the number of cores).",
 )
 def local_command(port, concurrency) -> None:
     """Serve a local AWS (S3, Lambda, IAM, SQS, STS) on 127.0.0.1 that runs deployed functions.
@@ -121,10 +130,19 @@ def local_command(port, concurrency) -> None:
                 pass
         except KeyboardInterrupt:
             pass
-        stats = local.dispatcher.stats
+    # After the endpoint stopped: retries it never ran count as given up.
+    stats = local.dispatcher.stats
+    console.print(
+        f"{stats.invocations} invocations, {stats.cold_starts} cold starts, "
+        f"{stats.errors} errors, {len(stats.failures)} given up"
+    )
+    for failure in stats.failures:
+        error = failure["error"]
         console.print(
-            f"{stats.invocations} invocations, {stats.cold_starts} cold starts, "
-            f"{stats.errors} errors, {len(stats.failures)} given up"
+            f"  gave up: {failure['function']} {failure['request_id']} after {failure['attempts']} "
+            f"attempt(s): {error.get('errorType')}: {error.get('errorMessage')}",
+            markup=False,
+            highlight=False,
         )
 
 

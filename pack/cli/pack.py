@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import click
 from rich.text import Text
 
-from ..errors import InputError
 from ..packing.compare import compare
 from ..packing.docker import DockerOptions, pack_in_docker
 from ..packing.pipeline import PackOptions, pack
@@ -252,8 +250,6 @@ def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: 
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def report_command(zip_path: Path, python_version: str | None, arch: str | None, as_json: bool) -> None:
     """Sizes per package, the largest files, Lambda limits and native-library checks for ZIP."""
-    if not zipfile.is_zipfile(zip_path):
-        raise InputError(f"{zip_path} is not a zip file")
     checked = None
     if python_version or arch:
         checked = target(python_version or "3.11", arch or "x86_64")

@@ -1,7 +1,9 @@
 """Asynchronous invocations, as Lambda runs them for S3: at most N at once,
 warm sandboxes reused, errors retried twice, then recorded.
 
-A job names a function (by ARN) and an event. The resolver turns the ARN
+A job names a function (by ARN) and an event, and keeps its request id across
+retries, as Lambda's asynchronous invocations do. Closing the dispatcher never
+loses a job: retries still waiting are recorded as given up, with the reason. The resolver turns the ARN
 into the function as deployed *now* (code, handler, timeout, memory,
 environment); sandboxes are pooled per code and configuration, so an update
 means fresh sandboxes — cold starts, as on Lambda.
@@ -14,6 +16,7 @@ import json
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,7 @@ class Job:
     function_arn: str
     event: dict
     attempt: int = 0
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 @dataclass
@@ -96,6 +100,8 @@ class Dispatcher:
         self._active = 0
         self._pending = 0  # queued, running or waiting to be retried
         self._changed = threading.Condition(self._lock)
+        self._retries: dict[threading.Timer, Job] = {}  # waiting to run again
+        self._closed = False
         self._workers = [
             threading.Thread(target=self._work, name=f"dispatch-{n}", daemon=True) for n in range(concurrency)
         ]
@@ -121,6 +127,15 @@ class Dispatcher:
         return True
 
     def close(self) -> None:
+        """Stop: retries still waiting are given up (and recorded), running jobs finish."""
+        with self._lock:
+            self._closed = True
+            waiting = list(self._retries.items())
+            self._retries.clear()
+        for timer, job in waiting:
+            timer.cancel()
+            stopped = {"errorType": "Stopped", "errorMessage": "the local endpoint stopped before the retry"}
+            self._give_up(job, stopped, attempts=job.attempt)  # the retry itself never ran
         for _ in self._workers:
             self.jobs.put(None)
         for worker in self._workers:
@@ -147,7 +162,7 @@ class Dispatcher:
             self._active += 1
             self.stats.max_concurrent = max(self.stats.max_concurrent, self._active)
         try:
-            result = sandbox.invoke(json.dumps(job.event).encode())
+            result = sandbox.invoke(json.dumps(job.event).encode(), job.request_id)
         finally:
             with self._lock:
                 self._active -= 1
@@ -186,18 +201,37 @@ class Dispatcher:
             self.stats.errors += 1
         if job.attempt < RETRIES and result is not None:
             delay = self.retry_delays[min(job.attempt, len(self.retry_delays) - 1)]
+            retry = Job(job.function_arn, job.event, job.attempt + 1, job.request_id)
             with self._lock:
-                self.stats.retries += 1
-            retry = Job(job.function_arn, job.event, job.attempt + 1)
-            timer = threading.Timer(delay, self.jobs.put, args=(retry,))
-            timer.daemon = True
-            timer.start()
-            return
+                if not self._closed:
+                    self.stats.retries += 1
+                    timer = threading.Timer(delay, self._retry, args=(retry,))
+                    timer.daemon = True
+                    self._retries[timer] = retry
+                    timer.start()
+                    return
+        self._give_up(job, error, attempts=job.attempt + 1)
+
+    def _retry(self, job: Job) -> None:
+        with self._lock:
+            for timer, waiting in list(self._retries.items()):
+                if waiting is job:
+                    del self._retries[timer]
+        self.jobs.put(job)
+
+    def _give_up(self, job: Job, error: dict, attempts: int) -> None:
+        name = job.function_arn.rsplit(":", 1)[-1]
         with self._lock:
             self.stats.failures.append(
-                {"function": name, "attempts": job.attempt + 1, "error": error, "event": job.event}
+                {
+                    "function": name,
+                    "request_id": job.request_id,
+                    "attempts": attempts,
+                    "error": error,
+                    "event": job.event,
+                }
             )
-        self.log(f"{name}: gave up after {job.attempt + 1} attempts: {error.get('errorType')}")
+        self.log(f"{name}: gave up after {attempts} attempts: {error.get('errorType')}")
         self._done()
 
     def _done(self) -> None:

@@ -11,9 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote_plus, urlparse
 
+from botocore.exceptions import ClientError
+
 from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX
 
-from ..errors import InputError
+from ..aws.client import NOT_FOUND, translated
+from ..errors import AWSError, InputError
 from ..packing.model import IMAGE_SUFFIXES
 
 
@@ -63,10 +66,12 @@ def upload_folder(
     """Upload every image under ``folder`` to ``prefix`` + its relative path; return the keys."""
     files = image_files(folder)
     keys = [prefix + p.relative_to(folder).as_posix() for p in files]
+    require_bucket(client, bucket)
 
     def put(item: tuple[Path, str]) -> None:
         path, key = item
-        client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        with translated(f"upload {path.name} to s3://{bucket}/{key}"):
+            client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
         if advance is not None:
             advance()
 
@@ -75,10 +80,25 @@ def upload_folder(
     return keys
 
 
+def require_bucket(client, bucket: str) -> None:
+    with translated(f"read bucket {bucket}"):
+        try:
+            client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                raise AWSError(
+                    f"bucket {bucket} does not exist",
+                    f"Create it first (aws s3 mb s3://{bucket}), or check its name and region.",
+                ) from exc
+            raise
+
+
 def list_results(bucket: str, prefix: str, client) -> list[str]:
+    require_bucket(client, bucket)
     keys = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys += [item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(RESULT_SUFFIX)]
+    with translated(f"list s3://{bucket}/{prefix}"):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(RESULT_SUFFIX)]
     return keys
 
 
@@ -86,7 +106,12 @@ def collect_results(bucket: str, prefix: str, client, workers: int = 8) -> list[
     """One row per result object under ``prefix``: input, top-1 label and score, or the error."""
 
     def read(key: str) -> dict:
-        body = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        with translated(f"read s3://{bucket}/{key}"):
+            raw = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {"error": {"type": "NotAResult", "message": "the object is not JSON"}}
         row = {
             "result": key,
             "input": body.get("input", {}).get("key", ""),

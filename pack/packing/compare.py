@@ -15,6 +15,8 @@ from pathlib import Path, PurePosixPath
 
 from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
 
+from ..errors import InputError
+
 EXPLANATIONS = (
     (lambda p: p.endswith(".pyc"), "bytecode written by a different build of the interpreter"),
     (
@@ -48,6 +50,9 @@ def explain(path: str) -> str | None:
 
 
 def compare(first: Path, second: Path) -> Comparison:
+    for path in (first, second):
+        if not zipfile.is_zipfile(path):
+            raise InputError(f"{path} is not a zip file")
     with zipfile.ZipFile(first) as a, zipfile.ZipFile(second) as b:
         left = {i.filename: (i.CRC, i.file_size) for i in a.infolist() if not i.is_dir()}
         right = {i.filename: (i.CRC, i.file_size) for i in b.infolist() if not i.is_dir()}

@@ -26,10 +26,11 @@ from lambdapack.handler.lambdapack_handler.contract import (
     MODEL_DIR,
 )
 
+from ..errors import InputError
 from ..limits import SIZE_LIMITS, UNZIPPED_BYTES, MiB, request_bytes
 from . import compat
 from .elf import ELF_MAGIC, read_elf_bytes
-from .target import Target
+from .target import Target, TargetError
 from .zipper import digest
 
 SCHEMA = 1
@@ -243,10 +244,22 @@ def elves_in(archive: zipfile.ZipFile):
 
 
 def build_record_in(archive: zipfile.ZipFile) -> dict:
+    """The build record pack wrote into the zip; {} for a zip lambdapack did not pack."""
     try:
-        return json.loads(archive.read(BUILD_RECORD))
+        record = json.loads(archive.read(BUILD_RECORD))
     except KeyError:
         return {}
+    except ValueError as exc:
+        raise InputError(
+            f"{archive.filename}: its build record {BUILD_RECORD} is not valid JSON ({exc})",
+            "Pack the zip again with lambdapack pack.",
+        ) from exc
+    if not isinstance(record, dict) or not isinstance(record.get("target", {}), dict):
+        raise InputError(
+            f"{archive.filename}: its build record {BUILD_RECORD} is malformed",
+            "Pack the zip again with lambdapack pack.",
+        )
+    return record
 
 
 def zip_report(
@@ -255,12 +268,14 @@ def zip_report(
     compat_report: compat.CompatReport | None = None,
 ) -> Report:
     """Everything the zip itself can tell, plus the build record it carries."""
+    if not zipfile.is_zipfile(zip_path):
+        raise InputError(f"{zip_path} is not a zip file")
     with zipfile.ZipFile(zip_path) as archive:
         entries = read_entries(archive)
         owners = owners_from_records(records_in(archive))
         build = build_record_in(archive)
         if target is None and build.get("target"):
-            target = Target(build["target"]["python"], build["target"]["architecture"])
+            target = _recorded_target(build["target"], zip_path)
         if compat_report is None and target is not None:
             compat_report = compat.check(elves_in(archive), target)
     zipped = digest(zip_path)
@@ -293,6 +308,16 @@ def zip_report(
         elf=compat_report.as_dict() if compat_report else None,
         build={key: build[key] for key in BUILD_SECTIONS if key in build},
     )
+
+
+def _recorded_target(recorded: dict, zip_path: Path) -> Target:
+    try:
+        return Target(recorded["python"], recorded["architecture"])
+    except (KeyError, TypeError, TargetError) as exc:
+        raise InputError(
+            f"{zip_path}: its build record names no target lambdapack knows ({exc})",
+            "Pass --python and --arch, or pack the zip again.",
+        ) from exc
 
 
 def over_limit_message(unzipped: int, by_package: Mapping[str, int]) -> str:
