@@ -82,6 +82,8 @@ def render(report: Report, console: Console) -> None:
         _render_deps(report.build["deps"], console)
 
     _render_checks(report, console)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
     console.print(f"sha256      {z.sha256}")
     console.print(f"CodeSha256  {z.code_sha256}  (what Lambda reports)")
 

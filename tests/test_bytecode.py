@@ -21,8 +21,9 @@ if sys.argv[3] == "busy":
     INTERNED = [sys.intern(s) for s in ("+", "-", "~")]  # as a process that imported much would have
 from pathlib import Path
 from lambdapack.packing.bytecode import compile_tree
+from lambdapack.packing.interpreter import TargetPython
 from lambdapack.packing.target import Target
-compile_tree(Path(sys.argv[1]), Target(sys.argv[2], "x86_64"))
+compile_tree(Path(sys.argv[1]), Target(sys.argv[2], "x86_64"), TargetPython(sys.argv[2], "x86_64"))
 """
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,5 +52,7 @@ def test_a_file_that_is_not_python_3_is_listed_not_fatal(tmp_path):
 
     (tmp_path / "ok.py").write_text("X = 1\n")
     (tmp_path / "py2.py").write_text("print 'hello'\n")
-    result = compile_tree(tmp_path, Target(host_python(), "x86_64"))
+    from lambdapack.packing.interpreter import TargetPython
+
+    result = compile_tree(tmp_path, Target(host_python(), "x86_64"), TargetPython(host_python(), "x86_64"))
     assert result.compiled and result.files == 1 and result.failed == ["py2.py"]

@@ -27,6 +27,7 @@ import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from lambdapack.handler.lambdapack_handler.contract import (
@@ -47,6 +48,7 @@ from lambdapack.handler.lambdapack_handler.modelstore import sha256_file
 
 from .. import limits
 from ..errors import AWSError, DeployError
+from ..packing.target import LIFECYCLE, Target
 from ..packing.zipper import digest
 from . import names
 from .client import AWSClient
@@ -71,6 +73,7 @@ class DeploySettings:
     output_bucket: str | None = None
     output_prefix: str = DEFAULT_OUTPUT_PREFIX
     deps_path: Path | None = None  # default: the archive the zip names, beside the zip
+    today: date = field(default_factory=date.today)  # for the runtime's lifecycle dates
 
     def environment(self) -> dict[str, str]:
         """The function's variables: the user's, plus where results go (wire reads them back)."""
@@ -180,6 +183,9 @@ def preflight(settings: DeploySettings) -> Preflight:
             )
         ephemeral = max(ephemeral, deps.ephemeral_mb)
     target = build["target"]
+    refusal = _lifecycle_refusal(target, settings.today, creating=False)
+    if refusal:
+        raise DeployError(refusal, "Nothing was changed.")
     return Preflight(
         runtime=target["runtime"],
         architecture=target["architecture"],
@@ -236,6 +242,13 @@ def _defines(source: bytes, name: str) -> bool:
         ):
             return True
     return False
+
+
+def _lifecycle_refusal(target: dict, today: date, creating: bool) -> str | None:
+    python = str(target["runtime"]).removeprefix("python")
+    if python not in LIFECYCLE:
+        return None  # a runtime this lambdapack does not know: AWS decides
+    return Target(python, target["architecture"]).deploy_refusal(today, creating)
 
 
 def _check_names(settings: DeploySettings) -> None:
@@ -398,7 +411,16 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
     """The calls deploy makes, in order: computed from the settings and the zip alone."""
     name = settings.function
     outputs = Outputs.from_env(check.environment(settings))
-    calls: list[Call] = []
+    # Reads first: a refusal (a runtime AWS no longer lets you create functions on, a
+    # recursive trigger) comes before anything is written.
+    calls: list[Call] = [
+        Call(
+            "lambda get_function",
+            name,
+            detail=f"refuse to create it if AWS blocks new {check.runtime} functions",
+            run=_read_function,
+        )
+    ]
     if settings.bucket:
         calls.append(
             Call(
@@ -440,7 +462,6 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
                 run=_upload_deps,
             )
         )
-    calls.append(Call("lambda get_function", name, run=_read_function))
     if check.upload == "s3":
         calls.append(
             Call(
@@ -552,6 +573,11 @@ def _read_function(run: DeployRun) -> None:
     function = run.aws.get_function(run.settings.function)
     run.current = function["Configuration"] if function else None
     if run.current is None:
+        refusal = _lifecycle_refusal(
+            {"runtime": run.check.runtime, "architecture": run.check.architecture}, run.settings.today, True
+        )
+        if refusal:
+            raise DeployError(refusal, "Nothing was created.")
         run.code_changes = True
     else:
         run.result.function_arn = run.current["FunctionArn"]

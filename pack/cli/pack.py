@@ -124,6 +124,11 @@ from .common import err, show, target
 )
 @click.option("--no-smoke", is_flag=True, help="Skip the smoke run of the finished zip.")
 @click.option(
+    "--image",
+    help="A container image with the target's Python, to compile .pyc and run the smoke test in "
+    "(default: this machine's Python when it is the target's, else AWS's Lambda image or a local one).",
+)
+@click.option(
     "--builder",
     type=click.Choice(("native", "docker")),
     default="native",
@@ -162,6 +167,7 @@ def pack_command(
     builder: str,
     base_image: str | None,
     docker_host_network: bool,
+    image: str | None,
     prepared_model: Path | None,
     as_json: bool,
 ) -> None:
@@ -185,6 +191,7 @@ def pack_command(
         smoke=not no_smoke,
         stage_deps=stage_deps,
         deps_level=deps_level,
+        image=image,
     )
 
     def progress(stage: str, summary: str, seconds: float) -> None:

@@ -7,23 +7,23 @@ written as *unchecked-hash* pycs — valid whatever timestamps the zip gives
 the sources — with source paths under ``/var/task`` so tracebacks name the
 real location and the output does not depend on the staging folder.
 
-A ``.pyc`` is only valid for the exact minor version that wrote it, so this
-stage runs only when the build interpreter is the target's; otherwise it
-says so (the Docker builder compiles inside the target image).
+A ``.pyc`` is only valid for the exact minor version that wrote it, so the
+target's own Python compiles them (``interpreter.TargetPython``: this
+machine's when it is the target's, else a container of it); with none at
+hand the stage ships no ``.pyc`` and says so.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .target import Target, host_python
+from .interpreter import TargetPython
+from .target import Target
 
 LAMBDA_TASK_ROOT = "/var/task"
+COMPILE_TIMEOUT_S = 600  # emulated arm64 compiles slowly
 
 
 @dataclass
@@ -42,16 +42,19 @@ class BytecodeResult:
         }
 
 
-def compile_tree(root: Path, target: Target) -> BytecodeResult:
-    if host_python() != target.python:
+def compile_tree(
+    root: Path, target: Target, python: TargetPython | None, unavailable: str = ""
+) -> BytecodeResult:
+    """Compile every ``.py`` under ``root`` with ``python`` (the target's minor version);
+    without one, ship no ``.pyc`` and say why (``unavailable``)."""
+    if python is None:
         return BytecodeResult(
             compiled=False,
             files=0,
             failed=[],
             note=(
-                f"no .pyc shipped: this build runs Python {host_python()}, the target is "
-                f"{target.runtime}; every cold start will compile from source "
-                f"(use --builder docker, or build with Python {target.python})"
+                f"no .pyc shipped: {unavailable}; every cold start will compile from source "
+                f"(use --builder docker, --image, or build with Python {target.python})"
             ),
         )
     sources = sorted(root.rglob("*.py"))
@@ -60,9 +63,8 @@ def compile_tree(root: Path, target: Target) -> BytecodeResult:
     # how it is written; set constants follow hash order). Compiling in the CLI
     # process, or in a worker pool, gives different bytes from build to build.
     # Same tree in, same .pyc out — and the same sha256 for deploy to compare.
-    subprocess.run(
+    python.run(
         [
-            sys.executable,
             "-m",
             "compileall",
             "-q",
@@ -73,20 +75,22 @@ def compile_tree(root: Path, target: Target) -> BytecodeResult:
             LAMBDA_TASK_ROOT,
             str(root),
         ],
-        env=dict(os.environ, PYTHONHASHSEED="0"),
-        capture_output=True,
-        check=False,
+        paths=[root],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0"},
+        cwd=root,
+        timeout=COMPILE_TIMEOUT_S,
     )
     # Files that are not Python 3 (templates, vendored py2 samples) are never
     # importable anyway; list them rather than fail the build.
+    tag = target.python_tag.replace("cp", "cpython-")
     failed = [
         source.relative_to(root).as_posix()
         for source in sources
-        if not Path(importlib.util.cache_from_source(str(source))).exists()
+        if not (source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc").exists()
     ]
     return BytecodeResult(
         compiled=True,
         files=len(sources) - len(failed),
         failed=failed,
-        note=f"unchecked-hash .pyc compiled by Python {host_python()}",
+        note=f"unchecked-hash .pyc compiled by {python.description}",
     )

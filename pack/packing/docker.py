@@ -25,19 +25,12 @@ from pathlib import Path
 
 from ..errors import PackError, ToolError
 from ..resources import BUILD_SCRIPT, DOCKERFILE, builder_file, package_dir
+from .interpreter import OFFICIAL_IMAGES
 from .model import prepare_model, sample_images
 from .report import Report
 
 IMAGE_REPOSITORY = "lambdapack-builder"
 
-# The AWS Lambda base image per Python version (Amazon Linux 2 / 2023).
-DEFAULT_BASE_IMAGES = {
-    "3.10": "public.ecr.aws/lambda/python:3.10",
-    "3.11": "public.ecr.aws/lambda/python:3.11",
-    "3.12": "public.ecr.aws/lambda/python:3.12",
-    "3.13": "public.ecr.aws/lambda/python:3.13",
-    "3.14": "public.ecr.aws/lambda/python:3.14",
-}
 HOST_NETWORK_MOUNTS = ("/etc/resolv.conf", "/etc/ssl/certs")
 
 
@@ -150,7 +143,7 @@ def pack_in_docker(
 ) -> Report:
     """Run the pipeline in a container; return the report it wrote to ``out``."""
     client = docker_client()
-    base_image = options.base_image or DEFAULT_BASE_IMAGES[python]
+    base_image = options.base_image or OFFICIAL_IMAGES[python]
     tag = ensure_image(client, base_image, log, options.host_network)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lambdapack-model-") as prepared:

@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import ClassVar
 
@@ -49,6 +50,7 @@ from . import compat
 from .bytecode import BytecodeResult, compile_tree
 from .elf import read_elf_file
 from .install import Installer, InstallResult
+from .interpreter import find_target_python
 from .model import ModelResult, artifact_size, load_prepared, prepare_model, sample_images
 from .prune import PruneResult, prune_tree
 from .report import (
@@ -103,6 +105,8 @@ class PackOptions:
     prepared_model: Path | None = None  # set by the Docker builder: the host converted it
     stage_deps: str = "none"  # "s3": dependencies go to deps.tar.zst, unpacked at cold start
     deps_level: int = DEFAULT_LEVEL  # zstd level of deps.tar.zst
+    image: str | None = None  # a container image of the target's Python (else found: interpreter.py)
+    today: date = field(default_factory=date.today)  # for the runtime's lifecycle dates
 
     @property
     def staged(self) -> bool:
@@ -247,7 +251,9 @@ class CompileStage(Stage):
     PURPOSE = "ship unchecked-hash .pyc compiled by the target's Python"
 
     def execute(self, build: Build) -> str:
-        build.bytecode = compile_tree(build.task, build.options.target)
+        options = build.options
+        python, note = find_target_python(options.target, options.image, same_arch=False)
+        build.bytecode = compile_tree(build.task, options.target, python, note)
         return build.bytecode.note
 
 
@@ -326,17 +332,22 @@ class SmokeStage(Stage):
         else:
             expected = {s["name"]: s["probabilities"] for s in build.model.check.get("samples", [])}
             staged = StagedArchive(build.pending_deps, build.archive.sha256) if build.archive else None
+            python, note = find_target_python(options.target, options.image)
             build.smoke = smoke_run(
                 build.pending_zip,
-                options.target,
                 build.samples,
                 expected,
                 options.runtime.smoke_imports,
+                python,
+                note,
                 staged,
             )
         if not build.smoke.ran:
             return f"not run: {build.smoke.note}"
-        return f"{build.smoke.images} images classified, import {build.smoke.import_s:.2f} s"
+        return (
+            f"{build.smoke.images} images classified by {build.smoke.interpreter}, "
+            f"import {build.smoke.import_s:.2f} s"
+        )
 
 
 STAGES: tuple[Stage, ...] = (
@@ -405,6 +416,9 @@ def _publish(build: Build, timings: dict[str, float]) -> Report:
     os.replace(build.pending_zip, final_zip)
     report.zip.path = str(final_zip)
     report.timings = timings
+    warning = options.target.deprecation_warning(options.today)
+    if warning:
+        report.warnings.append(warning)
     write_report(report, options.out / REPORT_NAME)
     return report
 

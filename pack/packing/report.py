@@ -96,6 +96,7 @@ class Report:
     build: dict = field(default_factory=dict)
     smoke: dict | None = None  # added by pack (build.smoke.SmokeResult)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per pack stage
+    warnings: list[str] = field(default_factory=list)  # what the user should know (a deprecated runtime…)
     schema: int = SCHEMA
 
     def section(self, name: str) -> dict | None:
@@ -109,6 +110,8 @@ class Report:
             data.pop("smoke")
         if not self.timings:
             data.pop("timings")
+        if not self.warnings:
+            data.pop("warnings")
         return data
 
     @classmethod
@@ -125,6 +128,7 @@ class Report:
             build={key: data[key] for key in BUILD_SECTIONS if key in data},
             smoke=data.get("smoke"),
             timings=dict(data.get("timings", {})),
+            warnings=list(data.get("warnings", [])),
         )
 
     def to_json(self) -> str:

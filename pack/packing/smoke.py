@@ -5,8 +5,10 @@ the standard library (``python -I -S``, a scrubbed environment).
 It proves the zip imports (no module pruned that is needed, every native
 library loads, no dependency left behind on the build machine) and that the
 packed runtime gives the same answers as the build machine's check.
-Possible only when this interpreter is the target's Python on the target's
-architecture; otherwise the report says it was not run.
+It runs in the target's own Python on the target's architecture
+(``interpreter.TargetPython``: this machine's interpreter, or a container of
+the target's Python, arm64 under QEMU); with none at hand the report says it
+was not run, and why.
 
 With staged dependencies the child first unpacks ``deps.tar.zst`` with the
 zip's own bootstrap (``lambdapack_handler.staged``), exactly as a cold start
@@ -18,14 +20,13 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SmokeTestError
-from .target import Target, host_arch, host_can_run, host_python
+from .interpreter import TargetPython
 
 CHILD = Path(__file__).with_name("smoke_child.py")
 TOLERANCE = 1e-3  # largest probability difference allowed against the build check
@@ -49,6 +50,7 @@ class SmokeResult:
     modules_from_zip: int = 0
     modules_with_pyc: int = 0
     staged_s: float | None = None
+    interpreter: str = ""  # which Python ran it: this machine's, or a container's
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -70,21 +72,15 @@ def clean_environment(task: Path, tmp: Path) -> dict[str, str]:
 
 def smoke_run(
     zip_path: Path,
-    target: Target,
     images: list[Path],
     expected: dict[str, list[float]],
     imports: tuple[str, ...],
+    python: TargetPython | None,
+    unavailable: str = "",
     staged: StagedArchive | None = None,
-    python: str = sys.executable,
 ) -> SmokeResult:
-    if not host_can_run(target):
-        return SmokeResult(
-            ran=False,
-            note=(
-                f"this build runs Python {host_python()} on {host_arch()}, the target is "
-                f"{target.runtime} on {target.arch} (the Docker builder runs it in the target image)"
-            ),
-        )
+    if python is None:
+        return SmokeResult(ran=False, note=unavailable)
     with tempfile.TemporaryDirectory(prefix="lambdapack-smoke-") as work:
         task = Path(work) / "task"
         tmp = Path(work) / "tmp"
@@ -98,15 +94,16 @@ def smoke_run(
             request["staged"] = {"archive": str(staged.path.resolve()), "sha256": staged.sha256}
         request_path = Path(work) / "request.json"
         request_path.write_text(json.dumps(request))
+        visible = [Path(work), CHILD.parent, *{p.resolve().parent for p in images}]
+        if staged is not None:
+            visible.append(staged.path.resolve().parent)
         try:
-            proc = subprocess.run(
-                [python, "-I", "-S", "-B", str(CHILD), str(task), str(request_path)],
-                cwd=task,
+            proc = python.run(
+                ["-I", "-S", "-B", str(CHILD), str(task), str(request_path)],
+                paths=visible,
                 env=clean_environment(task, tmp),
-                capture_output=True,
-                text=True,
+                cwd=task,
                 timeout=TIMEOUT_S,
-                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise SmokeTestError(f"the smoke run did not finish in {TIMEOUT_S} s") from exc
@@ -117,10 +114,10 @@ def smoke_run(
                 "Run with --keep GROUP to keep a prune group, or check --require.",
             )
         outcome = json.loads(proc.stdout.strip().splitlines()[-1])
-    return _judge(outcome, expected)
+    return _judge(outcome, expected, python)
 
 
-def _judge(outcome: dict, expected: dict[str, list[float]]) -> SmokeResult:
+def _judge(outcome: dict, expected: dict[str, list[float]], python: TargetPython) -> SmokeResult:
     if outcome["import_failures"]:
         raise SmokeTestError(
             "modules do not import from the packed zip: "
@@ -159,6 +156,7 @@ def _judge(outcome: dict, expected: dict[str, list[float]]) -> SmokeResult:
         modules_from_zip=outcome["modules_from_task"],
         modules_with_pyc=outcome["modules_with_pyc"],
         staged_s=outcome.get("staged_s"),
+        interpreter=python.description,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import sys
 from dataclasses import dataclass
+from datetime import date
 
 Version = tuple[int, ...]
 
@@ -42,6 +43,35 @@ OS_BY_PYTHON: dict[str, LambdaOS] = {
     "3.14": AMAZON_LINUX_2023,
 }
 PYTHON_VERSIONS = tuple(OS_BY_PYTHON)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """When AWS deprecates a runtime, then blocks creating, then updating functions on it."""
+
+    deprecated: date | None
+    block_create: date | None
+    block_update: date | None
+
+
+# AWS's Lambda runtimes page (docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html),
+# as mirrored in cfn-lint's runtime lifecycle data (2026-06), checked 2026-11-30.
+# AWS moves these dates (it extended several in 2026): they live here, and only here.
+LIFECYCLE_SOURCE = "AWS Lambda runtimes page, checked 2026-11-30"
+LIFECYCLE: dict[str, Lifecycle] = {
+    "3.10": Lifecycle(date(2026, 10, 31), date(2027, 2, 1), date(2027, 3, 3)),
+    "3.11": Lifecycle(date(2027, 6, 30), date(2027, 7, 31), date(2027, 8, 31)),
+    "3.12": Lifecycle(date(2028, 10, 31), None, None),
+    "3.13": Lifecycle(date(2029, 6, 30), None, None),
+    "3.14": Lifecycle(date(2029, 6, 30), None, None),
+}
+# What to move to: the newest runtime AWS supports.
+NEWEST_PYTHON = "3.14"
+
+
+def _passed(day: date | None, today: date) -> bool:
+    return day is not None and today >= day
+
 
 # Lambda's name for the architecture -> the machine name in wheel tags and uname,
 # and pyelftools' e_machine value.
@@ -132,6 +162,35 @@ class Target:
         tags = [f"manylinux2014_{self.machine}"]
         tags += [f"manylinux_{major}_{minor}_{self.machine}" for minor in range(MANYLINUX_FLOOR[1], top + 1)]
         return tags
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return LIFECYCLE[self.python]
+
+    def deprecation_warning(self, today: date) -> str | None:
+        """What pack says about a runtime AWS has deprecated (functions still run)."""
+        dates = self.lifecycle
+        if not _passed(dates.deprecated, today):
+            return None
+        block = (
+            f"; AWS blocks creating functions on it from {dates.block_create}" if dates.block_create else ""
+        )
+        return (
+            f"{self.runtime} is deprecated since {dates.deprecated} ({LIFECYCLE_SOURCE}){block}: "
+            f"pack for python{NEWEST_PYTHON} (--python {NEWEST_PYTHON})"
+        )
+
+    def deploy_refusal(self, today: date, creating: bool) -> str | None:
+        """Why AWS would refuse to create (or update) a function on this runtime today."""
+        dates = self.lifecycle
+        day = dates.block_create if creating else dates.block_update
+        if not _passed(day, today):
+            return None
+        verb = "creating" if creating else "updating"
+        return (
+            f"AWS blocks {verb} functions on {self.runtime} since {day} ({LIFECYCLE_SOURCE}): "
+            f"pack the model for python{NEWEST_PYTHON} (--python {NEWEST_PYTHON}) and deploy that"
+        )
 
     def key(self) -> str:
         """A short name for caches and file names, e.g. ``python3.11-x86_64``."""
