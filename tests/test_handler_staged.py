@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -153,3 +154,50 @@ def test_deps_of_another_build_are_refused_before_any_download(s3, tmp_path, mon
     tree = stage_from_env(env, s3=s3)
     sys.path.remove(str(tree))
     assert tree == tmp_path / "tmp" / "lambdapack-deps" / SHA and importable(tree) == "hello from S3"
+
+
+STAGE_AT = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import boto3
+from lambdapack_handler.staged import stage
+client = boto3.client("s3")
+start = float(sys.argv[4])
+time.sleep(max(0.0, start - time.time()))  # every process starts staging at the same moment
+tree = stage(client, "code", "deps/many.tar.zst", sys.argv[2], root=Path(sys.argv[3]))
+"""
+
+
+def test_processes_starting_at_once_in_one_temp_dir_unpack_once_and_all_get_the_whole_tree(aws, tmp_path):
+    # Lambda Managed Instances run several processes in one environment with one /tmp.
+    import random
+    import time
+
+    rng = random.Random(5)
+    files = {f"pkg_{n // 50}/mod_{n}.py": rng.randbytes(20_000) for n in range(400)}
+    deps = archive(files)
+    sha = hashlib.sha256(deps).hexdigest()
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="code")
+    client.put_object(Bucket="code", Key="deps/many.tar.zst", Body=deps)
+    handler = Path(__file__).resolve().parent.parent / "handler"
+    start = str(time.time() + 3)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", STAGE_AT, str(handler), sha, str(tmp_path / "deps"), start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outcomes = [(proc.wait(timeout=120), *proc.communicate()) for proc in procs]
+    assert [code for code, _, _ in outcomes] == [0, 0, 0], [err[-1500:] for _, _, err in outcomes]
+    sources = [json.loads(out.strip().splitlines()[-1])["source"] for _, out, _ in outcomes]
+    assert sum(source.startswith("fetched") for source in sources) == 1, sources
+    assert sum(source.startswith("reused, unpacked by another process") for source in sources) == 2, sources
+    tree = tmp_path / "deps" / sha
+    assert sorted(p.name for p in (tmp_path / "deps").iterdir()) == [sha]  # no leftovers
+    unpacked = {str(p.relative_to(tree)): p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    assert unpacked == {**files, COMPLETE: b""}

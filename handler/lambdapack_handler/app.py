@@ -1,10 +1,13 @@
 """The Lambda handler: for each object, classify it and write a JSON result.
 
 Failure semantics (S3 invokes asynchronously and Lambda retries errors twice):
-- a permanently bad object (not an image, truncated, too large) gets an
-  error result object and the other records go on;
-- a transient failure (throttling, network) raises, so Lambda retries; output
-  keys are derived from input keys, so a retry overwrites, never duplicates.
+- a permanently bad object (not an image, truncated, too large, deleted,
+  archived) gets an error result object and the other records go on; an
+  object over ``MAX_IMAGE_BYTES`` is refused from its Content-Length, and no
+  more than the limit plus one byte is ever read from a body;
+- a transient failure (throttling, network, AccessDenied) is logged and
+  raised, so Lambda retries; output keys are derived from input keys
+  (``contract.result_key``), so a retry overwrites, never duplicates.
 Keys that are the function's own results (``contract.Outputs.is_own_result``,
 the same rule ``wire`` checks triggers with) are skipped, and the summary and
 log say so: a function that processes its own results would trigger itself forever.
@@ -92,20 +95,29 @@ class App:
     def _process(self, ref: ObjectRef, request_id: str | None) -> dict:
         start = time.perf_counter()
         body: dict = {
-            "input": {"bucket": ref.bucket, "key": ref.key, "etag": None},
+            "input": {"bucket": ref.bucket, "key": ref.key, "etag": None, "version_id": ref.version_id},
             "model": {"name": self.classifier.config.name, "sha256": self.classifier.model_sha256},
             "request_id": request_id,
         }
         timings: dict = {}
+        request = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            request["VersionId"] = ref.version_id  # the version the event is about, not a newer one
         try:
-            obj = self.s3.get_object(Bucket=ref.bucket, Key=ref.key)
-            data = obj["Body"].read()
-        except Exception as exc:
-            if _error_code(exc) not in PERMANENT_READ_ERRORS:
-                raise  # transient (throttling, network, 5xx) or misconfigured: let Lambda retry
-            body["error"] = {"type": "NoSuchKey", "message": "the object no longer exists"}
-        else:
+            obj = self.s3.get_object(**request)
             body["input"]["etag"] = obj.get("ETag", "").strip('"')
+            body["input"]["version_id"] = obj.get("VersionId") or ref.version_id
+            data = read_bounded(obj, self.classifier.limits.max_bytes)
+        except ImageError as exc:  # over MAX_IMAGE_BYTES: refused unread
+            body["error"] = {"type": exc.kind, "message": str(exc)}
+        except Exception as exc:
+            code = _error_code(exc)
+            if code not in PERMANENT_READ_ERRORS:
+                _log_retry(ref, request_id, code, exc)
+                raise  # transient (throttling, network, 5xx) or misconfigured: let Lambda retry
+            kind, message = PERMANENT_READ_ERRORS[code]
+            body["error"] = {"type": kind, "message": message}
+        else:
             timings["download_ms"] = round((time.perf_counter() - start) * 1000, 3)
             try:
                 prediction = self.classifier.classify(data, self.settings.top_k)
@@ -139,7 +151,64 @@ class App:
         return summary
 
 
-PERMANENT_READ_ERRORS = {"NoSuchKey", "404"}
+def read_bounded(response: dict, limit: int) -> bytes:
+    """The body of a get_object response; ImageTooLarge when it has more than ``limit``
+    bytes: refused from its Content-Length without reading it, and never more than
+    ``limit + 1`` bytes read (should the length be missing or wrong)."""
+    stream = response["Body"]
+    try:
+        length = response.get("ContentLength")
+        if isinstance(length, int) and length > limit:
+            raise _too_large(f"{length} bytes", limit)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = stream.read(limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise _too_large(f"more than {limit} bytes", limit)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        stream.close()  # unread bytes are dropped with the connection, never buffered
+
+
+def _too_large(size: str, limit: int) -> ImageError:
+    return ImageError("ImageTooLarge", f"{size} is over the limit of {limit} bytes (MAX_IMAGE_BYTES)")
+
+
+# Read errors that retrying cannot fix: the object gets an error result instead.
+PERMANENT_READ_ERRORS = {
+    "NoSuchKey": ("NoSuchKey", "the object no longer exists"),
+    "404": ("NoSuchKey", "the object no longer exists"),
+    "NoSuchVersion": ("NoSuchVersion", "this version of the object no longer exists"),
+    "InvalidObjectState": (
+        "InvalidObjectState",
+        "the object is archived (S3 Glacier Flexible Retrieval or Deep Archive, or an archive tier "
+        "of Intelligent-Tiering) and cannot be read until it is restored",
+    ),
+}
+
+# Why a transient read error happened, for the log line written before Lambda retries.
+RETRY_HINTS = {
+    "AccessDenied": "S3 denied s3:GetObject: the function's role needs s3:GetObject on this object "
+    "(and kms:Decrypt if it is encrypted with a KMS key). Without s3:ListBucket on the bucket, S3 also "
+    "answers AccessDenied instead of NoSuchKey for a key that does not exist",
+}
+
+
+def _log_retry(ref: ObjectRef, request_id: str | None, code: str | None, exc: Exception) -> None:
+    where = f"s3://{ref.bucket}/{ref.key}" + (f" (version {ref.version_id})" if ref.version_id else "")
+    _log(
+        {
+            "request_id": request_id,
+            "key": ref.key,
+            "outcome": "retry",
+            "error": code or type(exc).__name__,
+            "why": f"reading {where} failed: {RETRY_HINTS.get(code or '', exc)}; raised so Lambda retries",
+        }
+    )
 
 
 def _error_code(exc: Exception) -> str | None:

@@ -48,9 +48,15 @@ class Classifier:
         return Prediction(labels, (decoded - start) * 1000, (done - decoded) * 1000)
 
 
+# Not (yet) in contract.py: the memory a decode may take; unset, derived from MAX_IMAGE_PIXELS.
+MAX_DECODE_BYTES = "MAX_DECODE_BYTES"
+
+
 def limits_from_env(environ: Mapping[str, str] = os.environ) -> Limits:
     defaults = Limits()
+    decode_budget = environ.get(MAX_DECODE_BYTES)
     return Limits(
         max_bytes=int(environ.get("MAX_IMAGE_BYTES", defaults.max_bytes)),
         max_pixels=int(environ.get("MAX_IMAGE_PIXELS", defaults.max_pixels)),
+        max_decode_bytes=int(decode_budget) if decode_budget else None,
     )

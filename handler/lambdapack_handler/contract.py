@@ -5,7 +5,8 @@ the same file from its installed package, so each fact here has one home.
 
 - where the handler lives in the zip, and where pack writes its build record;
 - the environment variables deploy sets and the handler reads;
-- where a result goes (``OUTPUT_PREFIX + key + ".json"``);
+- where a result goes (``OUTPUT_PREFIX + key + ".json"``, shortened with a hash
+  for the rare key whose result key would pass S3's 1,024 bytes);
 - the one recursion rule: a result key of the function must never match the
   trigger that invokes it. ``wire`` and ``deploy`` refuse a trigger that
   ``Outputs.would_trigger`` says its results would match; the handler skips
@@ -14,6 +15,7 @@ the same file from its installed package, so each fact here has one home.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -59,9 +61,27 @@ class KeyFilter:
         return prefixes and suffixes
 
 
+MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
+
+
 def result_key(output_prefix: str, key: str) -> str:
-    """Where the result of ``key`` goes: deterministic, so a retry overwrites it."""
-    return f"{output_prefix}{key}{RESULT_SUFFIX}"
+    """Where the result of ``key`` goes: ``OUTPUT_PREFIX + key + ".json"`` whenever that
+    fits S3's 1,024 bytes; for a longer key, the prefix, the key cut to fit (on a
+    character boundary), "-", the sha256 of the whole key and ".json". Deterministic,
+    so a retry overwrites it; distinct for keys that share the part kept; and still
+    under the prefix and ending in ".json", so the recursion rule holds."""
+    full = f"{output_prefix}{key}{RESULT_SUFFIX}"
+    if len(full.encode("utf-8")) <= MAX_KEY_BYTES:
+        return full
+    tail = f"-{hashlib.sha256(key.encode('utf-8')).hexdigest()}{RESULT_SUFFIX}"
+    room = MAX_KEY_BYTES - len(output_prefix.encode("utf-8")) - len(tail)
+    if room < 0:
+        raise ValueError(
+            f"the output prefix is {len(output_prefix.encode('utf-8'))} bytes: too long to leave room "
+            f"for a result key within S3's {MAX_KEY_BYTES} bytes"
+        )
+    kept = key.encode("utf-8")[:room].decode("utf-8", errors="ignore")  # never half a character
+    return f"{output_prefix}{kept}{tail}"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ with ``{"bucket": B, "key": K}`` or ``{"bucket": B, "keys": [K, …]}``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_plus
 
 EXPECTED = (
@@ -27,6 +28,7 @@ class ObjectRef:
     key: str
     etag: str | None = None
     event_name: str | None = None
+    version_id: str | None = None  # the version S3 created (versioned buckets): the one to read
 
 
 def parse_event(event: object) -> tuple[list[ObjectRef], list[str]]:
@@ -50,18 +52,50 @@ def parse_event(event: object) -> tuple[list[ObjectRef], list[str]]:
 
 def _s3_records(records: object) -> tuple[list[ObjectRef], list[str]]:
     if not isinstance(records, list):
-        raise EventError("'Records' must be a list")
+        raise EventError(f"'Records' must be a list, not {_kind(records)}")
     refs, skipped = [], []
     for index, record in enumerate(records):
-        try:
-            name = record.get("eventName", "")
-            s3 = record["s3"]
-            bucket = s3["bucket"]["name"]
-            raw_key = s3["object"]["key"]
-        except (AttributeError, KeyError, TypeError):
-            raise EventError(f"record {index} is not an S3 record; expected {EXPECTED}") from None
+        where = f"record {index}"
+        if not isinstance(record, dict):
+            raise EventError(f"{where} is {_kind(record)}, not an S3 record; expected {EXPECTED}")
+        name = _optional_string(record, "eventName", where)
+        s3 = _field(record, "s3", dict, where)
+        bucket = _field(_field(s3, "bucket", dict, where, "s3."), "name", str, where, "s3.bucket.")
+        obj = _field(s3, "object", dict, where, "s3.")
+        raw_key = _field(obj, "key", str, where, "s3.object.")
+        etag = _optional_string(obj, "eTag", where, "s3.object.")
+        version_id = _optional_string(obj, "versionId", where, "s3.object.")
         if name and not name.startswith("ObjectCreated:"):
-            skipped.append(f"record {index}: {name} is not an object creation")
+            skipped.append(f"{where}: {name} is not an object creation")
             continue
-        refs.append(ObjectRef(bucket, unquote_plus(raw_key), s3["object"].get("eTag"), name or None))
+        refs.append(ObjectRef(bucket, unquote_plus(raw_key), etag, name, version_id))
     return refs, skipped
+
+
+def _field(mapping: dict, name: str, kind: type, where: str, path: str = "") -> Any:
+    """``mapping[name]``, which must be a ``kind`` (a string: not empty)."""
+    if name not in mapping:
+        raise EventError(f"{where} has no {path}{name}; expected {EXPECTED}")
+    value = mapping[name]
+    if not isinstance(value, kind) or (kind is str and not value):
+        wanted = "a non-empty string" if kind is str else "an object"
+        raise EventError(f"{where}: {path}{name} must be {wanted}, not {_kind(value)}")
+    return value
+
+
+def _optional_string(mapping: dict, name: str, where: str, path: str = "") -> str | None:
+    """``mapping[name]`` when it is a non-empty string; None when absent, null or empty."""
+    value = mapping.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise EventError(f"{where}: {path}{name} must be a string, not {_kind(value)}")
+    return value
+
+
+def _kind(value: object) -> str:
+    """How a wrong value is named in an error: its JSON type, and the value when short."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    kind = names.get(type(value)) or ("a number" if isinstance(value, int | float) else type(value).__name__)
+    shown = repr(value)
+    return kind if value is None or len(shown) > 40 else f"{kind} ({shown})"

@@ -9,10 +9,20 @@ temporary folder that is renamed to ``<temp>/lambdapack-deps/<sha256>`` only
 once complete (marked by ``.complete``), so a timeout or a full disk mid-way
 never leaves a half tree that a later start trusts; a complete tree is reused
 by warm starts, and trees of other hashes are removed to free the space.
+
+Several processes may share one temp directory (Lambda Managed Instances run
+several per execution environment): fetching, unpacking and clearing
+leftovers happen only while holding an exclusive ``flock`` on the deps root
+folder itself (no lock file to leave behind; the kernel drops the lock of a
+process that dies). One process unpacks; the others wait, then find the
+complete tree and reuse it. Whatever is not complete when a process gets the
+lock was left by a process that died, and only then is it removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -103,17 +113,12 @@ def _stage(sha256: str, root: Path | None, fetch, remove_archive: bool) -> Path:
     if (tree / COMPLETE).exists():
         source = "reused"
     else:
-        began = time.perf_counter()
         root.mkdir(parents=True, exist_ok=True)
-        _remove_others(root, keep=sha256)
-        archive = fetch(root)
-        fetched = time.perf_counter()
-        try:
-            _unpack(archive, tree)
-        finally:
-            if remove_archive:
-                archive.unlink(missing_ok=True)
-        source = f"fetched in {fetched - began:.2f} s, unpacked in {time.perf_counter() - fetched:.2f} s"
+        with _exclusive(root, sha256) as waited:
+            if (tree / COMPLETE).exists():
+                source = f"reused, unpacked by another process while this one waited {waited:.2f} s"
+            else:
+                source = _fetch_and_unpack(root, sha256, fetch, remove_archive)
     if str(tree) not in sys.path:
         # After the task folder, as the runtime's own packages are.
         sys.path.insert(1 if sys.path else 0, str(tree))
@@ -121,8 +126,40 @@ def _stage(sha256: str, root: Path | None, fetch, remove_archive: bool) -> Path:
     return tree
 
 
+@contextlib.contextmanager
+def _exclusive(root: Path, sha256: str):
+    """Hold an exclusive flock on the deps root folder; yield how long it took to get it."""
+    began = time.perf_counter()
+    handle = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            message = {"staged_dependencies": str(root / sha256), "waiting": "another process is staging"}
+            print(json.dumps(message), flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield time.perf_counter() - began
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _fetch_and_unpack(root: Path, sha256: str, fetch, remove_archive: bool) -> str:
+    """Fetch and unpack into ``root / sha256``; only with the lock held."""
+    began = time.perf_counter()
+    _remove_others(root, keep=sha256)
+    archive = fetch(root)
+    fetched = time.perf_counter()
+    try:
+        _unpack(archive, root / sha256)
+    finally:
+        if remove_archive:
+            archive.unlink(missing_ok=True)
+    return f"fetched in {fetched - began:.2f} s, unpacked in {time.perf_counter() - fetched:.2f} s"
+
+
 def _remove_others(root: Path, keep: str) -> None:
-    """Stale trees of another hash, and leftovers of interrupted fetches."""
+    """Stale trees of another hash, and leftovers of interrupted fetches (with the lock held,
+    nothing incomplete belongs to a live process)."""
     for entry in root.iterdir():
         if entry.name != keep:
             if entry.is_dir():
