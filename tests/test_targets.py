@@ -50,3 +50,96 @@ def test_the_target_compiles_and_smoke_runs_in_its_own_interpreter(
     assert smoke["images"] >= 10 and smoke["max_difference"] is not None and smoke["max_difference"] <= 1e-3
     # The modules came from the zip, with the shipped bytecode.
     assert smoke["modules_from_zip"] > 50 and smoke["modules_with_pyc"] >= 0.9 * smoke["modules_from_zip"]
+
+
+@pytest.fixture(scope="module")
+def packed313(sample_model, cache_dir, tmp_path_factory):
+    """The sample packed for python3.13 x86_64 (the target this machine's Python is not)."""
+    if find_target_python(Target("3.13", "x86_64"))[0] is None:
+        pytest.skip("no python3.13 interpreter here (scripts/docker_setup.sh builds one)")
+    out = tmp_path_factory.mktemp("dist313")
+    pack_sample(sample_model, out, cache_dir, "--python", "3.13")
+    return out / "function.zip"
+
+
+def test_the_local_aws_runs_a_python313_function_in_its_own_interpreter(packed313, cache_dir, monkeypatch):
+    import csv
+
+    from lambdapack.aws.client import AWSClient
+    from lambdapack.aws.deploy import DeploySettings, deploy
+    from lambdapack.aws.wire import WireSettings, wire
+    from lambdapack.local.localaws import LocalAWS
+
+    from .conftest import SAMPLE
+
+    truth = {row["file"]: row["label"] for row in csv.DictReader((SAMPLE / "heldout.csv").open())}
+    chosen = sorted(truth)[:40]
+    with LocalAWS(cache_dir, concurrency=2, retry_delays=(0.1, 0.1)) as local:
+        for key, value in local.client_environment().items():
+            monkeypatch.setenv(key, value)
+        s3 = local.client("s3")
+        s3.create_bucket(Bucket="photos")
+        deploy(
+            DeploySettings(packed313, "digits313", bucket="photos", prefix="incoming/"),
+            AWSClient(),
+            log=lambda _: None,
+        )
+        assert boto3_runtime() == "python3.13"
+        wire(WireSettings("digits313", "photos", prefix="incoming/"), AWSClient())
+        for name in chosen:
+            s3.put_object(
+                Bucket="photos", Key=f"incoming/{name}", Body=(SAMPLE / "heldout" / name).read_bytes()
+            )
+        assert local.dispatcher.wait_idle(300)
+        stats = local.dispatcher.stats
+        right = 0
+        for name in chosen:
+            result = json.loads(
+                s3.get_object(Bucket="photos", Key=f"results/incoming/{name}.json")["Body"].read()
+            )
+            right += result["top_k"][0]["label"] == truth[name]
+    assert stats.invocations == len(chosen) and not stats.failures
+    assert 1 <= stats.cold_starts <= 2  # one per execution environment, then warm
+    assert right / len(chosen) >= 0.9
+    # Each invocation reported the container's peak memory.
+    assert all(record.ok for record in stats.records)
+
+
+def boto3_runtime() -> str:
+    import boto3
+
+    return boto3.client("lambda").get_function(FunctionName="digits313")["Configuration"]["Runtime"]
+
+
+HOG = """
+def handler(event, context):
+    block = bytearray(event["mb"] * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return {"held_mb": event["mb"]}
+"""
+
+
+def test_a_function_over_its_memory_is_killed_and_reported_as_lambda_does(cache_dir, tmp_path):
+    from lambdapack.local.lambda_runtime import LocalRuntimes
+    from lambdapack.local.sandbox import FunctionSpec, Sandbox
+
+    target = Target("3.13", "x86_64")
+    if find_target_python(target)[0] is None:
+        pytest.skip("no python3.13 interpreter here (scripts/docker_setup.sh builds one)")
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "index.py").write_text(HOG)
+    paths, python = LocalRuntimes(cache_dir).for_target(target)
+    assert python is not None and python.image  # a container: its memory cap is enforced
+    spec = FunctionSpec("hog", task, memory=128, timeout=60, runtime="python3.13")
+    sandbox = Sandbox(spec, paths, tmp_path / "sandbox", python=python)
+    try:
+        fits = sandbox.invoke(json.dumps({"mb": 40}).encode())
+        assert fits.ok and json.loads(fits.payload) == {"held_mb": 40}
+        assert fits.max_memory_mb is not None and 40 <= fits.max_memory_mb <= 128
+        killed = sandbox.invoke(json.dumps({"mb": 300}).encode())
+    finally:
+        sandbox.stop()
+    assert killed.error["errorType"] == "Runtime.ExitError"
+    assert "signal: killed" in killed.error["errorMessage"]

@@ -36,13 +36,19 @@ PASSED_THROUGH = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOK
 @click.option("--key", "keys", multiple=True, help="… and this key (repeatable).")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Function timeout in seconds.")
 @click.option(
-    "--memory", type=int, default=1024, show_default=True, help="Memory size reported to the function."
+    "--memory",
+    type=int,
+    default=1024,
+    show_default=True,
+    help="Memory size of the function (enforced when it runs in a container).",
 )
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="A function environment variable.")
 def invoke_command(zip_path, event_file, bucket, keys, timeout, memory, env) -> None:
-    """Run ZIP once in the local Lambda runtime (AWS's runtime interface client) and print the response."""
-    from ..local.lambda_runtime import runtime_boto3, runtime_interface_client
+    """Run ZIP once in the local Lambda runtime (AWS's runtime interface client), in its target's
+    own Python (a container when this machine's is another), and print the response."""
+    from ..local.lambda_runtime import LocalRuntimes
     from ..local.sandbox import FunctionSpec, Sandbox
+    from ..packing.report import build_record_in
 
     if not zipfile.is_zipfile(zip_path):
         raise InputError(f"{zip_path} is not a zip file", "Pack one first: lambdapack pack MODEL.")
@@ -55,8 +61,10 @@ def invoke_command(zip_path, event_file, bucket, keys, timeout, memory, env) -> 
         event = s3_event(bucket, list(keys))
     else:
         raise click.UsageError("pass --event FILE, or --bucket B --key K")
-    cache = default_cache_dir()
-    runtime_paths = [runtime_boto3(cache), runtime_interface_client(cache)]
+    with zipfile.ZipFile(zip_path) as archive:
+        target = build_record_in(archive).get("target") or {}
+    runtime, architecture = target.get("runtime", "python3.11"), target.get("architecture", "x86_64")
+    runtime_paths, python = LocalRuntimes(default_cache_dir()).for_runtime(runtime, architecture)
     passed = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
     with tempfile.TemporaryDirectory(prefix="lambdapack-invoke-") as work:
         task = Path(work) / "task"
@@ -68,8 +76,10 @@ def invoke_command(zip_path, event_file, bucket, keys, timeout, memory, env) -> 
             memory=memory,
             environment=env_pairs(env),
             region=os.environ.get("AWS_REGION", "us-east-1"),
+            runtime=runtime,
+            architecture=architecture,
         )
-        sandbox = Sandbox(spec, runtime_paths, Path(work) / "sandbox", passed)
+        sandbox = Sandbox(spec, runtime_paths, Path(work) / "sandbox", passed, python)
         try:
             result = sandbox.invoke(json.dumps(event).encode())
         finally:

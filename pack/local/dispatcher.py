@@ -21,7 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..packing.interpreter import TargetPython
 from .sandbox import FunctionSpec, Result, Sandbox
+
+# Where a function runs: (runtime folders, the container's Python or None for this process's).
+Runtimes = Callable[[FunctionSpec], tuple[list[Path], TargetPython | None]]
 
 RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
 
@@ -64,6 +68,7 @@ def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
             spec.name,
             spec.handler,
             spec.runtime,
+            spec.architecture,
             spec.memory,
             spec.timeout,
             sorted(spec.environment.items()),
@@ -77,7 +82,7 @@ class Dispatcher:
     def __init__(
         self,
         resolver: Callable[[str], tuple[FunctionSpec, str]],
-        runtime_paths: list[Path],
+        runtimes: Runtimes,
         workdir: Path,
         concurrency: int,
         retry_delays: tuple[float, ...] = (1.0, 2.0),
@@ -85,7 +90,7 @@ class Dispatcher:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.resolver = resolver
-        self.runtime_paths = runtime_paths
+        self.runtimes = runtimes
         self.workdir = workdir
         self.concurrency = concurrency
         self.retry_delays = retry_delays
@@ -243,6 +248,7 @@ class Dispatcher:
 
     def _acquire(self, spec: FunctionSpec, code_sha256: str) -> Sandbox:
         key = spec_key(spec, code_sha256)
+        paths, python = self.runtimes(spec)  # may install the runtime's folders once: not under the lock
         stale: list[Sandbox] = []
         with self._lock:
             if self._current_key.get(spec.name) != key:
@@ -253,9 +259,8 @@ class Dispatcher:
             idle = self._idle.setdefault(key, [])
             sandbox = idle.pop() if idle else None
             if sandbox is None:
-                sandbox = Sandbox(
-                    spec, self.runtime_paths, self.workdir / f"{spec.name}-{len(self._all)}", self.extra_env
-                )
+                workdir = self.workdir / f"{spec.name}-{len(self._all)}"
+                sandbox = Sandbox(spec, paths, workdir, self.extra_env, python)
                 self._all.append(sandbox)
         for old_sandbox in stale:
             old_sandbox.stop()

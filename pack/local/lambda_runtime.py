@@ -11,17 +11,25 @@ import sys
 from pathlib import Path
 
 from ..atomic import replaced_when_complete
-from ..errors import InstallError
-from ..packing.target import host_python
+from ..errors import InstallError, ToolError
+from ..packing.install import platform_args
+from ..packing.interpreter import TargetPython, find_target_python
+from ..packing.target import Target, host_can_run, host_python
 
 COMPLETE = ".complete"
 
 
-def runtime_folder(cache_dir: Path, name: str, requirements: tuple[str, ...]) -> Path:
-    """``requirements`` installed once into ``<cache>/runtime/<name>-python3.X``."""
-    folder = cache_dir / "runtime" / f"{name}-python{host_python()}"
+def runtime_folder(
+    cache_dir: Path, name: str, requirements: tuple[str, ...], target: Target | None = None
+) -> Path:
+    """``requirements`` installed once into ``<cache>/runtime/<name>-python3.X[-arch]``:
+    for this interpreter, or (``target``) for another Python and architecture, as the
+    zip's own dependencies are (pip --platform; awslambdaric has native code)."""
+    suffix = f"python{host_python()}" if target is None else target.key()
+    folder = cache_dir / "runtime" / f"{name}-{suffix}"
     if (folder / COMPLETE).exists():
         return folder
+    platform = [] if target is None else platform_args(target)
     with replaced_when_complete(folder, f".{name}-") as work:
         proc = subprocess.run(
             [
@@ -32,6 +40,7 @@ def runtime_folder(cache_dir: Path, name: str, requirements: tuple[str, ...]) ->
                 "--quiet",
                 "--no-compile",
                 "--only-binary=:all:",
+                *platform,
                 "--target",
                 str(work),
                 *requirements,
@@ -49,12 +58,48 @@ def runtime_folder(cache_dir: Path, name: str, requirements: tuple[str, ...]) ->
     return folder
 
 
-def runtime_boto3(cache_dir: Path) -> Path:
-    return runtime_folder(cache_dir, "boto3", ("boto3",))
+def runtime_boto3(cache_dir: Path, target: Target | None = None) -> Path:
+    return runtime_folder(cache_dir, "boto3", ("boto3",), target)
 
 
-def runtime_interface_client(cache_dir: Path) -> Path:
-    return runtime_folder(cache_dir, "awslambdaric", ("awslambdaric",))
+def runtime_interface_client(cache_dir: Path, target: Target | None = None) -> Path:
+    return runtime_folder(cache_dir, "awslambdaric", ("awslambdaric",), target)
+
+
+class LocalRuntimes:
+    """Where each function runs locally: this machine's Python when it is the target's
+    (the fast path), else a container of the target's Python (``TargetPython``), with
+    the runtime's boto3 and awslambdaric installed for that target."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self._chosen: dict[Target, tuple[list[Path], TargetPython | None]] = {}
+
+    def for_runtime(self, runtime: str, architecture: str) -> tuple[list[Path], TargetPython | None]:
+        """The same, for Lambda's names (``python3.13``, ``arm64``)."""
+        return self.for_target(Target(runtime.removeprefix("python"), architecture))
+
+    def for_target(self, target: Target) -> tuple[list[Path], TargetPython | None]:
+        """(runtime folders, the container's Python or None for this process's); ToolError
+        when no interpreter of the target can be had here."""
+        if target not in self._chosen:
+            if host_can_run(target):
+                chosen = [runtime_boto3(self.cache_dir), runtime_interface_client(self.cache_dir)], None
+            else:
+                python, why = find_target_python(target)
+                if python is None:
+                    raise ToolError(
+                        f"cannot run a {target.runtime} {target.arch} function here: {why}",
+                        "Run scripts/docker_setup.sh (Docker, QEMU and local images of each Python), "
+                        "or docker pull the AWS Lambda image of that runtime.",
+                    )
+                folders = [
+                    runtime_boto3(self.cache_dir, target),
+                    runtime_interface_client(self.cache_dir, target),
+                ]
+                chosen = folders, python
+            self._chosen[target] = chosen
+        return self._chosen[target]
 
 
 def run_beside_runtime_boto3(

@@ -26,7 +26,7 @@ import boto3
 from ..errors import ToolError
 from . import motoseam
 from .dispatcher import Dispatcher
-from .lambda_runtime import runtime_boto3, runtime_interface_client
+from .lambda_runtime import LocalRuntimes
 from .sandbox import FunctionSpec
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -67,7 +67,7 @@ class LocalAWS:
                 'Install it with: pip install "lambdapack[local]"',
             ) from exc
 
-        runtime_paths = [runtime_boto3(self.cache_dir), runtime_interface_client(self.cache_dir)]
+        runtimes = LocalRuntimes(self.cache_dir)
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
         # moto keeps its state per process: a new local AWS starts empty.
@@ -75,7 +75,7 @@ class LocalAWS:
         urllib.request.urlopen(request, timeout=10).read()
         self.dispatcher = Dispatcher(
             self._resolve,
-            runtime_paths,
+            lambda spec: runtimes.for_runtime(spec.runtime, spec.architecture),
             self.workdir / "sandboxes",
             self.concurrency,
             self.retry_delays,
@@ -152,6 +152,7 @@ class LocalAWS:
             region=region,
             account=account,
             ephemeral_mb=(config.get("EphemeralStorage") or {}).get("Size", 512),
+            architecture=(config.get("Architectures") or ["x86_64"])[0],
         )
         return spec, code_sha256
 

@@ -10,6 +10,14 @@ warm invocations; a timeout kills it (reported as Lambda does) and the next
 invocation starts a new one (a cold start), as does a crash or an init error.
 Like Lambda's reset, such a restart keeps the temp folder as it was: code that
 unpacks into /tmp must not trust what an interrupted start left there.
+
+Where this machine's Python is not the target's, the process runs in a container
+of the target's Python (``python``: a ``TargetPython`` with an image), with
+Lambda's limits enforced: the code at ``/var/task`` read-only on a read-only root,
+``/tmp`` the sandbox's temp folder (a tmpfs of the function's ephemeral size),
+memory capped at the function's memory size with no swap (an out-of-memory kill
+is reported as Lambda reports it, ``Runtime.ExitError``, "signal: killed"), and a
+CPU share of memory / 1,769 MB (capped at this machine's cores).
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..limits import ONE_VCPU_MB
+from ..packing.interpreter import CONTAINER_PATH, TargetPython
 from .runtime_api import Invocation, RuntimeAPI
 
 POLL_S = 0.005
@@ -44,6 +54,7 @@ class FunctionSpec:
     account: str = "123456789012"
     version: str = "$LATEST"
     ephemeral_mb: int = 512  # the size of /tmp
+    architecture: str = "x86_64"
 
     @property
     def arn(self) -> str:
@@ -77,6 +88,61 @@ class Result:
         return line
 
 
+TASK_IN_CONTAINER = "/var/task"
+RUNTIME_IN_CONTAINER = "/opt/lambdapack"
+LOG_IN_CONTAINER = "/var/log/lambdapack-function.log"
+
+
+class _Container:
+    """A started container, seen like ``subprocess.Popen``: poll, wait, kill."""
+
+    def __init__(self, container) -> None:
+        self.container = container
+        self.returncode: int | None = None
+        self.oom_killed = False
+        self._checked = 0.0
+
+    def poll(self) -> int | None:
+        # The engine is asked at most every 50 ms (the sandbox polls every few ms).
+        if self.returncode is None and time.monotonic() - self._checked > 0.05:
+            self._checked = time.monotonic()
+            self.container.reload()
+            state = self.container.attrs["State"]
+            if state["Status"] in ("exited", "dead"):
+                self.returncode = int(state["ExitCode"])
+                self.oom_killed = bool(state.get("OOMKilled"))
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("container", timeout or 0)
+            time.sleep(0.02)
+        return self.returncode or 0
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.container.kill()
+        self.wait(30)
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):
+            self.container.remove(force=True)
+
+    def peak_memory_mb(self) -> int | None:
+        """The high-water mark of the container's memory (while it exists), from its cgroup:
+        v2 (systemd or cgroupfs driver) or v1."""
+        for path in (
+            Path(f"/sys/fs/cgroup/system.slice/docker-{self.container.id}.scope/memory.peak"),
+            Path(f"/sys/fs/cgroup/docker/{self.container.id}/memory.peak"),
+            Path(f"/sys/fs/cgroup/memory/docker/{self.container.id}/memory.max_usage_in_bytes"),
+        ):
+            with contextlib.suppress(OSError, ValueError):
+                return int(path.read_text()) // (1024 * 1024)
+        return None
+
+
 class Sandbox:
     def __init__(
         self,
@@ -84,15 +150,17 @@ class Sandbox:
         runtime_paths: list[Path],
         workdir: Path,
         extra_env: dict[str, str] | None = None,
+        python: TargetPython | None = None,
     ) -> None:
         spec.task_dir = spec.task_dir.resolve()
         self.spec = spec
         self.runtime_paths = [path.resolve() for path in runtime_paths]
         self.workdir = workdir.resolve()
         self.extra_env = extra_env or {}
+        self.python = python if python is not None and python.image else None  # None: this process's
         self.tmp = workdir / "tmp"
         self.log_path = workdir / "function.log"
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen | _Container | None = None
         self.api: RuntimeAPI | None = None
         self.started_at = 0.0
         self.lock = threading.Lock()
@@ -101,15 +169,22 @@ class Sandbox:
 
     # --- lifecycle -------------------------------------------------------------
 
+    def _runtime_paths_seen(self) -> list[str]:
+        if self.python is None:
+            return [str(p) for p in self.runtime_paths]
+        return [f"{RUNTIME_IN_CONTAINER}/{index}" for index in range(len(self.runtime_paths))]
+
     def environment(self, api_address: str) -> dict[str, str]:
         spec = self.spec
+        task = TASK_IN_CONTAINER if self.python else str(spec.task_dir)
+        runtime = self._runtime_paths_seen()
         env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PATH": CONTAINER_PATH if self.python else "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "PYTHONPATH": os.pathsep.join(str(p) for p in [spec.task_dir, *self.runtime_paths]),
-            "LAMBDA_TASK_ROOT": str(spec.task_dir),
-            "LAMBDA_RUNTIME_DIR": str(self.runtime_paths[-1]),
+            "PYTHONPATH": os.pathsep.join([task, *runtime]),
+            "LAMBDA_TASK_ROOT": task,
+            "LAMBDA_RUNTIME_DIR": runtime[-1],
             "_HANDLER": spec.handler,
             "AWS_LAMBDA_RUNTIME_API": api_address,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
@@ -120,8 +195,8 @@ class Sandbox:
             "AWS_LAMBDA_LOG_STREAM_NAME": f"local/{self.workdir.name}",
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
-            "TMPDIR": str(self.tmp),
-            "HOME": str(self.tmp),
+            "TMPDIR": "/tmp" if self.python else str(self.tmp),
+            "HOME": "/tmp" if self.python else str(self.tmp),
         }
         env.update(self.extra_env)
         env.update(spec.environment)
@@ -137,6 +212,9 @@ class Sandbox:
             self.tmp_ready = True
         self.api = RuntimeAPI()
         self.started_at = time.perf_counter()
+        if self.python is not None:
+            self.process = self._start_container()
+            return
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-s", "-S", "-m", "awslambdaric", self.spec.handler],
@@ -148,13 +226,54 @@ class Sandbox:
         )
         log.close()
 
+    def _start_container(self) -> _Container:
+        import docker
+
+        spec, python = self.spec, self.python
+        assert python is not None and python.image and self.api is not None
+        self.log_path.touch()
+        volumes = {
+            str(spec.task_dir): {"bind": TASK_IN_CONTAINER, "mode": "ro"},
+            str(self.tmp.resolve()): {"bind": "/tmp", "mode": "rw"},
+            str(self.log_path.resolve()): {"bind": LOG_IN_CONTAINER, "mode": "rw"},
+        }
+        for index, path in enumerate(self.runtime_paths):
+            volumes[str(path)] = {"bind": f"{RUNTIME_IN_CONTAINER}/{index}", "mode": "ro"}
+        cpus = min(spec.memory / ONE_VCPU_MB, os.cpu_count() or 1)
+        # The shell only appends the function's output to the log, then becomes Python.
+        command = ["/bin/sh", "-c", 'exec "$0" -s -S -m awslambdaric "$1" >> "$2" 2>&1']
+        command += [f"python{python.python}", spec.handler, LOG_IN_CONTAINER]
+        try:
+            container = docker.from_env().containers.run(
+                python.image,
+                command=command,
+                entrypoint=[],
+                detach=True,
+                volumes=volumes,
+                working_dir=TASK_IN_CONTAINER,
+                environment=self.environment(self.api.address),
+                user=f"{os.getuid()}:{os.getgid()}",
+                network_mode="host",  # the Runtime API and the local AWS are on 127.0.0.1
+                read_only=True,
+                mem_limit=f"{spec.memory}m",
+                memswap_limit=f"{spec.memory}m",
+                nano_cpus=int(cpus * 1e9),
+                platform=f"linux/{'amd64' if python.arch == 'x86_64' else 'arm64'}",
+            )
+        except docker.errors.DockerException as exc:
+            raise RuntimeError(f"could not start {python.description}: {exc}") from exc
+        return _Container(container)
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def _reset(self) -> None:
         """Lambda's reset after a crash or a timeout: the runtime process is replaced, and
         /tmp is kept as it is for the next init (as AWS documents), half-written files too."""
-        if self.process is not None and self.process.poll() is None:
+        if isinstance(self.process, _Container):
+            self.process.kill()
+            self.process.remove()
+        elif self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
@@ -240,10 +359,13 @@ class Sandbox:
             error = api.init_error or {"errorType": "Runtime.Unknown", "errorMessage": "init failed"}
         else:
             code = process.returncode
+            killed = isinstance(process, _Container) and (process.oom_killed or code == 137)
+            why = (
+                f"signal: killed (out of memory: {self.spec.memory} MB)" if killed else f"exit status {code}"
+            )
             error = {
                 "errorType": "Runtime.ExitError",
-                "errorMessage": f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
-                f"exit status {code}",
+                "errorMessage": f"RequestId: {invocation.request_id} Error: Runtime exited with error: {why}",
             }
         self._reset()
         return Result(
@@ -277,6 +399,8 @@ class Sandbox:
     def _max_memory_mb(self) -> int | None:
         if self.process is None:
             return None
+        if isinstance(self.process, _Container):
+            return self.process.peak_memory_mb()
         try:
             for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
