@@ -43,7 +43,9 @@ sample: $(SAMPLE_MODEL)
 BUILDER ?= native
 DOCKER_ARGS = $(if $(filter docker,$(BUILDER)),--builder docker --docker-host-network $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)),)
 
-pack: $(SAMPLE_MODEL)
+# The default target (python3.13) compiles, smoke-runs and runs locally in its own
+# interpreter: a container image that docker-setup builds once.
+pack: $(SAMPLE_MODEL) docker-setup
 	$(VENV)/bin/lambdapack pack $(SAMPLE_MODEL) --samples $(SAMPLE)/samples --out $(OUT) $(DOCKER_ARGS) $(PACK_ARGS)
 
 # The whole pipeline, locally: pack, local AWS endpoint, deploy, wire, upload
@@ -69,7 +71,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check pack handler scripts tests
 	$(VENV)/bin/ruff format --check pack handler scripts tests
 
-# A Docker engine and local Debian base images for the Docker builder's tests.
+# A Docker engine, QEMU for arm64, and local images of each target's Python
+# (bookworm 3.11, trixie 3.13, forky 3.14, trixie arm64), cached by tag.
 docker-setup:
 	sh scripts/docker_setup.sh
 

@@ -61,7 +61,7 @@ def docker_pack(out, cache, *extra):
 @pytest.fixture(scope="module")
 def bookworm(sample_model, cache_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("docker-bookworm")
-    report, log = docker_pack(out, cache_dir, "--base-image", "lambdapack-base:bookworm")
+    report, log = docker_pack(out, cache_dir, "--python", "3.11", "--base-image", "lambdapack-base:bookworm")
     return out, report, log
 
 
@@ -97,7 +97,9 @@ def test_native_and_docker_builds_have_the_same_files_and_only_explained_differe
 
 @needs_engine
 def test_the_builder_image_is_cached_by_tag(bookworm, cache_dir, tmp_path):
-    _, log = docker_pack(tmp_path, cache_dir, "--base-image", "lambdapack-base:bookworm", "--no-smoke")
+    _, log = docker_pack(
+        tmp_path, cache_dir, "--python", "3.11", "--base-image", "lambdapack-base:bookworm", "--no-smoke"
+    )
     assert "(cached)" in log
 
 

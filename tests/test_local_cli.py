@@ -97,3 +97,5 @@ def test_local_serves_an_endpoint_that_upload_and_results_use_then_stops_cleanly
     output = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0
     assert "0 invocations, 0 cold starts" in output
+    # Quiet by default: no HTTP access-log line for the dozens of requests above (--verbose shows them).
+    assert not [line for line in output.splitlines() if "HTTP/1.1" in line]

@@ -205,7 +205,9 @@ def _dispatcher(tmp_path, runtime_paths, retry_delays):
     task.mkdir()
     (task / "index.py").write_text(GOOD)
     spec = FunctionSpec("fn", task, timeout=5, memory=256)
-    return Dispatcher(lambda arn: (spec, "sha"), runtime_paths, tmp_path / "sb", 1, retry_delays)
+    return Dispatcher(
+        lambda arn: (spec, "sha"), lambda spec: (runtime_paths, None), tmp_path / "sb", 1, retry_delays
+    )
 
 
 def test_a_retried_invocation_keeps_its_request_id(tmp_path, runtime_paths):

@@ -38,6 +38,8 @@ def test_a_wheel_whose_tag_lies_about_glibc_is_refused(sample_model, cache_dir, 
         str(previous_output),
         "--require",
         "tflite-runtime==2.14.0",
+        "--python",
+        "3.11",
         cache=cache_dir,
     )
     assert proc.returncode == 6, proc.stderr
@@ -104,6 +106,8 @@ def test_no_wheel_for_the_target_is_a_clear_install_error(sample_model, cache_di
         "3.12",
         "--require",
         "tflite-runtime==2.14.0",
+        "--python",
+        "3.11",
         cache=cache_dir,
     )
     assert proc.returncode == 3, proc.stderr
@@ -131,7 +135,17 @@ def test_unknown_model_format_is_an_input_error(tmp_path, cache_dir):
 
 def test_arm64_litert_for_amazon_linux_2_is_refused(sample_model, cache_dir, tmp_path):
     # ai-edge-litert 1.4.0 for aarch64 is tagged manylinux_2_17 but needs GLIBC_2.30.
-    proc = run_cli("pack", str(sample_model), "--out", str(tmp_path), "--arch", "arm64", cache=cache_dir)
+    proc = run_cli(
+        "pack",
+        str(sample_model),
+        "--out",
+        str(tmp_path),
+        "--python",
+        "3.11",
+        "--arch",
+        "arm64",
+        cache=cache_dir,
+    )
     assert proc.returncode == 6, proc.stderr
     message = " ".join(proc.stderr.split())
     assert "GLIBC_2.30" in message and "ai_edge_litert/" in message

@@ -117,6 +117,8 @@ def test_two_packs_give_byte_identical_zips(packed, cache_dir, sample_model, tmp
     out, report, _ = packed
     run_cli(
         "pack",
+        "--python",
+        "3.11",
         str(sample_model),
         "--samples",
         str(SAMPLE / "samples"),

@@ -49,6 +49,7 @@ def invoke_command(zip_path, event_file, bucket, keys, timeout, memory, env) -> 
     from ..local.lambda_runtime import LocalRuntimes
     from ..local.sandbox import FunctionSpec, Sandbox
     from ..packing.report import build_record_in
+    from ..packing.target import host_arch, host_python
 
     if not zipfile.is_zipfile(zip_path):
         raise InputError(f"{zip_path} is not a zip file", "Pack one first: lambdapack pack MODEL.")
@@ -63,7 +64,9 @@ def invoke_command(zip_path, event_file, bucket, keys, timeout, memory, env) -> 
         raise click.UsageError("pass --event FILE, or --bucket B --key K")
     with zipfile.ZipFile(zip_path) as archive:
         target = build_record_in(archive).get("target") or {}
-    runtime, architecture = target.get("runtime", "python3.11"), target.get("architecture", "x86_64")
+    # A zip lambdapack did not pack names no target: run it in this machine's Python.
+    runtime = target.get("runtime", f"python{host_python()}")
+    architecture = target.get("architecture", host_arch() or "x86_64")
     runtime_paths, python = LocalRuntimes(default_cache_dir()).for_runtime(runtime, architecture)
     passed = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
     with tempfile.TemporaryDirectory(prefix="lambdapack-invoke-") as work:
@@ -104,7 +107,8 @@ def invoke_command(zip_path, event_file, bucket, keys, timeout, memory, env) -> 
     default=None,
     help="Invocations at once, 1 or more (default: the number of cores).",
 )
-def local_command(port, concurrency) -> None:
+@click.option("--verbose", is_flag=True, help="Also print the local endpoint's HTTP access log.")
+def local_command(port, concurrency, verbose) -> None:
     """Serve a local AWS (S3, Lambda, IAM, SQS, STS) on 127.0.0.1 that runs deployed functions.
 
     Objects created in a wired bucket invoke the deployed function's code in the
@@ -130,6 +134,7 @@ def local_command(port, concurrency) -> None:
         port=port,
         concurrency=concurrency,
         log=lambda line: console.print(line, markup=False, highlight=False),
+        verbose=verbose,
     ) as local:
         console.print(f"local AWS endpoint: {local.endpoint} — in another shell:", highlight=False)
         for key, value in local.client_environment().items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import shutil
 import stat
@@ -42,12 +43,14 @@ class LocalAWS:
         retry_delays: tuple[float, ...] = (1.0, 2.0),
         workdir: Path | None = None,
         log: Callable[[str], None] | None = None,
+        verbose: bool = False,
     ) -> None:
         self.cache_dir = cache_dir
         self.port = port
         self.concurrency = concurrency or os.cpu_count() or 1
         self.retry_delays = retry_delays
         self.log = log
+        self.verbose = verbose  # moto's HTTP access log (one line per request) only when asked
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="lambdapack-local-"))
         self.server = None
@@ -68,6 +71,7 @@ class LocalAWS:
             ) from exc
 
         runtimes = LocalRuntimes(self.cache_dir)
+        logging.getLogger("werkzeug").setLevel(logging.INFO if self.verbose else logging.WARNING)
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
         # moto keeps its state per process: a new local AWS starts empty.

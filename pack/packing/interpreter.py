@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ToolError
-from .target import Target, host_arch, host_python
+from .target import PYTHON_VERSIONS, Target, host_arch, host_python
 
 # AWS's Lambda base image of each runtime (multi-architecture).
-OFFICIAL_IMAGES = {
-    python: f"public.ecr.aws/lambda/python:{python}" for python in ("3.10", "3.11", "3.12", "3.13", "3.14")
-}
+OFFICIAL_IMAGES = {python: f"public.ecr.aws/lambda/python:{python}" for python in PYTHON_VERSIONS}
 # Built from Debian's packages by scripts/docker_setup.sh, per (python, arch).
 LOCAL_IMAGES = {
     ("3.11", "x86_64"): "lambdapack-base:bookworm",

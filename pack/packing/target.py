@@ -67,6 +67,9 @@ LIFECYCLE: dict[str, Lifecycle] = {
 }
 # What to move to: the newest runtime AWS supports.
 NEWEST_PYTHON = "3.14"
+# What pack builds for unless told otherwise: supported until 2029, on Amazon Linux 2023
+# (the glibc the maintained LiteRT wheels need), with a Debian build to run it locally.
+DEFAULT_PYTHON = "3.13"
 
 
 def _passed(day: date | None, today: date) -> bool:
