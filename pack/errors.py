@@ -74,6 +74,12 @@ class DeployError(PackError):
     exit_code = 10
 
 
+class ResultsMissing(PackError):
+    """``results --wait`` timed out with images still without a result."""
+
+    exit_code = 12
+
+
 class WireError(PackError):
     """The S3 trigger cannot be wired safely (overlapping filters, a recursive loop)."""
 

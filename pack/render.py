@@ -15,10 +15,12 @@ MiB = 1024 * 1024
 
 
 def size(value: int) -> str:
-    if value >= 10 * MiB:
+    """One style for every size: MB from 1 MiB up, KB below, bytes under 1 KiB
+    (never ``6,954.3 KB`` beside ``41.4 MB``)."""
+    if value >= MiB:
         return f"{value / MiB:,.1f} MB"
     if value >= 1024:
-        return f"{value / 1024:,.1f} KB"
+        return f"{value / 1024:.1f} KB"
     return f"{value} B"
 
 

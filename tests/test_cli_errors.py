@@ -114,3 +114,40 @@ def test_an_event_file_that_is_not_json(tmp_path, packed):
 
 def test_local_refuses_a_concurrency_below_one():
     assert_clean_failure(lambdapack("local", "--port", "0", "--concurrency", "0"), 2, "--concurrency")
+
+
+def test_an_unknown_profile_is_named(tmp_path, images):
+    env = {
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds"),
+    }
+    proc = lambdapack("upload", str(images), "s3://photos/in/", "--profile", "nobody", env=env)
+    assert_clean_failure(proc, 9, "no AWS profile named 'nobody'")
+
+
+def test_region_and_profile_reach_every_aws_call(aws, tmp_path, images, packed):
+    """A named profile supplies the credentials (none in the environment) and --region
+    wins over AWS_REGION: the function lands in eu-west-1."""
+    out, _, _ = packed
+    config = tmp_path / "config"
+    config.write_text("[profile local]\nregion = us-west-2\n")
+    creds = tmp_path / "creds"
+    creds.write_text("[local]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    env = {
+        "AWS_ENDPOINT_URL": aws["AWS_ENDPOINT_URL"],
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(creds),
+        "AWS_REGION": "us-east-1",
+    }
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="photos")
+    common = ["--profile", "local", "--region", "eu-west-1"]
+    upload = lambdapack("upload", str(images), "s3://photos/in/", *common, env=env)
+    assert upload.returncode == 0, upload.stderr
+    deploy = lambdapack(
+        "deploy", str(out / "function.zip"), "--function", "regional", "--bucket", "photos", *common, env=env
+    )
+    assert deploy.returncode == 0, deploy.stderr
+    arn = boto3.client("lambda", region_name="eu-west-1").get_function(FunctionName="regional")
+    assert ":eu-west-1:" in arn["Configuration"]["FunctionArn"]

@@ -26,6 +26,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
+    ProfileNotFound,
 )
 
 from ..errors import AWSError
@@ -88,10 +89,17 @@ def translated(action: str) -> Iterator[None]:
         raise aws_error(exc, action) from exc
 
 
-def default_session() -> boto3.Session:
-    """boto3 reads AWS_DEFAULT_REGION; AWS_REGION (what the AWS CLI v2 and Lambda set) too."""
-    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None
-    return boto3.Session(region_name=region)
+def default_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
+    """boto3's own conventions (a named profile, or AWS_PROFILE and the default chain);
+    boto3 reads AWS_DEFAULT_REGION, and AWS_REGION (what the AWS CLI v2 and Lambda set) too."""
+    region = region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None
+    try:
+        return boto3.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound as exc:
+        raise AWSError(
+            f"no AWS profile named {profile!r}",
+            "List the profiles with: aws configure list-profiles (or drop --profile).",
+        ) from exc
 
 
 class AWSClient:

@@ -19,12 +19,20 @@ from . import aws, local, pack
 from .common import err
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class WorkflowGroup(click.Group):
+    """Lists commands in the order of the workflow (as registered), not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=WorkflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lambdapack")
 def cli() -> None:
     """Pack a TensorFlow/Keras image classifier for AWS Lambda, run it locally, deploy and wire it."""
 
 
+# The workflow: pack and look inside, run locally, then deploy and wire.
 for command in (*pack.COMMANDS, *local.COMMANDS, *aws.COMMANDS):
     cli.add_command(command)
 

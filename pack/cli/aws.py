@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from .common import env_pairs, err, required
+from .common import aws_options, env_pairs, err, required, session
 
 
 @click.command("deploy")
@@ -41,6 +41,7 @@ from .common import env_pairs, err, required
 @click.option("--output-bucket", help="Where results go (default: the input bucket).")
 @click.option("--output-prefix", help="Prefix of result objects. Default results/.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; make no AWS call.")
+@aws_options
 def deploy_command(
     zip_path,
     function,
@@ -57,6 +58,8 @@ def deploy_command(
     output_bucket,
     output_prefix,
     dry_run,
+    profile,
+    region,
 ) -> None:
     """Create or update the Lambda function from ZIP (default dist/function.zip)."""
     from ..aws.client import AWSClient
@@ -92,7 +95,7 @@ def deploy_command(
         for number, call in enumerate(plan(settings, check), 1):
             click.echo(f"  {number}. {call.describe()}")
         return
-    deploy(settings, AWSClient(), log=click.echo)
+    deploy(settings, AWSClient(session(profile, region)), log=click.echo)
 
 
 @click.command("wire")
@@ -106,7 +109,8 @@ def deploy_command(
     is_flag=True,
     help="Wire even though the function's results could trigger it again (not recommended).",
 )
-def wire_command(function, bucket, prefix, suffix, events, allow_recursion) -> None:
+@aws_options
+def wire_command(function, bucket, prefix, suffix, events, allow_recursion, profile, region) -> None:
     """Let S3 invoke the function for new objects in BUCKET (merging, never overwriting)."""
     from ..aws.client import AWSClient
     from ..aws.settings import load_settings, pick
@@ -121,7 +125,7 @@ def wire_command(function, bucket, prefix, suffix, events, allow_recursion) -> N
         events=tuple(pick(events, file, "events", DEFAULT_EVENTS)),
         allow_recursion=allow_recursion,
     )
-    result = wire(settings, AWSClient())
+    result = wire(settings, AWSClient(session(profile, region)))
     for warning in result.warnings:
         err.print(Text("warning: ", style="yellow") + Text(warning))
     for action in result.actions:
@@ -133,7 +137,8 @@ def wire_command(function, bucket, prefix, suffix, events, allow_recursion) -> N
 @click.command("unwire")
 @click.option("--function", "function", help="Lambda function name.")
 @click.option("--bucket", help="The wired bucket.")
-def unwire_command(function, bucket) -> None:
+@aws_options
+def unwire_command(function, bucket, profile, region) -> None:
     """Remove only lambdapack's notification entry and permission statement."""
     from ..aws.client import AWSClient
     from ..aws.settings import load_settings, pick
@@ -143,7 +148,7 @@ def unwire_command(function, bucket) -> None:
     result = unwire(
         required(pick(function, file, "function"), "--function"),
         required(pick(bucket, file, "bucket"), "--bucket"),
-        AWSClient(),
+        AWSClient(session(profile, region)),
     )
     for action in result.actions:
         click.echo(action)

@@ -37,6 +37,20 @@ def required(value, flag: str):
     return value
 
 
+def aws_options(command):
+    """--profile and --region, as the AWS CLI has them, on every command that calls AWS."""
+    command = click.option(
+        "--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION, or the profile's)."
+    )(command)
+    return click.option("--profile", help="AWS profile from ~/.aws/config (default: AWS_PROFILE).")(command)
+
+
+def session(profile: str | None, region: str | None):
+    from ..aws.client import default_session
+
+    return default_session(profile, region)
+
+
 def show(report: Report, as_json: bool) -> None:
     if as_json:
         click.echo(report.to_json(), nl=False)

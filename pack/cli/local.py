@@ -15,11 +15,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ..errors import InputError
-from ..local.s3io import collect_results, parse_s3_url, s3_event, upload_folder, write_csv
+from ..errors import InputError, ResultsMissing
+from ..local.s3io import collect_results, parse_s3_url, s3_event, upload_folder, wait_for_results, write_csv
 from ..render import progress_bar, results_table
 from ..resources import default_cache_dir
-from .common import env_pairs
+from .common import aws_options, env_pairs, session
 
 PASSED_THROUGH = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")
 
@@ -164,14 +164,13 @@ def local_command(port, concurrency, verbose) -> None:
 @click.command("upload")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("destination", metavar="s3://BUCKET/PREFIX/")
-def upload_command(folder, destination) -> None:
+@aws_options
+def upload_command(folder, destination, profile, region) -> None:
     """Upload the images in FOLDER to s3://BUCKET/PREFIX/, with a progress bar."""
-    from ..aws.client import default_session
-
     bucket, prefix = parse_s3_url(destination)
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    client = default_session().client("s3")
+    client = session(profile, region).client("s3")
     with progress_bar() as progress:
         task = progress.add_task(f"uploading to s3://{bucket}/{prefix}", total=None)
         keys = upload_folder(folder, bucket, prefix, client, advance=lambda: progress.advance(task))
@@ -181,12 +180,34 @@ def upload_command(folder, destination) -> None:
 @click.command("results")
 @click.argument("location", metavar="s3://BUCKET/PREFIX/")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
-def results_command(location, csv_path) -> None:
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds to wait until every image under --inputs has its result (exit 12 if some never come).",
+)
+@click.option("--inputs", metavar="s3://BUCKET/PREFIX/", help="Where the images were uploaded (with --wait).")
+@aws_options
+def results_command(location, csv_path, wait, inputs, profile, region) -> None:
     """Collect the result objects under s3://BUCKET/PREFIX/ into a table (and CSV)."""
-    from ..aws.client import default_session
-
     bucket, prefix = parse_s3_url(location)
-    rows = collect_results(bucket, prefix, default_session().client("s3"))
+    client = session(profile, region).client("s3")
+    missing: list[str] = []
+    if wait is not None:
+        if not inputs:
+            raise click.UsageError(
+                "--wait needs --inputs s3://BUCKET/PREFIX/ (where the images were uploaded)"
+            )
+        with progress_bar() as progress:
+            task = progress.add_task("waiting for results", total=None)
+            missing = wait_for_results(
+                client,
+                parse_s3_url(inputs),
+                (bucket, prefix),
+                wait,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    rows = collect_results(bucket, prefix, client)
     console = Console()
     console.print(results_table(rows))
     errors = sum(1 for r in rows if r["error"])
@@ -194,6 +215,13 @@ def results_command(location, csv_path) -> None:
     if csv_path:
         write_csv(rows, csv_path)
         console.print(f"wrote {csv_path}")
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" … and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ResultsMissing(
+            f"{len(missing)} images have no result after {wait:g} s: {shown}",
+            "The function may still be running, or gave up on them: look at its log (lambdapack local "
+            "prints every invocation), or wait longer.",
+        )
 
 
 COMMANDS = (invoke_command, local_command, upload_command, results_command)

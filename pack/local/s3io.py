@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +14,7 @@ from urllib.parse import quote_plus, urlparse
 
 from botocore.exceptions import ClientError
 
-from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX
+from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX, result_key
 
 from ..aws.client import NOT_FOUND, translated
 from ..errors import AWSError, InputError
@@ -128,6 +129,46 @@ def collect_results(bucket: str, prefix: str, client, workers: int = 8) -> list[
 
     with ThreadPoolExecutor(workers) as pool:
         return sorted(pool.map(read, list_results(bucket, prefix, client)), key=lambda r: r["input"])
+
+
+def list_inputs(bucket: str, prefix: str, client) -> list[str]:
+    """The image keys under ``prefix`` (what a trigger on it would have processed)."""
+    require_bucket(client, bucket)
+    keys = []
+    with translated(f"list s3://{bucket}/{prefix}"):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [
+                item["Key"]
+                for item in page.get("Contents", [])
+                if Path(item["Key"]).suffix.lower() in IMAGE_SUFFIXES
+            ]
+    return keys
+
+
+def wait_for_results(
+    client,
+    inputs: tuple[str, str],
+    results: tuple[str, str],
+    timeout: float,
+    poll: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Wait until every input image under ``inputs`` (bucket, prefix) has its result under
+    ``results`` (bucket, output prefix) — the key ``contract.result_key`` names — or
+    ``timeout`` seconds pass; return the input keys still without a result."""
+    (in_bucket, in_prefix), (out_bucket, out_prefix) = inputs, results
+    expected = {result_key(out_prefix, key): key for key in list_inputs(in_bucket, in_prefix, client)}
+    deadline = clock() + timeout
+    while True:
+        present = set(list_results(out_bucket, out_prefix, client))
+        missing = sorted(key for result, key in expected.items() if result not in present)
+        if progress is not None:
+            progress(len(expected) - len(missing), len(expected))
+        if not missing or clock() >= deadline:
+            return missing
+        sleep(min(poll, max(0.0, deadline - clock())))
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
