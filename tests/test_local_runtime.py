@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -61,9 +62,8 @@ def test_cold_then_warm_with_a_full_context(tmp_path, runtime_paths):
         assert body["tmp"].startswith(str(box.workdir)) and body["path"] == []
         second, body = call(box, {})
         assert not second.cold and second.init_ms is None and body["count"] == 2
-        assert "Init Duration" in first.report_line(box.spec) and "Init Duration" not in second.report_line(
-            box.spec
-        )
+        assert "Init Duration" in first.report_line(box.spec.memory)
+        assert "Init Duration" not in second.report_line(box.spec.memory)
     finally:
         box.stop()
 
@@ -233,3 +233,36 @@ def test_stopping_with_a_retry_pending_records_it_as_given_up(tmp_path, runtime_
     (failure,) = dispatcher.stats.failures
     assert failure["error"]["errorType"] == "Stopped" and failure["attempts"] == 1
     assert dispatcher.wait_idle(1), "a job was left pending"
+
+
+def test_invoke_image_classifies_local_files_without_an_s3_of_the_users(packed, cache_dir, tmp_path):
+    """No endpoint, no credentials in the environment: a private S3 lives for the call only."""
+    import subprocess
+    import sys
+
+    from .conftest import SAMPLE
+
+    out, _, _ = packed
+    files = sorted((SAMPLE / "heldout").glob("*.png"))[:3]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lambdapack",
+            "invoke",
+            str(out / "function.zip"),
+            *(f"--image={f}" for f in files),
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, "LAMBDAPACK_CACHE": str(cache_dir)},
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    objects = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["file"] for o in objects] == [str(f) for f in files]
+    truth = dict(line.split(",") for line in (SAMPLE / "heldout.csv").read_text().splitlines()[1:])
+    right = sum(o["top_k"][0]["label"] == truth[Path(o["file"]).name] for o in objects)
+    assert right >= 2 and all(o["model"]["name"] and o["timings"]["inference_ms"] > 0 for o in objects)
+    assert "REPORT RequestId" in proc.stderr

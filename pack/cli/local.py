@@ -7,9 +7,7 @@ import json
 import os
 import signal
 import socket
-import tempfile
 import threading
-import zipfile
 from pathlib import Path
 
 import click
@@ -27,6 +25,13 @@ PASSED_THROUGH = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOK
 @click.command("invoke")
 @click.argument("zip_path", metavar="ZIP", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
+    "--image",
+    "images",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An image file to classify (repeatable): no S3 of yours is needed.",
+)
+@click.option(
     "--event",
     "event_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -43,16 +48,28 @@ PASSED_THROUGH = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOK
     help="Memory size of the function (enforced when it runs in a container).",
 )
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="A function environment variable.")
-def invoke_command(zip_path, event_file, bucket, keys, timeout, memory, env) -> None:
+def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, env) -> None:
     """Run ZIP once in the local Lambda runtime (AWS's runtime interface client), in its target's
-    own Python (a container when this machine's is another), and print the response."""
-    from ..local.lambda_runtime import LocalRuntimes
-    from ..local.sandbox import FunctionSpec, Sandbox
-    from ..packing.report import build_record_in
-    from ..packing.target import host_arch, host_python
+    own Python (a container when this machine's is another).
 
-    if not zipfile.is_zipfile(zip_path):
-        raise InputError(f"{zip_path} is not a zip file", "Pack one first: lambdapack pack MODEL.")
+    With --image, print the result object the function writes for each file, one JSON object
+    a line with the file's path added as "file"; otherwise print the function's response."""
+    from ..local.invoke import InvokeOptions, ZipFunction, classify_files, passed_environment
+
+    options = InvokeOptions(
+        cache_dir=default_cache_dir(),
+        timeout=timeout,
+        memory=memory,
+        environment=env_pairs(env),
+        passed=passed_environment(),
+        region=os.environ.get("AWS_REGION", "us-east-1"),
+    )
+    if images:
+        objects, result = classify_files(zip_path, list(images), options)
+        _report_invocation(result, options.memory)
+        for path, body in zip(images, objects, strict=True):
+            click.echo(json.dumps({"file": str(path), **body}, sort_keys=True))
+        return
     if event_file:
         try:
             event = json.loads(event_file.read_text())
@@ -61,38 +78,19 @@ def invoke_command(zip_path, event_file, bucket, keys, timeout, memory, env) -> 
     elif bucket and keys:
         event = s3_event(bucket, list(keys))
     else:
-        raise click.UsageError("pass --event FILE, or --bucket B --key K")
-    with zipfile.ZipFile(zip_path) as archive:
-        target = build_record_in(archive).get("target") or {}
-    # A zip lambdapack did not pack names no target: run it in this machine's Python.
-    runtime = target.get("runtime", f"python{host_python()}")
-    architecture = target.get("architecture", host_arch() or "x86_64")
-    runtime_paths, python = LocalRuntimes(default_cache_dir()).for_runtime(runtime, architecture)
-    passed = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
-    with tempfile.TemporaryDirectory(prefix="lambdapack-invoke-") as work:
-        task = Path(work) / "task"
-        zipfile.ZipFile(zip_path).extractall(task)
-        spec = FunctionSpec(
-            name=zip_path.stem,
-            task_dir=task,
-            timeout=timeout,
-            memory=memory,
-            environment=env_pairs(env),
-            region=os.environ.get("AWS_REGION", "us-east-1"),
-            runtime=runtime,
-            architecture=architecture,
-        )
-        sandbox = Sandbox(spec, runtime_paths, Path(work) / "sandbox", passed, python)
-        try:
-            result = sandbox.invoke(json.dumps(event).encode())
-        finally:
-            sandbox.stop()
+        raise click.UsageError("pass --image FILE, --event FILE, or --bucket B --key K")
+    with ZipFunction(zip_path, options) as function:
+        result = function.invoke(event)
+    _report_invocation(result, options.memory)
+    click.echo((result.payload or b"null").decode())
+
+
+def _report_invocation(result, memory: int) -> None:
+    """The function's log and Lambda's REPORT line on stderr; a failed invocation exits 1."""
     if result.logs:
         click.echo(result.logs.rstrip(), err=True)
-    click.echo(result.report_line(spec), err=True)
-    if result.ok:
-        click.echo((result.payload or b"null").decode())
-    else:
+    click.echo(result.report_line(memory), err=True)
+    if not result.ok:
         click.echo(json.dumps(result.error, indent=2))
         raise SystemExit(1)
 

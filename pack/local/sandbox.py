@@ -76,10 +76,10 @@ class Result:
     def ok(self) -> bool:
         return self.error is None
 
-    def report_line(self, spec: FunctionSpec) -> str:
+    def report_line(self, memory_mb: int) -> str:
         line = (
             f"REPORT RequestId: {self.request_id}\tDuration: {self.duration_ms:.2f} ms\t"
-            f"Billed Duration: {max(1, round(self.duration_ms + 0.5))} ms\tMemory Size: {spec.memory} MB"
+            f"Billed Duration: {max(1, round(self.duration_ms + 0.5))} ms\tMemory Size: {memory_mb} MB"
         )
         if self.max_memory_mb is not None:
             line += f"\tMax Memory Used: {self.max_memory_mb} MB"

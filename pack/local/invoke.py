@@ -1,0 +1,145 @@
+"""Run a packed zip once, locally: ``lambdapack invoke``.
+
+``ZipFunction`` unzips the zip, reads its build record for the runtime and
+architecture, and runs it in the local runtime where its target runs (this
+machine's Python or a container of the target's, see ``LocalRuntimes``).
+
+``classify_files`` classifies image files from this machine with the zip's own
+handler code and no S3 of the user's: a private S3 (moto's server on 127.0.0.1,
+for this call only) holds the images, the function is invoked with the S3 event
+an upload would send, and the result objects it writes are returned — the same
+objects it would write to a real bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambdapack.handler.lambdapack_handler.contract import DEFAULT_OUTPUT_PREFIX, result_key
+
+from ..errors import InputError, ToolError
+from ..packing.report import build_record_in
+from ..packing.target import host_arch, host_python
+from .lambda_runtime import LocalRuntimes
+from .s3io import s3_event
+from .sandbox import FunctionSpec, Result, Sandbox
+
+PRIVATE_BUCKET = "lambdapack-invoke"
+PRIVATE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass
+class InvokeOptions:
+    cache_dir: Path
+    timeout: float = 60.0
+    memory: int = 1024
+    environment: dict[str, str] = field(default_factory=dict)
+    passed: dict[str, str] = field(default_factory=dict)  # e.g. AWS_ENDPOINT_URL and credentials
+    region: str = "us-east-1"
+
+
+class ZipFunction:
+    """A zip, unzipped into a temporary folder and run in its own sandbox."""
+
+    def __init__(self, zip_path: Path, options: InvokeOptions) -> None:
+        if not zipfile.is_zipfile(zip_path):
+            raise InputError(f"{zip_path} is not a zip file", "Pack one first: lambdapack pack MODEL.")
+        self.zip_path = zip_path
+        self.options = options
+        self._work = tempfile.TemporaryDirectory(prefix="lambdapack-invoke-")
+        task = Path(self._work.name) / "task"
+        with zipfile.ZipFile(zip_path) as archive:
+            target = build_record_in(archive).get("target") or {}
+            archive.extractall(task)
+        # A zip lambdapack did not pack names no target: run it in this machine's Python.
+        runtime = target.get("runtime", f"python{host_python()}")
+        architecture = target.get("architecture", host_arch() or "x86_64")
+        paths, python = LocalRuntimes(options.cache_dir).for_runtime(runtime, architecture)
+        self.spec = FunctionSpec(
+            name=zip_path.stem,
+            task_dir=task,
+            timeout=options.timeout,
+            memory=options.memory,
+            environment=dict(options.environment),
+            region=options.region,
+            runtime=runtime,
+            architecture=architecture,
+        )
+        self.sandbox = Sandbox(self.spec, paths, Path(self._work.name) / "sandbox", options.passed, python)
+
+    def invoke(self, event: dict) -> Result:
+        return self.sandbox.invoke(json.dumps(event).encode())
+
+    def close(self) -> None:
+        self.sandbox.stop()
+        self._work.cleanup()
+
+    def __enter__(self) -> ZipFunction:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def classify_files(zip_path: Path, files: list[Path], options: InvokeOptions) -> tuple[list[dict], Result]:
+    """The result object the function writes for each file, in order, and the invocation."""
+    for path in files:
+        if not path.is_file():
+            raise InputError(f"{path} is not a file")
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        raise ToolError(
+            "invoke --image needs moto's server for its private S3", 'pip install "lambdapack[local]"'
+        ) from exc
+    import boto3
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=options.region, **_boto3_credentials())
+        s3.create_bucket(Bucket=PRIVATE_BUCKET)
+        keys = [f"images/{index:04d}/{path.name}" for index, path in enumerate(files)]
+        for path, key in zip(files, keys, strict=True):
+            s3.put_object(Bucket=PRIVATE_BUCKET, Key=key, Body=path.read_bytes())
+        private = InvokeOptions(
+            cache_dir=options.cache_dir,
+            timeout=options.timeout,
+            memory=options.memory,
+            environment={k: v for k, v in options.environment.items() if k not in ("OUTPUT_BUCKET",)},
+            passed={"AWS_ENDPOINT_URL": endpoint, **PRIVATE_CREDENTIALS},
+            region=options.region,
+        )
+        prefix = private.environment.get("OUTPUT_PREFIX", DEFAULT_OUTPUT_PREFIX)
+        with ZipFunction(zip_path, private) as function:
+            result = function.invoke(s3_event(PRIVATE_BUCKET, keys))
+        objects = []
+        for key in keys:
+            try:
+                body = s3.get_object(Bucket=PRIVATE_BUCKET, Key=result_key(prefix, key))["Body"].read()
+                objects.append(json.loads(body))
+            except s3.exceptions.NoSuchKey:
+                objects.append({"input": {"key": key}, "error": {"type": "NoResult", "message": "no result"}})
+        return objects, result
+    finally:
+        server.stop()
+
+
+def _boto3_credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": PRIVATE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": PRIVATE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+def passed_environment() -> dict[str, str]:
+    """What of this shell's AWS settings the function sees (a local endpoint and its keys)."""
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")
+    return {name: os.environ[name] for name in names if name in os.environ}
