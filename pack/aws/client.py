@@ -39,6 +39,7 @@ LAMBDA_TRUST_POLICY = {
 }
 ROLE_NOT_READY = "cannot be assumed by Lambda"
 NOT_FOUND = ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
+ROLE_DESCRIPTION = "Execution role created by lambdapack"  # how destroy knows the role is ours
 ROLE_RETRY_DELAYS = (2, 4, 8, 16)  # IAM is eventually consistent: a new role takes seconds
 
 
@@ -362,9 +363,55 @@ class AWSClient:
             "create_role",
             RoleName=name,
             AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-            Description="Execution role created by lambdapack",
+            Description=ROLE_DESCRIPTION,
         )
         return role["Role"]["Arn"], True
+
+    def role(self, name: str) -> dict | None:
+        try:
+            return self.client("iam").get_role(RoleName=name)["Role"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "NoSuchEntity":
+                return None
+            raise aws_error(exc, f"read role {name}") from exc
+        except Exception as exc:
+            raise aws_error(exc, f"read role {name}") from exc
+
+    def delete_role(self, name: str) -> None:
+        """The role and its inline policies (IAM refuses to delete a role that has any)."""
+        for policy in self._call(f"list the policies of {name}", "iam", "list_role_policies", RoleName=name)[
+            "PolicyNames"
+        ]:
+            self._call(
+                f"delete policy {policy} of {name}",
+                "iam",
+                "delete_role_policy",
+                RoleName=name,
+                PolicyName=policy,
+            )
+        self._call(f"delete role {name}", "iam", "delete_role", RoleName=name)
+
+    def delete_function(self, name: str) -> None:
+        self._call(f"delete function {name}", "lambda", "delete_function", FunctionName=name)
+
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every object under ``prefix``; return how many."""
+        deleted = 0
+        paginator = self.client("s3").get_paginator("list_objects_v2")
+        with translated(f"list s3://{bucket}/{prefix}"):
+            pages = list(paginator.paginate(Bucket=bucket, Prefix=prefix))
+        for page in pages:
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self._call(
+                    f"delete objects under s3://{bucket}/{prefix}",
+                    "s3",
+                    "delete_objects",
+                    Bucket=bucket,
+                    Delete={"Objects": keys, "Quiet": True},
+                )
+                deleted += len(keys)
+        return deleted
 
     def role_policy(self, role: str, policy: str) -> dict | None:
         try:

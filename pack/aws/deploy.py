@@ -52,6 +52,7 @@ from ..packing.target import LIFECYCLE, Target
 from ..packing.zipper import digest
 from . import names
 from .client import AWSClient
+from .plan import Call, run_calls
 from .wire import entry_id, filter_of
 
 POLICY_NAME = "lambdapack"
@@ -388,25 +389,6 @@ class DeployRun:
     code_changes: bool = False  # the function is missing, or its code or architecture differ
 
 
-@dataclass(frozen=True)
-class Call:
-    """One AWS API call deploy may make. ``--dry-run`` prints ``describe()`` of each
-    call in the plan; ``execute`` runs the very same list, checking each ``when``
-    against what it has read so far."""
-
-    api: str  # "service operation"
-    target: str
-    when: str = ""  # the condition, checked at run time ("" = always)
-    detail: str = ""
-    run: Callable[[DeployRun], None] = field(default=lambda run: None, compare=False, repr=False)
-
-    def describe(self) -> str:
-        text = f"{self.api} {self.target}"
-        if self.detail:
-            text += f" ({self.detail})"
-        return text + (f", {self.when}" if self.when else "")
-
-
 def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
     """The calls deploy makes, in order: computed from the settings and the zip alone."""
     name = settings.function
@@ -528,8 +510,7 @@ def deploy(settings: DeploySettings, aws: AWSClient, log=print) -> DeployResult:
 
 
 def execute(calls: list[Call], run: DeployRun) -> DeployResult:
-    for call in calls:
-        call.run(run)
+    run_calls(calls, run)
     if not run.result.changed:
         run.log(
             f"{run.settings.function} is up to date (CodeSha256 {run.check.code_sha256}): nothing to change"

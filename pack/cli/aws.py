@@ -6,6 +6,8 @@ Docker builder runs ``lambdapack pack`` in an environment without boto3.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import click
@@ -41,6 +43,7 @@ from .common import aws_options, env_pairs, err, required, session
 @click.option("--output-bucket", help="Where results go (default: the input bucket).")
 @click.option("--output-prefix", help="Prefix of result objects. Default results/.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; make no AWS call.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the log goes to stderr).")
 @aws_options
 def deploy_command(
     zip_path,
@@ -58,6 +61,7 @@ def deploy_command(
     output_bucket,
     output_prefix,
     dry_run,
+    as_json,
     profile,
     region,
 ) -> None:
@@ -95,7 +99,10 @@ def deploy_command(
         for number, call in enumerate(plan(settings, check), 1):
             click.echo(f"  {number}. {call.describe()}")
         return
-    deploy(settings, AWSClient(session(profile, region)), log=click.echo)
+    log = (lambda line: err.print(line, markup=False, highlight=False)) if as_json else click.echo
+    result = deploy(settings, AWSClient(session(profile, region)), log=log)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result), indent=2, sort_keys=True))
 
 
 @click.command("wire")
@@ -109,8 +116,9 @@ def deploy_command(
     is_flag=True,
     help="Wire even though the function's results could trigger it again (not recommended).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 @aws_options
-def wire_command(function, bucket, prefix, suffix, events, allow_recursion, profile, region) -> None:
+def wire_command(function, bucket, prefix, suffix, events, allow_recursion, as_json, profile, region) -> None:
     """Let S3 invoke the function for new objects in BUCKET (merging, never overwriting)."""
     from ..aws.client import AWSClient
     from ..aws.settings import load_settings, pick
@@ -126,6 +134,9 @@ def wire_command(function, bucket, prefix, suffix, events, allow_recursion, prof
         allow_recursion=allow_recursion,
     )
     result = wire(settings, AWSClient(session(profile, region)))
+    if as_json:
+        click.echo(json.dumps({**dataclasses.asdict(result), "changed": result.changed}, indent=2))
+        return
     for warning in result.warnings:
         err.print(Text("warning: ", style="yellow") + Text(warning))
     for action in result.actions:
@@ -156,4 +167,42 @@ def unwire_command(function, bucket, profile, region) -> None:
         click.echo("nothing to remove")
 
 
-COMMANDS = (deploy_command, wire_command, unwire_command)
+@click.command("destroy")
+@click.option("--function", "function", help="Lambda function name.")
+@click.option("--bucket", help="The wired bucket (its notification entry and permission go).")
+@click.option(
+    "--code-bucket", help="Where deploy uploaded code and staged dependencies (lambdapack/FUNCTION/)."
+)
+@click.option("--yes", is_flag=True, help="Remove them; without it, only print the plan.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan and what was removed as JSON.")
+@aws_options
+def destroy_command(function, bucket, code_bucket, yes, as_json, profile, region) -> None:
+    """Remove what lambdapack created for a function (trigger, permission, function, its role,
+    uploaded objects), and nothing else. Prints the plan; --yes carries it out."""
+    from ..aws.client import AWSClient
+    from ..aws.destroy import DestroySettings, destroy, plan
+    from ..aws.settings import load_settings, pick
+
+    file = load_settings()
+    settings = DestroySettings(
+        function=required(pick(function, file, "function"), "--function"),
+        bucket=pick(bucket, file, "bucket"),
+        code_bucket=pick(code_bucket, file, "code_bucket"),
+    )
+    steps = [call.describe() for call in plan(settings)]
+    if not yes:
+        if as_json:
+            click.echo(json.dumps({"plan": steps, "removed": []}, indent=2))
+            return
+        click.echo(f"destroy {settings.function} — plan (no AWS call made):")
+        for number, step in enumerate(steps, 1):
+            click.echo(f"  {number}. {step}")
+        click.echo("nothing removed: run again with --yes to carry it out")
+        return
+    log = (lambda line: err.print(line, markup=False, highlight=False)) if as_json else click.echo
+    removed = destroy(settings, AWSClient(session(profile, region)), log=log)
+    if as_json:
+        click.echo(json.dumps({"plan": steps, "removed": removed}, indent=2))
+
+
+COMMANDS = (deploy_command, wire_command, unwire_command, destroy_command)
