@@ -6,6 +6,7 @@ Lambda's asynchronous retries."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zipfile
 from urllib.parse import unquote_plus
@@ -140,3 +141,32 @@ def test_an_updated_function_runs_its_new_code_from_a_cold_start(local, tmp_path
     assert local.dispatcher.wait_idle(60)
     records = local.dispatcher.stats.records
     assert records[0].ok and records[1].cold and records[1].error["errorType"] == "RuntimeError"
+
+
+def test_each_invocation_is_one_line_and_its_logs_are_read_back_like_lambdas(
+    cache_dir, packed, tmp_path, monkeypatch
+):
+    import subprocess
+    import sys
+
+    lines: list[str] = []
+    with LocalAWS(cache_dir, concurrency=1, retry_delays=(0.1,), log=lines.append) as local:
+        for key, value in local.client_environment().items():
+            monkeypatch.setenv(key, value)
+        local.client("s3").create_bucket(Bucket="photos")
+        out, _, _ = packed
+        deploy_and_wire(shutil.copy(out / "function.zip", tmp_path / "function.zip"), "digits")
+        body = (SAMPLE / "heldout" / "digit-0021.png").read_bytes()
+        local.client("s3").put_object(Bucket="photos", Key="incoming/seven.png", Body=body)
+        assert local.dispatcher.wait_idle(120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "lambdapack", "logs", "digits", "--since", "600"],
+            capture_output=True,
+            text=True,
+            env=os.environ,
+        )
+    (line,) = [line for line in lines if line.startswith("digits:")]
+    assert "incoming/seven.png -> 1 " in line and "cold start" in line
+    assert proc.returncode == 0, proc.stderr
+    assert "START RequestId:" in proc.stdout and "REPORT RequestId:" in proc.stdout
+    assert '"key": "incoming/seven.png"' in proc.stdout and '"outcome": "ok"' in proc.stdout

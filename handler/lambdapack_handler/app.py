@@ -147,7 +147,10 @@ class App:
             log["error"] = body["error"]["type"]
         _log(log)
         summary = {"key": ref.key, "ok": ok, "result_key": out_key}
-        summary.update({"top1": body["top_k"][0]["label"]} if ok else {"error": body["error"]})
+        if ok:
+            summary.update({"top1": body["top_k"][0]["label"], "score": body["top_k"][0]["score"]})
+        else:
+            summary["error"] = body["error"]
         return summary
 
 

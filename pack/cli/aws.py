@@ -205,4 +205,25 @@ def destroy_command(function, bucket, code_bucket, yes, as_json, profile, region
         click.echo(json.dumps({"plan": steps, "removed": removed}, indent=2))
 
 
-COMMANDS = (deploy_command, wire_command, unwire_command, destroy_command)
+@click.command("logs")
+@click.argument("function")
+@click.option("--since", type=click.FloatRange(min=0), default=3600, show_default=True, help="Seconds back.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+@aws_options
+def logs_command(function, since, follow, profile, region) -> None:
+    """Print FUNCTION's log lines (CloudWatch Logs on AWS; the local runtime's with lambdapack local)."""
+    import datetime
+
+    from ..aws.client import AWSClient
+    from ..aws.logs import tail
+
+    def emit(event: dict) -> None:
+        when = datetime.datetime.fromtimestamp(event["timestamp"] / 1000, datetime.timezone.utc)
+        click.echo(f"{when:%Y-%m-%d %H:%M:%S} {event['message'].rstrip()}")
+
+    count = tail(AWSClient(session(profile, region)), function, since, follow, emit)
+    if not count:
+        err.print(f"no log lines of {function} in the last {since:g} s", highlight=False)
+
+
+COMMANDS = (deploy_command, wire_command, unwire_command, destroy_command, logs_command)

@@ -88,6 +88,7 @@ class Dispatcher:
         retry_delays: tuple[float, ...] = (1.0, 2.0),
         extra_env: dict[str, str] | None = None,
         log: Callable[[str], None] | None = None,
+        on_result: Callable[[FunctionSpec, Sandbox, Result], None] | None = None,
     ) -> None:
         self.resolver = resolver
         self.runtimes = runtimes
@@ -96,6 +97,7 @@ class Dispatcher:
         self.retry_delays = retry_delays
         self.extra_env = extra_env or {}
         self.log = log or (lambda _: None)
+        self.on_result = on_result  # e.g. the local AWS writing the function's log lines
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.stats = Stats()
         self._lock = threading.Lock()
@@ -172,6 +174,8 @@ class Dispatcher:
             with self._lock:
                 self._active -= 1
             self._release(sandbox, spec, code_sha256)
+        if self.on_result is not None:
+            self.on_result(spec, sandbox, result)
         self._finish(job, result, result.error)
 
     def _finish(self, job: Job, result: Result | None, error: dict | None) -> None:
@@ -194,12 +198,7 @@ class Dispatcher:
                     )
                 )
         if result is not None:
-            kind = "cold" if result.cold else "warm"
-            self.log(
-                f"{name} {result.request_id} {kind} {result.duration_ms:.1f} ms"
-                + (f" init {result.init_ms:.0f} ms" if result.init_ms else "")
-                + (f" ERROR {error.get('errorType')}: {error.get('errorMessage')}" if error else "")
-            )
+            self.log(invocation_line(name, result))
         if error is None:
             return self._done()
         with self._lock:
@@ -273,3 +272,27 @@ class Dispatcher:
                 self._idle.setdefault(key, []).append(sandbox)
                 return
         sandbox.stop()
+
+
+def invocation_line(name: str, result: Result) -> str:
+    """One line an invocation: what it classified (key, top-1 label and score, or the
+    error), how long it took, cold or warm."""
+    timing = f"{result.duration_ms:.1f} ms" + (
+        f", cold start {result.init_ms:.0f} ms" if result.cold and result.init_ms else ", warm"
+    )
+    if result.error is not None:
+        return f"{name}: ERROR {result.error.get('errorType')}: {result.error.get('errorMessage')} ({timing})"
+    try:
+        records = json.loads(result.payload or b"{}").get("results", [])
+    except (ValueError, AttributeError):
+        records = []
+    if not records:
+        return f"{name}: {result.request_id} ({timing})"
+    parts = []
+    for record in records:
+        if record.get("ok"):
+            parts.append(f"{record.get('key')} -> {record.get('top1')} {record.get('score', 0):.3f}")
+        else:
+            error = record.get("error") or {}
+            parts.append(f"{record.get('key')} -> {error.get('type', 'error')}")
+    return f"{name}: {'; '.join(parts)} ({timing})"

@@ -17,6 +17,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 import urllib.request
 import zipfile
 from collections.abc import Callable
@@ -58,6 +59,7 @@ class LocalAWS:
         self._original = None
         self._code_lock = threading.RLock()
         self._clients: dict[str, object] = {}
+        self._log_streams: set[tuple[str, str]] = set()
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -85,6 +87,7 @@ class LocalAWS:
             self.retry_delays,
             extra_env={"AWS_ENDPOINT_URL": self.endpoint, **CREDENTIALS},
             log=self.log,
+            on_result=self._write_logs,
         )
         self._original = motoseam.install(self.dispatcher.submit)
         return self
@@ -136,6 +139,33 @@ class LocalAWS:
                     aws_secret_access_key="testing",
                 )
             return self._clients[service]
+
+    # --- the function's logs, where Lambda puts them -----------------------------------
+
+    def _write_logs(self, spec: FunctionSpec, sandbox, result) -> None:
+        """Each invocation's lines into this endpoint's CloudWatch Logs, as Lambda writes them
+        (group /aws/lambda/NAME, a stream per execution environment), so ``lambdapack logs``
+        reads them here as it does on AWS."""
+        group = f"/aws/lambda/{spec.name}"
+        stream = f"{time.strftime('%Y/%m/%d')}/[{spec.version}]{sandbox.workdir.name}"
+        logs = self.client("logs")
+        with self._code_lock:
+            for create, params in (
+                (logs.create_log_group, {"logGroupName": group}),
+                (logs.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
+            ):
+                key = (group, params.get("logStreamName", ""))
+                if key not in self._log_streams:
+                    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                        create(**params)
+                    self._log_streams.add(key)
+        lines = [f"START RequestId: {result.request_id} Version: {spec.version}"]
+        lines += [line for line in result.logs.splitlines() if line.strip()]
+        lines += [f"END RequestId: {result.request_id}", result.report_line(spec.memory)]
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": line} for line in lines]
+        with contextlib.suppress(Exception):  # logs are a convenience: never fail an invocation
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
 
     # --- the deployed function -------------------------------------------------------
 
