@@ -22,7 +22,7 @@ pytestmark = pytest.mark.functional
 def local_endpoint(cache_dir):
     env = dict(os.environ, LAMBDAPACK_CACHE=str(cache_dir), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lambdapack", "local", "--port", "0"],
+        [sys.executable, "-m", "lambdapack", "local", "--port", "0", "--bucket", "photos"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -65,7 +65,7 @@ def test_local_serves_an_endpoint_that_upload_and_results_use_then_stops_cleanly
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    s3.create_bucket(Bucket="photos")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["photos"]  # made by --bucket
 
     uploaded = cli(endpoint, "upload", str(SAMPLE / "samples"), "s3://photos/incoming")
     assert uploaded.returncode == 0, uploaded.stderr

@@ -105,8 +105,9 @@ def _report_invocation(result, memory: int) -> None:
     default=None,
     help="Invocations at once, 1 or more (default: the number of cores).",
 )
+@click.option("--bucket", "buckets", multiple=True, help="A bucket to create at start (repeatable).")
 @click.option("--verbose", is_flag=True, help="Also print the local endpoint's HTTP access log.")
-def local_command(port, concurrency, verbose) -> None:
+def local_command(port, concurrency, buckets, verbose) -> None:
     """Serve a local AWS (S3, Lambda, IAM, SQS, STS) on 127.0.0.1 that runs deployed functions.
 
     Objects created in a wired bucket invoke the deployed function's code in the
@@ -134,6 +135,9 @@ def local_command(port, concurrency, verbose) -> None:
         log=lambda line: console.print(line, markup=False, highlight=False),
         verbose=verbose,
     ) as local:
+        for bucket in buckets:
+            local.client("s3").create_bucket(Bucket=bucket)
+            console.print(f"created bucket {bucket}", highlight=False)
         console.print(f"local AWS endpoint: {local.endpoint} — in another shell:", highlight=False)
         for key, value in local.client_environment().items():
             console.print(f"  export {key}={value}", highlight=False)
