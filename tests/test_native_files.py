@@ -75,3 +75,22 @@ def test_keep_orphans_leaves_them(tmp_path):
     files = package_tree(tmp_path)
     prune_tree(tmp_path, keep=[ORPHANS_GROUP])
     assert files["orphan"].exists()
+
+
+def test_elf_files_are_read_from_a_zip_as_from_disk_in_memory_or_spilled(tmp_path, monkeypatch):
+    import zipfile
+
+    from lambdapack.packing import elf
+
+    files = package_tree(tmp_path / "tree")
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in files.values():
+            archive.write(path, path.relative_to(tmp_path / "tree").as_posix())
+        archive.writestr("pkg/__init__.py", "")
+    on_disk = {p.relative_to(tmp_path / "tree").as_posix(): read_elf_file(p) for p in files.values()}
+    with zipfile.ZipFile(wheel) as archive:
+        assert elf.read_zip_elves(archive) == on_disk
+        monkeypatch.setattr(elf, "IN_MEMORY_LIMIT", 0)  # every member through a temporary file
+        assert elf.read_zip_elves(archive) == on_disk
+    assert {path: elf.ElfInfo.from_dict(info.as_dict()) for path, info in on_disk.items()} == on_disk

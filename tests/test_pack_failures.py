@@ -106,8 +106,6 @@ def test_no_wheel_for_the_target_is_a_clear_install_error(sample_model, cache_di
         "3.12",
         "--require",
         "tflite-runtime==2.14.0",
-        "--python",
-        "3.11",
         cache=cache_dir,
     )
     assert proc.returncode == 3, proc.stderr

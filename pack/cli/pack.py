@@ -15,7 +15,7 @@ from ..packing.prune import GROUPS, ORPHANS_GROUP
 from ..packing.report import Report, zip_report
 from ..packing.runtimes import RUNTIMES, STAGE_MODES
 from ..packing.staging import DEFAULT_LEVEL
-from ..packing.target import ARCHES, PYTHON_VERSIONS
+from ..packing.target import ARCHES, DEFAULT_PYTHON, PYTHON_VERSIONS, Target
 from ..resources import default_cache_dir
 from ..resources import handler_dir as handler_folder
 from .common import err, show, target
@@ -34,7 +34,7 @@ from .common import err, show, target
     "--python",
     "python_version",
     type=click.Choice(PYTHON_VERSIONS),
-    default="3.11",
+    default=DEFAULT_PYTHON,
     show_default=True,
     help="Python version of the Lambda runtime (python3.X).",
 )
@@ -256,17 +256,38 @@ def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: 
 @click.option("--arch", type=click.Choice(tuple(ARCHES)), default=None, help="Target architecture.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def report_command(zip_path: Path, python_version: str | None, arch: str | None, as_json: bool) -> None:
-    """Sizes per package, the largest files, Lambda limits and native-library checks for ZIP."""
+    """Sizes per package, the largest files, Lambda limits and native-library checks for ZIP.
+
+    Exits with 6 when a native file cannot load on the target: an ELF file needs more
+    than the runtime's libraries, or an extension module is built for another Python
+    or architecture (compat.extension_findings)."""
+    from ..errors import CompatibilityError
+    from ..packing import compat
+
     checked = None
     if python_version or arch:
-        checked = target(python_version or "3.11", arch or "x86_64")
+        checked = target(python_version or DEFAULT_PYTHON, arch or "x86_64")
     report = zip_report(zip_path, checked)
-    if report.target is None:
+    if report.target is None or report.elf is None:
         err.print(
             "[yellow]no target recorded in this zip and none given: native libraries not "
             "checked (pass --python and --arch)[/]"
         )
+        show(report, as_json)
+        return
+    checked = Target(report.target["python"], report.target["architecture"])
     show(report, as_json)
+    problems = report.elf["problems"]
+    if problems:
+        raise CompatibilityError(
+            compat.problems_message(
+                f"{len(problems)} problems: native code in {zip_path.name} cannot load on "
+                f"{checked.runtime} {checked.arch} ({checked.os.name}):",
+                [(problem["path"], problem["problem"]) for problem in problems],
+            ),
+            f"Pack the model for this target: lambdapack pack MODEL --python {checked.python} "
+            f"--arch {checked.arch}",
+        )
 
 
 @click.command("compare")

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +26,9 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
 ELF_MAGIC = b"\x7fELF"
+# A zip member larger than this is unpacked into a temporary file instead of memory
+# (tensorflow's libtensorflow_cc.so.2 is 687 MB).
+IN_MEMORY_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,29 @@ class ElfInfo:
     version_needs: tuple[tuple[str, str], ...]
     # Structural problems the dynamic loader would refuse the file for.
     problems: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "machine": self.machine,
+            "kind": self.kind,
+            "executable": self.executable,
+            "soname": self.soname,
+            "needed": list(self.needed),
+            "version_needs": [list(pair) for pair in self.version_needs],
+            "problems": list(self.problems),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ElfInfo:
+        return cls(
+            str(data["machine"]),
+            str(data["kind"]),
+            bool(data["executable"]),
+            data["soname"],
+            tuple(data["needed"]),
+            tuple((str(library), str(name)) for library, name in data["version_needs"]),
+            tuple(data["problems"]),
+        )
 
 
 def is_elf(path: Path) -> bool:
@@ -53,6 +82,30 @@ def read_elf_file(path: Path) -> ElfInfo:
 
 def read_elf_bytes(data: bytes) -> ElfInfo:
     return read_elf(io.BytesIO(data))
+
+
+def read_zip_elves(archive: zipfile.ZipFile) -> dict[str, ElfInfo]:
+    """Every ELF file among the members of a zip (a wheel, a function zip), by member name."""
+    found = {}
+    for info in archive.infolist():
+        if info.is_dir() or info.file_size < len(ELF_MAGIC):
+            continue
+        with archive.open(info) as handle:
+            if handle.read(len(ELF_MAGIC)) != ELF_MAGIC:
+                continue
+        found[info.filename] = read_zip_member(archive, info)
+    return found
+
+
+def read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> ElfInfo:
+    """Read one member without unpacking the zip: in memory, or through a temporary
+    file when it is large (pyelftools seeks, which a compressed member cannot do cheaply)."""
+    if info.file_size <= IN_MEMORY_LIMIT:
+        return read_elf_bytes(archive.read(info))
+    with tempfile.TemporaryFile() as spill:
+        with archive.open(info) as member:
+            shutil.copyfileobj(member, spill, 1024 * 1024)
+        return read_elf(spill)
 
 
 def read_elf(stream: BinaryIO) -> ElfInfo:

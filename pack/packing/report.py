@@ -35,7 +35,7 @@ from .zipper import digest
 
 SCHEMA = 1
 # Sections of the build record that the report carries as they are.
-BUILD_SECTIONS = ("builder", "strip", "prune", "bytecode", "model", "distributions", "deps")
+BUILD_SECTIONS = ("builder", "install", "strip", "prune", "bytecode", "model", "distributions", "deps")
 
 
 @dataclass(frozen=True)
@@ -282,6 +282,10 @@ def zip_report(
             target = _recorded_target(build["target"], zip_path)
         if compat_report is None and target is not None:
             compat_report = compat.check(elves_in(archive), target)
+        elf = compat_report.as_dict() if compat_report else None
+        if elf is not None and target is not None:
+            elf["problems"] += abi_problems(archive, owners, target, {p["path"] for p in elf["problems"]})
+            elf["ok"] = not elf["problems"]
     zipped = digest(zip_path)
     unzipped = sum(e.size for e in entries)
     version_of = dict(dist_name(PurePosixPath(e.name).parts[0]) for e in entries if ".dist-info/" in e.name)
@@ -309,9 +313,33 @@ def zip_report(
         limits=limit_rows(zipped.size, unzipped),
         packages=sorted(packages.values(), key=lambda r: (-r.unzipped, r.name)),
         largest_files=[FileRow(e.name, e.size, e.compressed, package_of(e.name, owners)) for e in largest],
-        elf=compat_report.as_dict() if compat_report else None,
+        elf=elf,
         build={key: build[key] for key in BUILD_SECTIONS if key in build},
     )
+
+
+def abi_problems(
+    archive: zipfile.ZipFile, owners: Mapping[str, str], target: Target, listed: set[str]
+) -> list[dict]:
+    """Extension modules built for another Python or machine (by file name, and by the
+    wheel tags in ``*.dist-info/WHEEL`` for untagged names): ``compat.extension_findings``
+    and ``compat.wheel_tag_findings``. ``listed``: files the ELF check already flagged."""
+    names = archive.namelist()
+    wheels = {
+        name: archive.read(name).decode("utf-8", errors="replace")
+        for name in names
+        if name.endswith(".dist-info/WHEEL") and name.count("/") == 1
+    }
+    floors = compat.abi3_floors(
+        {dist_name(path.split("/")[0])[0]: text for path, text in wheels.items()}, owners
+    )
+    found = [
+        finding.as_dict()
+        for finding in compat.extension_findings(names, target, floors)
+        # The ELF check already says a file is built for another machine.
+        if not (finding.about[0] == "platform" and finding.path in listed)
+    ]
+    return found + [finding.as_dict() for finding in compat.wheel_tag_findings(wheels, target)]
 
 
 def _recorded_target(recorded: dict, zip_path: Path) -> Target:
