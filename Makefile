@@ -82,11 +82,12 @@ test: $(SAMPLE_MODEL) lint docker-setup
 test-unit: $(STAMP)
 	$(PY) -m pytest -q -m "not functional"
 
-bench: $(SAMPLE_MODEL)
+bench: $(SAMPLE_MODEL) docker-setup
 	$(PY) scripts/bench_pack.py
 	$(PY) scripts/bench_handler.py
 	$(PY) scripts/bench_local.py
 	$(PY) scripts/bench_staged.py
+	$(PY) scripts/bench_cold_start.py
 
 clean:
 	rm -rf build dist .pytest_cache
