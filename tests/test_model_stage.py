@@ -36,6 +36,11 @@ def test_keras_model_is_converted_and_checked_against_the_original(converted):
     assert check["inputs"] == 18 and check["sample_images"] == 10
     assert check["top1_agreement"] == 1.0
     assert check["max_probability_difference"] < 1e-4
+    # The config beside the model was used, and the samples tell the digits apart under its scale.
+    assert result.config_path == SAMPLE / "digits.lambdapack.json"
+    assert result.as_dict(0)["config"] == str(SAMPLE / "digits.lambdapack.json")
+    probe = result.check["preprocessing_probe"]
+    assert probe["scale"] == "0..1" and probe["samples"] == 10 and probe["distinct_top1"] >= 8
 
 
 def test_second_preparation_comes_from_the_cache(converted, sample_model, tmp_path):

@@ -9,6 +9,14 @@ the model, its kind, the format to produce, the quantization, the user's
 config, the sample images and an output folder; it writes the model
 (``model.tflite``, or a ``saved_model/`` folder that the TensorFlow runtime
 serves through its ``serving_default`` signature) and ``check.json`` there.
+
+A model whose input layer takes any size is converted at the size the config
+gives (none given is an error ``code`` the parent turns into an InputError).
+With three or more sample images it also probes the preprocessing: when every
+sample gets the same top-1 under the configured input scale, it records how
+many distinct answers each other scale gives (``preprocessing_probe``), so the
+parent can say the scale is probably wrong. Any failure is one ``error`` line
+in ``check.json``, never a traceback for the user.
 """
 
 from __future__ import annotations
@@ -16,12 +24,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 RANDOM_INPUTS = 8
 SEED = 20171124
+# The preprocessing probe needs a few sample images: with fewer, "all the same answer" means little.
+PROBE_MIN_SAMPLES = 3
+# What the parent turns into an InputError (exit 2) rather than a ModelError (exit 4).
+INPUT_PROBLEMS = ("free_size", "input_size", "free_size_tflite")
 
 
 def main(request_path: str) -> int:
@@ -30,27 +44,46 @@ def main(request_path: str) -> int:
     try:
         result = run(request, out)
     except ConversionFailure as exc:
-        (out / "check.json").write_text(json.dumps({"error": str(exc), "hint": exc.hint}))
+        failure = {"error": str(exc), "hint": exc.hint, "code": exc.code, **exc.details}
+        (out / "check.json").write_text(json.dumps(failure))
+        return 1
+    except Exception as exc:  # anything else is still one line for the user, never a traceback
+        traceback.print_exc()
+        line = (str(exc).strip().splitlines() or [""])[0]
+        failure = {
+            "error": f"the model check failed: {type(exc).__name__}: {line}".rstrip(": "),
+            "hint": "The conversion check runs the model in a child process with TensorFlow; this is "
+            "where it stopped. Check the model loads and runs in Keras, or report it.",
+            "code": "crash",
+        }
+        (out / "check.json").write_text(json.dumps(failure))
         return 1
     (out / "check.json").write_text(json.dumps(result))
     return 0
 
 
 class ConversionFailure(Exception):
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", code: str = "model", **details) -> None:
         super().__init__(message)
         self.hint = hint
+        self.code = code  # "model", or one of INPUT_PROBLEMS
+        self.details = details
 
 
 def run(request: dict, out: Path) -> dict:
     kind = request["kind"]
     model_path = Path(request["model"])
+    user_input = request["config"].get("input", {})
     reference = None
     tf_version = None
+    spec_dict = None
     if kind != "tflite":
         tf = _import_tensorflow()
         tf_version = tf.__version__
         reference = _load_reference(tf, model_path, kind)
+        # The size is settled before converting: a free-size model is converted at the size
+        # the config gives, never at TensorFlow Lite's placeholder of 1x1.
+        spec_dict = _input_spec(reference.input_shape, user_input)
     if request.get("format", "tflite") == "saved_model":
         served, shape = _saved_model(model_path, kind, reference, out / "saved_model")
         if kind == "saved_model":
@@ -59,10 +92,22 @@ def run(request: dict, out: Path) -> dict:
         if kind == "tflite":
             tflite_bytes = model_path.read_bytes()
         else:
-            tflite_bytes = _convert(tf, model_path, kind, reference, request["quantize"])
+            fixed = _free_size(reference.input_shape) and spec_dict
+            tflite_bytes = _convert(tf, model_path, kind, reference, request["quantize"], fixed or None)
         (out / "model.tflite").write_bytes(tflite_bytes)
         served, shape = _tflite(tflite_bytes)
-    spec_dict = _input_spec(shape, request["config"].get("input", {}))
+        if kind == "tflite" and _free_size(shape):
+            raise ConversionFailure(
+                f"the .tflite model's input size is free ({_shape_text(shape)}): the handler feeds it "
+                "one fixed size",
+                "Convert it with a fixed input size, or pack the Keras or SavedModel model with a size "
+                'in the config ({"input": {"height": H, "width": W}}).',
+                code="free_size_tflite",
+            )
+    if spec_dict is None:
+        spec_dict = _input_spec(shape, user_input)
+    elif not _free_size(shape) and list(shape[1:3]) != [spec_dict["height"], spec_dict["width"]]:
+        raise ConversionFailure(f"the converted model takes {_shape_text(shape)}, not the size asked for")
     from lambdapack.handler.lambdapack_handler.config import InputSpec
     from lambdapack.handler.lambdapack_handler.imaging import ImageError, preprocess
     from lambdapack.handler.lambdapack_handler.inference import to_probabilities
@@ -70,9 +115,10 @@ def run(request: dict, out: Path) -> dict:
     spec = InputSpec(**spec_dict)
     output_kind = request["config"].get("output", "auto")
     batches, names = [], []
-    for image in request["samples"]:
+    sample_bytes = [Path(image).read_bytes() for image in request["samples"]]
+    for image, data in zip(request["samples"], sample_bytes, strict=True):
         try:
-            batches.append(preprocess(Path(image).read_bytes(), spec))
+            batches.append(preprocess(data, spec))
             names.append(Path(image).name)
         except ImageError as exc:
             raise ConversionFailure(f"sample image {image} cannot be used: {exc}") from exc
@@ -93,6 +139,9 @@ def run(request: dict, out: Path) -> dict:
             if not name.startswith("random-")
         ],
     }
+    probe = _preprocessing_probe(served, spec, sample_bytes, converted[: len(sample_bytes)])
+    if probe is not None:
+        check["preprocessing_probe"] = probe
     if reference is not None:
         original = [to_probabilities(reference(batch), output_kind) for batch in batches]
         agree = [int(np.argmax(a) == np.argmax(b)) for a, b in zip(original, converted, strict=True)]
@@ -106,6 +155,34 @@ def run(request: dict, out: Path) -> dict:
             ),
         }
     return check
+
+
+def _preprocessing_probe(served, spec, images: list[bytes], outputs: list) -> dict | None:
+    """Do the samples all get one answer under the configured preprocessing, and more than one
+    under another input scale? The conversion check cannot see a wrong scale (the original and
+    the converted model get the same wrong inputs and agree); a model fed inputs 255 times too
+    small or too large sees near-constant images and answers the same class for all of them."""
+    from lambdapack.handler.lambdapack_handler.config import SCALES
+    from lambdapack.handler.lambdapack_handler.imaging import preprocess
+
+    if len(images) < PROBE_MIN_SAMPLES:
+        return None
+    top1 = [int(np.argmax(probabilities)) for probabilities in outputs]
+    probe = {
+        "scale": spec.scale,
+        "samples": len(images),
+        "distinct_top1": len(set(top1)),
+        "top1": max(set(top1), key=top1.count),
+        "alternatives": {},
+    }
+    if probe["distinct_top1"] > 1:
+        return probe
+    for scale in SCALES:
+        if scale != spec.scale:
+            other = replace(spec, scale=scale)
+            answers = {int(np.argmax(served(preprocess(data, other)))) for data in images}
+            probe["alternatives"][scale] = len(answers)
+    return probe
 
 
 def _import_tensorflow():
@@ -127,23 +204,62 @@ def _load_reference(tf, path: Path, kind: str):
         if kind == "saved_model":
             from lambdapack.handler.lambdapack_handler.inference import TensorFlowBackend
 
-            return TensorFlowBackend(str(path)).predict
+            backend = TensorFlowBackend(str(path))
+
+            def call_saved(batch):
+                return backend.predict(batch)
+
+            call_saved.input_shape = _dims(backend.input_shape)  # type: ignore[attr-defined]
+            return call_saved
         import keras
 
         model = keras.models.load_model(str(path), compile=False)
     except Exception as exc:
-        raise ConversionFailure(f"could not load the model {path}: {exc}") from exc
+        raise ConversionFailure(f"could not load the model {path}: {_first_line(exc)}") from exc
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ConversionFailure(
+            f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs",
+            "lambdapack serves image classifiers: one image input, one score output.",
+        )
 
     def call_keras(batch):
         return np.asarray(model(batch, training=False))[0]
 
     call_keras.model = model  # type: ignore[attr-defined]
+    call_keras.input_shape = _dims(model.inputs[0].shape)  # type: ignore[attr-defined]
     return call_keras
 
 
-def _convert(tf, path: Path, kind: str, reference, quantize: str) -> bytes:
+def _dims(shape) -> list[int]:
+    """A shape with free dimensions (None) as -1, like TensorFlow Lite's shape_signature."""
+    return [-1 if v is None else int(v) for v in shape]
+
+
+def _free_size(shape: list[int]) -> bool:
+    return len(shape) == 4 and min(shape[1], shape[2]) < 1
+
+
+def _shape_text(shape: list[int]) -> str:
+    return " x ".join("None" if v < 1 else str(v) for v in shape[1:])
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _convert(tf, path: Path, kind: str, reference, quantize: str, fixed: dict | None = None) -> bytes:
+    """The model as TensorFlow Lite; a free-size model at the ``fixed`` size (the handler
+    feeds the interpreter one size: the one in the config)."""
     try:
-        if kind == "saved_model":
+        if fixed and kind == "saved_model":
+            converter = _fixed_saved_model_converter(tf, path, fixed)
+        elif fixed:
+            import keras
+
+            image = keras.Input((fixed["height"], fixed["width"], fixed["channels"]))
+            pinned = keras.Model(image, reference.model(image, training=False))
+            converter = tf.lite.TFLiteConverter.from_keras_model(pinned)
+        elif kind == "saved_model":
             converter = tf.lite.TFLiteConverter.from_saved_model(str(path))
         else:
             converter = tf.lite.TFLiteConverter.from_keras_model(reference.model)
@@ -154,10 +270,22 @@ def _convert(tf, path: Path, kind: str, reference, quantize: str) -> bytes:
         return converter.convert()
     except Exception as exc:
         raise ConversionFailure(
-            f"TensorFlow Lite could not convert {path}: {str(exc).splitlines()[0]}",
+            f"TensorFlow Lite could not convert {path}: {_first_line(exc)}",
             "The model uses operations TensorFlow Lite lacks. The S3-staged TensorFlow "
             "runtime (a later lambdapack feature) serves such models.",
         ) from exc
+
+
+def _fixed_saved_model_converter(tf, path: Path, fixed: dict):
+    """A converter for a SavedModel's serving signature called at one fixed input size."""
+    loaded = tf.saved_model.load(str(path))
+    signature = loaded.signatures["serving_default"]
+    (input_name,) = signature.structured_input_signature[1].keys()
+    (output_name,) = signature.structured_outputs.keys()
+    shape = [1, fixed["height"], fixed["width"], fixed["channels"]]
+    function = tf.function(lambda batch: signature(**{input_name: batch})[output_name])
+    concrete = function.get_concrete_function(tf.TensorSpec(shape, tf.float32))
+    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], loaded)
 
 
 def _tflite(model_bytes: bytes):
@@ -176,7 +304,10 @@ def _tflite(model_bytes: bytes):
     def served(batch):
         return run_interpreter(interpreter, batch, input_detail[0], output_detail[0])
 
-    return served, [int(v) for v in input_detail[0]["shape"]]
+    # shape_signature keeps free dimensions as -1; "shape" would say 1.
+    signature = input_detail[0].get("shape_signature")
+    shape = signature if signature is not None and len(signature) else input_detail[0]["shape"]
+    return served, [int(v) for v in shape]
 
 
 def _saved_model(path: Path, kind: str, reference, dest: Path):
@@ -193,7 +324,7 @@ def _saved_model(path: Path, kind: str, reference, dest: Path):
         else:
             reference.model.export(str(dest), format="tf_saved_model", verbose=False)
     except Exception as exc:
-        raise ConversionFailure(f"could not export {path} as a SavedModel: {exc}") from exc
+        raise ConversionFailure(f"could not export {path} as a SavedModel: {_first_line(exc)}") from exc
     try:
         backend = TensorFlowBackend(str(dest), threads=1)
     except (KeyError, ValueError) as exc:
@@ -225,19 +356,49 @@ def _interpreter(model_bytes: bytes):
 
 
 def _input_spec(shape: list[int], user: dict) -> dict:
+    """The input the handler will feed: the model's size, or for a model whose input layer
+    takes any size, the size the config gives (there is no sensible default)."""
     if len(shape) != 4:
         raise ConversionFailure(
             f"the model's input has shape {shape}",
             "lambdapack serves image models with input (batch, height, width, channels).",
         )
     _, height, width, channels = shape
-    height = int(user.get("height", height))
-    width = int(user.get("width", width))
-    channels = int(user.get("channels", channels))
-    if min(height, width) < 1 or channels not in (1, 3):
+    given = {key: int(user[key]) for key in ("height", "width", "channels") if key in user}
+    if _free_size(shape):
+        if "height" not in given or "width" not in given:
+            raise ConversionFailure(
+                f"the model's input size is free ({_shape_text(shape)}) and the model config gives no size",
+                "",
+                code="free_size",
+                shape=_shape_text(shape),
+            )
+        height, width = given["height"], given["width"]
+    elif (given.get("height", height), given.get("width", width)) != (height, width):
         raise ConversionFailure(
-            f"the model's input shape {shape} leaves the image size or channels open",
-            'Give them in the model config: {"input": {"height": …, "width": …, "channels": 1|3}}',
+            f"the model config's input size {given.get('height', height)}x{given.get('width', width)} is "
+            f"not the model's {height}x{width}",
+            "The model fixes its input size: remove input.height and input.width from the config.",
+            code="input_size",
+        )
+    if channels < 1:
+        channels = given.get("channels", -1)
+    elif given.get("channels", channels) != channels:
+        raise ConversionFailure(
+            f"the model config's input.channels {given['channels']} is not the model's {channels}",
+            "The model fixes its channels: remove input.channels from the config.",
+            code="input_size",
+        )
+    if channels < 1:
+        raise ConversionFailure(
+            f"the model's input shape {shape} leaves the channels open",
+            'Give them in the model config: {"input": {"channels": 1|3}}',
+            code="input_size",
+        )
+    if channels not in (1, 3):
+        raise ConversionFailure(
+            f"the model takes images with {channels} channels",
+            "lambdapack feeds 1 (greyscale) or 3 (RGB) channels.",
         )
     return {
         "height": height,

@@ -157,12 +157,14 @@ class Installer:
         dest: Path,
         find_links: Sequence[Path] = (),
         refresh: bool = False,
+        shipped: Callable[[str], bool] = lambda path: True,
     ) -> InstallResult:
         """Install ``requirements`` for ``target`` into the empty folder ``dest``, with
-        releases whose native files load on the target."""
+        releases whose native files load on the target. ``shipped(path)`` says whether a
+        file goes into the zip (the prune rules): only those are checked."""
         wheelhouse = self.wheelhouse(target)
         wheelhouse.mkdir(parents=True, exist_ok=True)
-        session = _Session(self.runner, target, wheelhouse, tuple(find_links), refresh)
+        session = _Session(self.runner, target, wheelhouse, tuple(find_links), refresh, shipped)
         fixed = fixed_names(requirements)
         chosen: dict[str, str] = {}  # distribution -> the older release chosen for it
         skipped: list[str] = []
@@ -425,6 +427,7 @@ class _Session:
     wheelhouse: Path
     find_links: tuple[Path, ...]
     refresh: bool
+    shipped: Callable[[str], bool] = lambda path: True  # files pruning removes are never checked
     downloaded: bool = False
     elves: dict[Path, dict[str, ElfInfo]] = field(default_factory=dict)
 
@@ -476,11 +479,13 @@ class _Session:
         return failing
 
     def read(self, wheel: Path) -> dict[str, ElfInfo]:
+        """The ELF files of ``wheel`` that will ship (pruned ones never load, so never matter)."""
         if wheel not in self.elves:
             if wheel.parent.resolve() == self.wheelhouse.resolve():
-                self.elves[wheel] = cached_wheel_elves(wheel, self.wheelhouse / ELF_CACHE)
+                found = cached_wheel_elves(wheel, self.wheelhouse / ELF_CACHE)
             else:
-                self.elves[wheel] = wheel_elves(wheel)
+                found = wheel_elves(wheel)
+            self.elves[wheel] = {path: info for path, info in found.items() if self.shipped(path)}
         return self.elves[wheel]
 
     def choose(

@@ -10,7 +10,11 @@ Results are cached by the model's content, the options and the samples, so
 a warm rebuild does not import TensorFlow again.
 
 The model config (input size, channels, scaling, labels) is completed from
-the model itself and written next to it as ``model/config.json``.
+the model itself and written next to it as ``model/config.json``. The user's
+part is found beside the model as ``MODEL_STEM.lambdapack.json`` or
+``MODEL_FILENAME.lambdapack.json`` (both is an error), or given with
+``--config``; ``lambdapack init`` writes it from what the model says about
+itself (``inspect_child``, ``init_config``).
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdapack.handler.lambdapack_handler.config import ConfigError, parse_config
+from lambdapack.handler.lambdapack_handler.config import SCALES, ConfigError, InputSpec, parse_config
 from lambdapack.handler.lambdapack_handler.contract import HANDLER_PACKAGE
 
 from ..atomic import replaced_when_complete
@@ -39,6 +45,10 @@ MODEL_FILE = "model.tflite"
 # What the handler loads, per model format: a file for LiteRT, a folder for TensorFlow.
 MODEL_ARTIFACTS = {"tflite": MODEL_FILE, "saved_model": "saved_model"}
 BACKEND_OF_FORMAT = {"tflite": "litert", "saved_model": "tensorflow"}
+CONFIG_SUFFIX = ".lambdapack.json"
+DEFAULT_SCALE = InputSpec.scale  # what the handler uses when the config names none
+# Errors from the conversion child that are the user's input to fix (exit 2), not the model's (exit 4).
+CHILD_INPUT_PROBLEMS = ("free_size", "input_size", "free_size_tflite")
 
 
 @dataclass
@@ -49,6 +59,7 @@ class ModelResult:
     config: dict  # the complete config written into the zip
     check: dict  # what convert_child measured
     cached: bool
+    config_path: Path | None = None  # the user's config it was packed with; None: defaults
 
     @property
     def comparison(self) -> dict | None:
@@ -66,7 +77,15 @@ class ModelResult:
             "classes": self.check.get("classes"),
             "tensorflow": self.check.get("tensorflow"),
             "conversion_check": self.comparison,
+            "config": None if self.config_path is None else str(self.config_path),
         }
+
+    def config_summary(self) -> str:
+        """Which config the model was packed with, for the model stage's line."""
+        if self.config_path is not None:
+            return f"config {self.config_path}"
+        scale = self.config.get("input", {}).get("scale", DEFAULT_SCALE)
+        return f"no config beside the model: defaults (scale {scale}); run lambdapack init {self.source}"
 
 
 def model_kind(path: Path) -> str:
@@ -89,15 +108,35 @@ def model_kind(path: Path) -> str:
 def default_config_path(model: Path) -> Path:
     """``digits.keras`` -> ``digits.lambdapack.json`` beside it."""
     base = model.parent / (model.name if model.is_dir() else model.stem)
-    return base.with_name(base.name + ".lambdapack.json")
+    return base.with_name(base.name + CONFIG_SUFFIX)
+
+
+def config_candidates(model: Path) -> list[Path]:
+    """Where a model's config may sit: ``digits.lambdapack.json`` and ``digits.keras.lambdapack.json``."""
+    stem = default_config_path(model)
+    full = model.with_name(model.name + CONFIG_SUFFIX)
+    return [stem] if full == stem else [stem, full]
+
+
+def find_config(model: Path, config_path: Path | None = None) -> Path | None:
+    """The config to use: ``config_path`` when given, else the one beside the model (None: none)."""
+    if config_path is not None:
+        return config_path
+    found = [path for path in config_candidates(model) if path.exists()]
+    if len(found) > 1:
+        raise InputError(
+            f"two model configs beside {model.name}: {found[0]} and {found[1]}",
+            "Keep one of them (delete or rename the other), or choose one with --config FILE.",
+        )
+    return found[0] if found else None
 
 
 def read_user_config(model: Path, config_path: Path | None) -> dict:
-    path = config_path or default_config_path(model)
-    if not path.exists():
-        if config_path is not None:
-            raise InputError(f"model config {path} does not exist")
+    path = find_config(model, config_path)
+    if path is None:
         return {}
+    if not path.exists():
+        raise InputError(f"model config {path} does not exist")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -105,10 +144,7 @@ def read_user_config(model: Path, config_path: Path | None) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"model config {path} must be a JSON object")
     if "labels_file" in data:
-        labels_path = (path.parent / data.pop("labels_file")).resolve()
-        data["labels"] = [
-            line.strip() for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
+        data["labels"] = read_labels_file((path.parent / data.pop("labels_file")).resolve())
     _validate_partial(data, path)
     return data
 
@@ -150,13 +186,17 @@ def prepare_model(
     kind = model_kind(model)
     _check_request(kind, quantize, model_format)
     artifact = MODEL_ARTIFACTS[model_format]
+    config_path = find_config(model, config_path)
     user_config = read_user_config(model, config_path)
     samples = samples or []
     key = _cache_key(model, kind, quantize, user_config, samples, model_format)
     cached_dir = cache_dir / "models" / key
     cached = (cached_dir / "check.json").exists() and (cached_dir / artifact).exists()
     if not cached:
-        _run_child(model, kind, quantize, user_config, samples, cached_dir, model_format)
+        try:
+            _run_child(model, kind, quantize, user_config, samples, cached_dir, model_format)
+        except _ChildInputProblem as problem:
+            raise _input_problem(problem.check, model, config_path) from None
     check = json.loads((cached_dir / "check.json").read_text())
     dest.mkdir(parents=True, exist_ok=True)
     _copy(cached_dir / artifact, dest / artifact)
@@ -178,8 +218,9 @@ def prepare_model(
         )
     config = parse_config(config).as_dict()
     (dest / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    result = ModelResult(model, kind, quantize, config, check, cached)
+    result = ModelResult(model, kind, quantize, config, check, cached, config_path)
     _enforce_agreement(result)
+    _enforce_preprocessing(result)
     return result
 
 
@@ -198,7 +239,10 @@ def load_prepared(folder: Path, dest: Path) -> ModelResult:
     shutil.copyfile(folder / "config.json", dest / "config.json")
     source = json.loads((folder / "source.json").read_text())
     check = json.loads((folder / "check.json").read_text())
-    return ModelResult(Path(source["source"]), source["kind"], source["quantize"], config, check, cached=True)
+    config_path = Path(source["config"]) if source.get("config") else None
+    return ModelResult(
+        Path(source["source"]), source["kind"], source["quantize"], config, check, True, config_path
+    )
 
 
 def artifact_sha256(path: Path) -> str:
@@ -259,6 +303,30 @@ def _enforce_agreement(result: ModelResult) -> None:
         )
 
 
+def _enforce_preprocessing(result: ModelResult) -> None:
+    """Every sample image gets the same answer under the configured scale, but not under
+    another: the preprocessing is probably wrong (the conversion check cannot tell, since
+    the original and the converted model are fed the same wrongly scaled inputs)."""
+    probe = result.check.get("preprocessing_probe")
+    if not probe or probe["distinct_top1"] > 1:
+        return
+    alternatives = {scale: n for scale, n in probe["alternatives"].items() if n > 1}
+    if not alternatives:
+        return
+    better = max(alternatives, key=lambda scale: (alternatives[scale], scale == "0..255"))
+    labels = result.config.get("labels") or []
+    answer = labels[probe["top1"]] if probe["top1"] < len(labels) else str(probe["top1"])
+    where = result.config_path or default_config_path(result.source)
+    raise ModelError(
+        f"all {probe['samples']} sample images get the same answer ({answer!r}) with input scale "
+        f"{probe['scale']}, but {alternatives[better]} different answers with scale {better}: the "
+        "preprocessing (the config's input scale) is probably wrong",
+        f'The model looks like it expects scale {better}: set "input": {{"scale": "{better}"}} in '
+        f"{where}, or run lambdapack init {result.source} to read the preprocessing from the model. "
+        "If every sample really is of one class, add samples of other classes.",
+    )
+
+
 def _cache_key(
     model: Path, kind: str, quantize: str, config: dict, samples: list[Path], model_format: str
 ) -> str:
@@ -283,10 +351,12 @@ def _cache_key(
 
 
 def _handler_source_digest() -> str:
-    """Preprocessing code feeds the check: a change to it must invalidate the cache."""
+    """Preprocessing code and the conversion child feed the check: a change to either must
+    invalidate the cache."""
     digest = hashlib.sha256()
     for path in sorted((handler_dir() / HANDLER_PACKAGE).glob("*.py")):
         digest.update(path.read_bytes())
+    digest.update(Path(__file__).with_name("convert_child.py").read_bytes())
     return digest.hexdigest()
 
 
@@ -326,9 +396,308 @@ def _run_child(
         check_path = work / "check.json"
         if not check_path.exists():
             raise ModelError(
-                f"model conversion crashed (exit code {proc.returncode})",
-                "Its last output was:\n" + "\n".join(proc.stderr.strip().splitlines()[-10:]),
+                f"model conversion crashed ({_exit_text(proc.returncode)}): {last_error_line(proc.stderr)}",
+                "The conversion runs in a child process with TensorFlow; it stopped before writing its "
+                "result. Out of memory is a common cause: close other programs, or convert on a larger "
+                "machine.",
             )
         check = json.loads(check_path.read_text())
         if "error" in check:
+            if check.get("code") in CHILD_INPUT_PROBLEMS:
+                raise _ChildInputProblem(check)
             raise ModelError(check["error"], check.get("hint", ""))
+
+
+class _ChildInputProblem(Exception):
+    """The conversion child refused the input (size, channels): the parent words the message."""
+
+    def __init__(self, check: dict) -> None:
+        super().__init__(check["error"])
+        self.check = check
+
+
+def _input_problem(check: dict, model: Path, config_path: Path | None) -> InputError:
+    where = config_path or default_config_path(model)
+    if check.get("code") == "free_size":
+        return InputError(
+            f"{model.name} takes images of any size (its input is {check.get('shape', 'free')}) and the "
+            "model config gives no size to feed it",
+            f"Give the size it was trained on: lambdapack init {model} --size HxW writes it into {where}; "
+            f'or add "input": {{"height": H, "width": W}} to {where}.',
+        )
+    return InputError(check["error"], check.get("hint", ""))
+
+
+def last_error_line(stderr: str) -> str:
+    """The line of a child's stderr that says what went wrong: the exception line of a
+    traceback, else a fatal message, else the last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "no output"
+    for line in reversed(lines):
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(:|$)", line):
+            return line
+    for line in reversed(lines):
+        if re.search(r"fatal|abort|segmentation fault|killed|error", line, re.IGNORECASE):
+            return line
+    return lines[-1]
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        import signal
+
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+# --- lambdapack init: the config written from what the model says about itself ---------------------
+
+
+@dataclass
+class InitResult:
+    path: Path  # the config written
+    config: dict
+    fields: list[tuple[str, str, str]]  # (name, value, where it came from), in print order
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    replaced: bool = False  # an existing config was overwritten (--force)
+
+
+def read_labels_file(path: Path) -> list[str]:
+    """Class names, one a line, blank lines skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"labels file {path} cannot be read: {exc.strerror or exc}") from exc
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise InputError(
+            f"labels file {path} names no labels", "Write one class name a line, in output order."
+        )
+    return labels
+
+
+def parse_labels(text: str) -> list[str]:
+    """``"cat,dog,bird"`` -> ``["cat", "dog", "bird"]``."""
+    labels = [label.strip() for label in text.split(",")]
+    if not all(labels):
+        raise InputError(
+            f"--labels {text!r} has an empty label", "Give names separated by commas: cat,dog,bird"
+        )
+    return labels
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"224x224"`` (height x width) -> ``(224, 224)``."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if not match or min(int(match[1]), int(match[2])) < 1:
+        raise InputError(
+            f"--size {text!r} is not HxW", "Give the height and width in pixels, e.g. --size 224x224"
+        )
+    return int(match[1]), int(match[2])
+
+
+def init_config(
+    model: Path,
+    labels: list[str] | None = None,
+    labels_from: str = "--labels",
+    size: tuple[int, int] | None = None,
+    force: bool = False,
+) -> InitResult:
+    """Inspect ``model`` (in a child process) and write ``MODEL_STEM.lambdapack.json`` beside it."""
+    if not model.exists():
+        raise InputError(f"model {model} does not exist")
+    kind = model_kind(model)
+    existing = find_config(model)
+    if existing is not None and not force:
+        raise InputError(
+            f"{existing} already exists",
+            "Pass --force to overwrite it with what the model says, or edit it by hand.",
+        )
+    facts = _run_inspect(model, kind, size)
+    config, fields, notes, warnings = describe_model(facts, model, labels, labels_from, size)
+    path = existing or default_config_path(model)
+    pending = path.with_name(f".{path.name}.partial")
+    pending.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    os.replace(pending, path)
+    return InitResult(path, config, fields, notes, warnings, replaced=existing is not None)
+
+
+def describe_model(
+    facts: dict,
+    model: Path,
+    labels: list[str] | None = None,
+    labels_from: str = "--labels",
+    size: tuple[int, int] | None = None,
+) -> tuple[dict, list[tuple[str, str, str]], list[str], list[str]]:
+    """From what ``inspect_child`` found: the config, each value with where it came from,
+    notes and warnings. Pure: the rules ``lambdapack init`` follows, testable without TensorFlow."""
+    fields: list[tuple[str, str, str]] = []
+    notes: list[str] = []
+    warnings: list[str] = []
+    layers = facts.get("layers")
+    inside = [layer for layer in layers or [] if layer.get("before_weights")]
+    model_input: dict = {}
+
+    shape = facts["input"]
+    height, width, channels = shape["height"], shape["width"], shape["channels"]
+    resizing = next((layer for layer in inside if layer["type"] == "Resizing"), None)
+    if channels is None:
+        channels = 3
+        model_input["channels"] = 3
+        warnings.append(
+            "the model's input leaves the channels open: wrote 3 (RGB); edit input.channels if not"
+        )
+    if height is not None and width is not None:
+        fields.append(("input", f"{height}x{width}x{channels}", f"from {shape['source']}"))
+        if size is not None and tuple(size) != (height, width):
+            warnings.append(f"--size {size[0]}x{size[1]} ignored: the model takes {height}x{width}")
+    elif resizing is not None:
+        height, width = resizing["height"], resizing["width"]
+        model_input.update(height=height, width=width)
+        source = f"the model resizes inside: Resizing({height}, {width}); its input takes any size"
+        fields.append(("input", f"{height}x{width}x{channels}", source))
+        if size is not None and tuple(size) != (height, width):
+            warnings.append(
+                f"--size {size[0]}x{size[1]} ignored: the model resizes to {height}x{width} itself"
+            )
+    elif size is not None:
+        height, width = size
+        model_input.update(height=height, width=width)
+        fields.append(
+            ("input", f"{height}x{width}x{channels}", "from --size; the model's input takes any size")
+        )
+    else:
+        raise InputError(
+            f"{model.name} takes images of any size (its input is None x None x {channels}) and has no "
+            "Resizing layer inside to tell which",
+            f"Pass the size it was trained on: lambdapack init {model} --size HxW (e.g. --size 224x224).",
+        )
+
+    scale, scale_source = _scale(layers, inside, facts["input"]["source"])
+    model_input["scale"] = scale
+    fields.append(("scale", scale, scale_source))
+    if scale_source.startswith("the default"):
+        notes.append(
+            f"check the scale: the handler feeds pixels scaled to {scale}; use the scaling the model was "
+            f"trained with ({', '.join(SCALES)})"
+        )
+    resize = "stretch"
+    resize_source = "the default: the image is stretched to the input size"
+    if resizing is not None and resizing.get("crop_to_aspect_ratio") and "height" in model_input:
+        resize, resize_source = "center-crop", "the model's Resizing crops to the aspect ratio"
+    model_input["resize"] = resize
+    fields.append(("resize", resize, resize_source))
+
+    output = facts["output"]
+    kind = output["kind"] or "auto"
+    fields.append(("output", kind, output["source"]))
+    classes = int(facts["classes"])
+    fields.append(("classes", str(classes), "from the model's output"))
+    if labels is not None:
+        if len(labels) != classes:
+            raise InputError(
+                f"{len(labels)} labels given ({labels_from}), the model has {classes} classes",
+                "Give one label per model output, in output order.",
+            )
+        fields.append(("labels", _shorten(labels), f"from {labels_from}"))
+    else:
+        labels = [str(index) for index in range(classes)]
+        fields.append(("labels", _shorten(labels), "numbers: no labels given"))
+        warnings.append(
+            f"no labels given: wrote 0..{classes - 1}; name the classes with --labels a,b,c or "
+            "--labels-file FILE (one a line, in output order)"
+        )
+    for layer in inside:
+        if layer["type"] in ("Normalization", "CenterCrop") and _layer_text(layer) not in scale_source:
+            notes.append(f"the model also has {_layer_text(layer)} inside: nothing to configure for it")
+    config = {
+        "name": model.name if model.is_dir() else model.stem,
+        "labels": labels,
+        "input": model_input,
+        "output": kind,
+    }
+    return config, fields, notes, warnings
+
+
+def _scale(layers: list[dict] | None, inside: list[dict], input_source: str) -> tuple[str, str]:
+    """The input scale and why: a Rescaling (or Normalization of raw pixels) inside means the
+    model takes raw pixels, 0..255."""
+    if layers is None:
+        what = "a SavedModel" if "signature" in input_source else "a .tflite model"
+        return DEFAULT_SCALE, (
+            f"the default: {what} keeps no Keras layers, so its preprocessing cannot be read; check it"
+        )
+    rescaling = next((layer for layer in inside if layer["type"] == "Rescaling"), None)
+    if rescaling is not None:
+        return _scale_for_rescaling(rescaling["scale"], rescaling["offset"]), (
+            f"the model rescales inside: {_layer_text(rescaling)}"
+        )
+    normalization = next((layer for layer in inside if layer["type"] == "Normalization"), None)
+    if normalization is not None and normalization.get("mean"):
+        if max(abs(m) for m in normalization["mean"]) > 2:
+            return "0..255", f"the model normalizes raw pixels inside: {_layer_text(normalization)}"
+        return DEFAULT_SCALE, (
+            f"the default: the model normalizes inside ({_layer_text(normalization)}), "
+            "with a mean that suggests inputs in 0..1"
+        )
+    return DEFAULT_SCALE, "the default: no Rescaling layer inside the model"
+
+
+def _scale_for_rescaling(scale: float, offset: float) -> str:
+    """The input range the Rescaling layer maps onto a small range (0..1 or -1..1): raw
+    pixels for Rescaling(1/255) or (1/127.5, -1), 0..1 for Rescaling(2, -1)."""
+    for name, (low, high) in (("0..255", (0, 255)), ("0..1", (0, 1)), ("-1..1", (-1, 1))):
+        ends = sorted((low * scale + offset, high * scale + offset))
+        if ends[0] >= -1.01 and ends[1] <= 1.01 and ends[1] - ends[0] >= 0.9:
+            return name
+    return "0..255"
+
+
+def _layer_text(layer: dict) -> str:
+    kind = layer["type"]
+    if kind == "Rescaling":
+        scale, offset = layer["scale"], layer["offset"]
+        inverse = 1 / scale if scale else 0
+        text = f"1/{inverse:g}" if scale and abs(inverse - round(inverse, 1)) < 1e-6 else f"{scale:g}"
+        return f"Rescaling({text}" + (f", offset={offset:g})" if offset else ")")
+    if kind in ("Resizing", "CenterCrop"):
+        return f"{kind}({layer['height']}, {layer['width']})"
+    mean = layer.get("mean") or []
+    return f"Normalization(mean {', '.join(f'{m:.3g}' for m in mean[:3])})" if mean else "Normalization"
+
+
+def _shorten(labels: list[str], shown: int = 5) -> str:
+    text = ", ".join(labels[:shown])
+    return text + (f", … ({len(labels)} in all)" if len(labels) > shown else "")
+
+
+def _run_inspect(model: Path, kind: str, size: tuple[int, int] | None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="lambdapack-inspect-") as work:
+        answer = Path(work) / "answer.json"
+        request = {"model": str(model.resolve()), "kind": kind, "size": list(size) if size else None}
+        request["out"] = str(answer)
+        (Path(work) / "request.json").write_text(json.dumps(request))
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
+        proc = subprocess.run(
+            [sys.executable, "-m", "lambdapack.packing.inspect_child", str(Path(work) / "request.json")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if not answer.exists():
+            raise ModelError(
+                f"inspecting the model crashed ({_exit_text(proc.returncode)}): "
+                f"{last_error_line(proc.stderr)}",
+                "The inspection runs in a child process with TensorFlow; it stopped before writing "
+                "its answer.",
+            )
+        facts = json.loads(answer.read_text())
+    if "error" in facts:
+        raise ModelError(facts["error"], facts.get("hint", ""))
+    return facts

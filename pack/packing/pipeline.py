@@ -52,7 +52,7 @@ from .elf import read_elf_file
 from .install import Installer, InstallResult
 from .interpreter import find_target_python
 from .model import ModelResult, artifact_size, load_prepared, prepare_model, sample_images
-from .prune import PruneResult, prune_tree
+from .prune import PruneResult, active_rules, matching_rule, prune_tree
 from .report import (
     OVER_LIMIT_HINT,
     Report,
@@ -182,7 +182,11 @@ class ModelStage(Stage):
                 options.runtime.model_format,
             )
         cached = " (cached)" if build.model.cached else ""
-        return f"{build.model.kind} -> {build.model.config['model_file']}{cached}"
+        if options.prepared_model is not None and build.model.config_path is None:
+            used = "prepared on the host"
+        else:
+            used = build.model.config_summary()
+        return f"{build.model.kind} -> {build.model.config['model_file']}{cached}; {used}"
 
 
 class InstallStage(Stage):
@@ -197,11 +201,19 @@ class InstallStage(Stage):
         if options.staged:
             requirements += BOOTSTRAP_REQUIREMENTS
         build.task.mkdir(parents=True, exist_ok=True)
+        rules = active_rules(_kept_groups(options))
         build.installed = Installer(options.cache_dir).install(
-            requirements, options.target, build.task, options.find_links, options.refresh
+            requirements,
+            options.target,
+            build.task,
+            options.find_links,
+            options.refresh,
+            shipped=lambda path: matching_rule(path, rules) is None,
         )
         names = ", ".join(f"{d.name} {d.version}" for d in build.installed.distributions)
-        return names + ("" if build.installed.downloaded else " (from the wheel cache)")
+        summary = names + ("" if build.installed.downloaded else " (from the wheel cache)")
+        # Releases skipped because their native files cannot load on the target.
+        return "\n".join([summary, *(f"  {line}" for line in build.installed.skipped)])
 
 
 class StripStage(Stage):
@@ -226,7 +238,7 @@ class PruneStage(Stage):
 
     def execute(self, build: Build) -> str:
         options = build.options
-        build.pruned = prune_tree(build.task, (*options.keep, *options.runtime.unsafe_prune_groups))
+        build.pruned = prune_tree(build.task, _kept_groups(options))
         return f"saved {_mb(build.pruned.saved)}"
 
 
@@ -444,6 +456,7 @@ def _build_record(build: Build, sizes: dict[str, int]) -> dict:
         "runtime": options.runtime.name,
         "builder": builder_record(),
         "distributions": [{"name": d.name, "version": d.version} for d in build.installed.distributions],
+        "install": {"skipped": list(build.installed.skipped)},
         "strip": build.stripped.as_dict(),
         "prune": build.pruned.as_dict(),
         "strip_saved_by_package": sum_by_package(surviving_strip, build.owners),
@@ -454,6 +467,11 @@ def _build_record(build: Build, sizes: dict[str, int]) -> dict:
     if build.archive is not None:
         record["deps"] = {**build.archive.as_dict(), "packages": sum_by_package(deps_sizes, build.owners)}
     return record
+
+
+def _kept_groups(options: PackOptions) -> tuple[str, ...]:
+    """Prune groups that stay: the user's --keep and those the runtime imports from."""
+    return (*options.keep, *options.runtime.unsafe_prune_groups)
 
 
 def builder_record() -> dict:
@@ -467,9 +485,8 @@ def builder_record() -> dict:
 
 def _compat_hint(target: Target) -> str:
     hint = (
-        "A wheel's platform tag promised more than its files deliver. Pin an older version of "
-        "the package that ships the file (e.g. --require 'ai-edge-litert==1.4.0'), or drop the "
-        "requirement."
+        "A wheel's platform tag promised more than its files deliver. Pin another release of the "
+        "package that ships the file (--require 'NAME==VERSION'), or drop the requirement."
     )
     if target.os.glibc < (2, 34):
         hint += " Or choose a newer runtime: --python 3.12 and later run Amazon Linux 2023 (glibc 2.34)."
@@ -477,11 +494,11 @@ def _compat_hint(target: Target) -> str:
 
 
 def _compat_message(report: compat.CompatReport, target: Target) -> str:
-    lines = [f"{len(report.findings)} native files cannot load on {target.runtime} ({target.os.name}):"]
-    lines += [f"  {f.path}: {f.problem}" for f in report.findings[:15]]
-    if len(report.findings) > 15:
-        lines.append(f"  … and {len(report.findings) - 15} more")
-    return "\n".join(lines)
+    return compat.problems_message(
+        f"{len(report.findings)} native files cannot load on {target.runtime} ({target.os.name}):",
+        [(f.path, f.problem) for f in report.findings],
+        shown=15,
+    )
 
 
 def _check_handler_dir(folder: Path) -> None:

@@ -36,6 +36,76 @@ class Rule:
     reason: str
 
 
+# Pillow's modules a classifier never imports: the readers of formats outside the handler's
+# RASTER_FORMATS (PNG, JPEG, MPO, WEBP, GIF, BMP, TIFF, AVIF; PPM stays, Image.preinit imports
+# it), and drawing, fonts, colour management, GUI toolkits and screen grabs.
+PILLOW_UNUSED_PLUGINS = (
+    "Blp",
+    "BufrStub",
+    "Cur",
+    "Dcx",
+    "Dds",
+    "Eps",
+    "Fits",
+    "Fli",
+    "Fpx",
+    "Ftex",
+    "Gbr",
+    "GribStub",
+    "Hdf5Stub",
+    "Icns",
+    "Ico",
+    "Im",
+    "Imt",
+    "Iptc",
+    "Jpeg2K",
+    "McIdas",
+    "Mic",
+    "Mpeg",
+    "Msp",
+    "Palm",
+    "Pcd",
+    "Pcx",
+    "Pdf",
+    "Pixar",
+    "Psd",
+    "Qoi",
+    "Sgi",
+    "Spider",
+    "Sun",
+    "Tga",
+    "Wmf",
+    "XVThumb",
+    "Xbm",
+    "Xpm",
+)
+PILLOW_UNUSED_MODULES = (
+    "PdfParser",
+    "ImageCms",
+    "ImageTk",
+    "ImageQt",
+    "ImageGrab",
+    "ImageShow",
+    "ImageWin",
+    "ImageDraw",
+    "ImageDraw2",
+    "ImageFont",
+    "ImageText",
+    "ImageMath",
+    "ImageMorph",
+    "ImagePath",
+    "PSDraw",
+    "FontFile",
+    "BdfFontFile",
+    "PcfFontFile",
+    "GdImageFile",
+    "WalImageFile",
+    "TarIO",
+    "ContainerIO",
+    "_tkinter_finder",
+)
+PILLOW_UNUSED_EXTENSIONS = ("_imagingcms", "_imagingtk", "_imagingmath", "_imagingmorph")
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "tests",
@@ -81,9 +151,10 @@ RULES: tuple[Rule, ...] = (
             "numpy/_core/_simd.*",
             "numpy/random/_examples/**",
             "numpy/distutils/**",
+            "numpy/testing/**",
         ),
-        "numpy's Fortran wrapper generator, distutils, C API headers and SIMD test module; "
-        "imported only by developers building extensions",
+        "numpy's Fortran wrapper generator, distutils, C API headers, SIMD test module and the "
+        "assertion helpers for test authors (numpy.testing); imported only by developers",
     ),
     Rule(
         "numpy-extras",
@@ -95,6 +166,24 @@ RULES: tuple[Rule, ...] = (
         "litert-npu",
         ("ai_edge_litert/vendors/**", "ai_edge_litert/aot/**", "ai_edge_litert/tools/**"),
         "LiteRT's NPU vendor plugins and ahead-of-time compiler; Lambda has no NPU",
+    ),
+    Rule(
+        "pillow-unused",
+        (
+            *(f"PIL/{name}ImagePlugin.py" for name in PILLOW_UNUSED_PLUGINS),
+            *(f"PIL/{name}.py" for name in PILLOW_UNUSED_MODULES),
+            *(f"PIL/{name}.*.so" for name in PILLOW_UNUSED_EXTENSIONS),
+        ),
+        "Pillow's readers for formats the handler never opens (it opens only the raster formats "
+        "in lambdapack_handler.imaging.RASTER_FORMATS; Pillow skips a plugin that is not there), and "
+        "its drawing, fonts, colour management, GUI and screen-grab modules, which a classifier never "
+        "imports; keep them with --keep pillow-unused if your code does",
+    ),
+    Rule(
+        "litert-gpu",
+        ("ai_edge_litert/libLiteRtWebGpuAccelerator.so",),
+        "LiteRT's WebGPU accelerator (16.7 MB in 2.1): nothing links it, LiteRT loads it only when "
+        "a GPU is asked for, and Lambda has no GPU",
     ),
     Rule(
         "litert-tools",

@@ -1,0 +1,52 @@
+"""``lambdapack init``: parse, call ``lambdapack.packing.model.init_config``, print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.text import Text
+
+from ..errors import InputError
+from ..packing.model import init_config, parse_labels, parse_size, read_labels_file
+from .common import err
+
+
+@click.command("init")
+@click.argument("model", type=click.Path(exists=True, path_type=Path))
+@click.option("--labels", help="Class names in output order, separated by commas: cat,dog,bird.")
+@click.option(
+    "--labels-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of class names, one a line, in output order.",
+)
+@click.option(
+    "--size",
+    metavar="HxW",
+    help="Image size for a model whose input takes any size and that does not resize inside (e.g. 224x224).",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing config.")
+def init_command(
+    model: Path, labels: str | None, labels_file: Path | None, size: str | None, force: bool
+) -> None:
+    """Inspect MODEL (.keras, .h5, a SavedModel folder or .tflite) and write its config
+    beside it (MODEL_STEM.lambdapack.json): input size, scaling, resize, output kind, labels.
+    Prints each value and where it came from."""
+    if labels is not None and labels_file is not None:
+        raise InputError("pass --labels or --labels-file, not both")
+    names, labels_from = None, "--labels"
+    if labels is not None:
+        names = parse_labels(labels)
+    elif labels_file is not None:
+        names, labels_from = read_labels_file(labels_file), f"--labels-file {labels_file}"
+    result = init_config(model, names, labels_from, parse_size(size) if size else None, force)
+    click.echo(f"{'replaced' if result.replaced else 'wrote'} {result.path}")
+    for name, value, source in result.fields:
+        click.echo(f"  {name:<8} {value} ({source})")
+    for note in result.notes:
+        click.echo(f"  note: {note}")
+    for warning in result.warnings:
+        err.print(Text("warning: ", style="yellow") + Text(warning), highlight=False)
+
+
+COMMANDS = (init_command,)
