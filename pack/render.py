@@ -137,6 +137,7 @@ def _render_checks(report: Report, console: Console) -> None:
     if model:
         served = "SavedModel" if model.get("format") == "saved_model" else ".tflite"
         line = f"model: {model['kind']} -> {size(model['bytes'])} {served} ({model['quantize']})"
+        line += f", config {model['config']}" if model.get("config") else ", no config (defaults)"
         check = model.get("conversion_check")
         if check:
             line += (

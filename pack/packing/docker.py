@@ -152,7 +152,14 @@ def pack_in_docker(
         )
         (Path(prepared) / "check.json").write_text(json.dumps(result.check))
         (Path(prepared) / "source.json").write_text(
-            json.dumps({"source": str(model), "kind": result.kind, "quantize": quantize})
+            json.dumps(
+                {
+                    "source": str(model),
+                    "kind": result.kind,
+                    "quantize": quantize,
+                    "config": None if result.config_path is None else str(result.config_path),
+                }
+            )
         )
         volumes = {
             str(package_dir()): {"bind": "/src/lambdapack", "mode": "ro"},
