@@ -71,7 +71,7 @@ def cold_starts(
     else:
         paths = [runtime_boto3(cache, target), runtime_interface_client(cache, target)]
     first, init = [], []
-    for run in range(runs):
+    for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="bench-cold-") as work:
             task = Path(work) / "task"
             zipfile.ZipFile(zip_path).extractall(task)
