@@ -15,7 +15,7 @@ from rich.text import Text
 
 from .. import __version__
 from ..errors import PackError
-from . import aws, init, local, pack
+from . import aws, estimate, init, local, pack
 from .common import err
 
 
@@ -33,7 +33,7 @@ def cli() -> None:
 
 
 # The workflow: pack and look inside, run locally, then deploy and wire.
-for command in (*init.COMMANDS, *pack.COMMANDS, *local.COMMANDS, *aws.COMMANDS):
+for command in (*init.COMMANDS, *pack.COMMANDS, *local.COMMANDS, *estimate.COMMANDS, *aws.COMMANDS):
     cli.add_command(command)
 
 

@@ -5,14 +5,15 @@ architecture, and runs it in the local runtime where its target runs (this
 machine's Python or a container of the target's, see ``LocalRuntimes``).
 
 ``classify_files`` classifies image files from this machine with the zip's own
-handler code and no S3 of the user's: a private S3 (moto's server on 127.0.0.1,
-for this call only) holds the images, the function is invoked with the S3 event
+handler code and no S3 of the user's: a private S3 (``s3io.PrivateS3``, moto's
+server on 127.0.0.1, for this call only) holds the images, the function is invoked with the S3 event
 an upload would send, and the result objects it writes are returned — the same
 objects it would write to a real bucket.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -20,17 +21,19 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdapack.handler.lambdapack_handler.contract import DEFAULT_OUTPUT_PREFIX, result_key
+from lambdapack.handler.lambdapack_handler.contract import (
+    DEFAULT_OUTPUT_PREFIX,
+    OUTPUT_BUCKET,
+    OUTPUT_PREFIX,
+    result_key,
+)
 
-from ..errors import InputError, ToolError
+from ..errors import InputError
 from ..packing.report import build_record_in
 from ..packing.target import host_arch, host_python
 from .lambda_runtime import LocalRuntimes
-from .s3io import s3_event
+from .s3io import PrivateS3, s3_event
 from .sandbox import FunctionSpec, Result, Sandbox
-
-PRIVATE_BUCKET = "lambdapack-invoke"
-PRIVATE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 @dataclass
@@ -91,52 +94,25 @@ def classify_files(zip_path: Path, files: list[Path], options: InvokeOptions) ->
     for path in files:
         if not path.is_file():
             raise InputError(f"{path} is not a file")
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        raise ToolError(
-            "invoke --image needs moto's server for its private S3", 'pip install "lambdapack[local]"'
-        ) from exc
-    import boto3
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=options.region, **_boto3_credentials())
-        s3.create_bucket(Bucket=PRIVATE_BUCKET)
-        keys = [f"images/{index:04d}/{path.name}" for index, path in enumerate(files)]
-        for path, key in zip(files, keys, strict=True):
-            s3.put_object(Bucket=PRIVATE_BUCKET, Key=key, Body=path.read_bytes())
-        private = InvokeOptions(
-            cache_dir=options.cache_dir,
-            timeout=options.timeout,
-            memory=options.memory,
-            environment={k: v for k, v in options.environment.items() if k not in ("OUTPUT_BUCKET",)},
-            passed={"AWS_ENDPOINT_URL": endpoint, **PRIVATE_CREDENTIALS},
-            region=options.region,
+    with PrivateS3(options.region) as s3:
+        keys = s3.upload(files, "images/")
+        private = dataclasses.replace(
+            options,
+            # Results go where this call can read them: the private bucket, not one of the user's.
+            environment={k: v for k, v in options.environment.items() if k != OUTPUT_BUCKET},
+            passed=s3.function_environment(),
         )
-        prefix = private.environment.get("OUTPUT_PREFIX", DEFAULT_OUTPUT_PREFIX)
+        prefix = private.environment.get(OUTPUT_PREFIX, DEFAULT_OUTPUT_PREFIX)
         with ZipFunction(zip_path, private) as function:
-            result = function.invoke(s3_event(PRIVATE_BUCKET, keys))
-        objects = []
+            result = function.invoke(s3_event(s3.bucket, keys))
+        client, objects = s3.client(), []
         for key in keys:
             try:
-                body = s3.get_object(Bucket=PRIVATE_BUCKET, Key=result_key(prefix, key))["Body"].read()
+                body = client.get_object(Bucket=s3.bucket, Key=result_key(prefix, key))["Body"].read()
                 objects.append(json.loads(body))
-            except s3.exceptions.NoSuchKey:
+            except client.exceptions.NoSuchKey:
                 objects.append({"input": {"key": key}, "error": {"type": "NoResult", "message": "no result"}})
         return objects, result
-    finally:
-        server.stop()
-
-
-def _boto3_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": PRIVATE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": PRIVATE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    }
 
 
 def passed_environment() -> dict[str, str]:

@@ -73,20 +73,26 @@ class LocalRuntimes:
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
-        self._chosen: dict[Target, tuple[list[Path], TargetPython | None]] = {}
+        self._chosen: dict[tuple[Target, bool], tuple[list[Path], TargetPython | None]] = {}
 
     def for_runtime(self, runtime: str, architecture: str) -> tuple[list[Path], TargetPython | None]:
         """The same, for Lambda's names (``python3.13``, ``arm64``)."""
         return self.for_target(Target(runtime.removeprefix("python"), architecture))
 
-    def for_target(self, target: Target) -> tuple[list[Path], TargetPython | None]:
+    def for_target(self, target: Target, contained: bool = False) -> tuple[list[Path], TargetPython | None]:
         """(runtime folders, the container's Python or None for this process's); ToolError
-        when no interpreter of the target can be had here."""
-        if target not in self._chosen:
-            if host_can_run(target):
+        when no interpreter of the target can be had here. ``contained``: a container even
+        for this machine's own Python, when an image of it is here (memory and CPU capped)."""
+        key = (target, contained)
+        if key not in self._chosen:
+            python, why = None, ""
+            if contained or not host_can_run(target):
+                python, why = find_target_python(target, contained=contained)
+                if python is not None and python.image is None:
+                    python = None  # no image here: this machine's own Python, uncapped
+            if python is None and host_can_run(target):
                 chosen = [runtime_boto3(self.cache_dir), runtime_interface_client(self.cache_dir)], None
             else:
-                python, why = find_target_python(target)
                 if python is None:
                     raise ToolError(
                         f"cannot run a {target.runtime} {target.arch} function here: {why}",
@@ -98,8 +104,8 @@ class LocalRuntimes:
                     runtime_interface_client(self.cache_dir, target),
                 ]
                 chosen = folders, python
-            self._chosen[target] = chosen
-        return self._chosen[target]
+            self._chosen[key] = chosen
+        return self._chosen[key]
 
 
 def run_beside_runtime_boto3(

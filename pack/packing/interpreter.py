@@ -87,19 +87,24 @@ class TargetPython:
 
 
 def find_target_python(
-    target: Target, image: str | None = None, same_arch: bool = True
+    target: Target, image: str | None = None, same_arch: bool = True, contained: bool = False
 ) -> tuple[TargetPython | None, str]:
     """The interpreter to run ``target``'s code with, or None; and a note saying which
     (or why there is none). ``same_arch=False`` asks only for the Python version
-    (bytecode is the same on every architecture)."""
+    (bytecode is the same on every architecture); ``contained`` prefers a container
+    even when this machine's Python is the target's (to cap its memory and CPU)."""
     arches = [target.arch] if same_arch else list(dict.fromkeys([host_arch() or target.arch, target.arch]))
+    host: tuple[TargetPython | None, str] | None = None
     if host_python() == target.python and host_arch() in arches:
-        return TargetPython(
-            target.python, host_arch() or target.arch
-        ), f"this machine's Python {host_python()}"
+        host = (
+            TargetPython(target.python, host_arch() or target.arch),
+            f"this machine's Python {host_python()}",
+        )
+        if not contained:
+            return host
     client, why = _docker()
     if client is None:
-        return None, why
+        return host or (None, why)
     wanted = (
         [(image, target.arch)]
         if image
@@ -113,6 +118,8 @@ def find_target_python(
             continue
         python = TargetPython(target.python, arch, candidate)
         return python, python.description
+    if host is not None:
+        return host
     if image:
         return None, f"the image {image} is not on this machine"
     tried = ", ".join(i for a in arches for i in candidate_images(target.python, a)) or "none known"

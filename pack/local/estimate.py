@@ -1,0 +1,486 @@
+"""``lambdapack estimate``: run a zip in the local Lambda runtime at each memory size,
+time it, and project what N images cost and how long they take (``pricing``).
+
+Measured, not guessed: for each memory size the zip's own code runs under AWS's
+runtime interface client (``Sandbox``) in a container of the target's Python whose
+memory is capped at that size and whose CPU share is memory / 1,769 MB of one vCPU,
+as Lambda allocates it. Each invocation is a real S3 event for one image: the
+function reads the image from, and writes its result to, a private S3 (moto's
+server on 127.0.0.1, started and stopped here). Per size: the init (cold start)
+duration, the first (cold) invocation, warm invocations (each sample image's median,
+averaged over the images) and the container's peak memory. The sizes' warm
+invocations are interleaved in rounds, so that this machine's other load falls on
+all of them alike.
+
+A size whose CPU share is more vCPUs than this machine has cores cannot be
+emulated: its row says so and holds no figures (nothing is extrapolated). When
+no container of the target's Python is on this machine, the zip runs in this
+machine's Python with neither cap, and the result says the figures are uncapped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from .. import pricing
+from ..errors import InputError
+from ..limits import MEMORY_MB, ONE_VCPU_MB
+from ..packing.interpreter import TargetPython
+from ..packing.report import build_record_in
+from ..packing.target import Target, TargetError, host_arch, host_python
+from .s3io import PrivateS3, image_files, s3_event
+
+DEFAULT_MEMORY_MB = (512, 1024, 1769, 3008)
+DEFAULT_WARM = 32  # warm invocations per memory size (at least 4 per sample image)
+ROUNDS = 4  # the warm invocations of all sizes, interleaved in this many rounds
+MAX_IMAGES = 16
+PREFIX = "incoming/"
+CONFIG_IN_ZIP = "model/config.json"
+DEFAULT_INPUT = (224, 224)  # when the zip does not say (a zip lambdapack did not pack)
+
+
+@dataclass
+class SizeMeasurement:
+    """One memory size: what the zip did there (or why it was not run)."""
+
+    memory_mb: int
+    vcpus: float
+    measured: bool = False
+    note: str | None = None
+    init_ms: float | None = None
+    cold_ms: float | None = None
+    warm_ms: dict[str, list[float]] = field(default_factory=dict)  # per sample image
+    peak_memory_mb: int | None = None
+    error: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.measured and self.error is None and bool(self.warm_ms) and self.init_ms is not None
+
+    @property
+    def warm_count(self) -> int:
+        return sum(len(durations) for durations in self.warm_ms.values())
+
+    @property
+    def warm_per_image_ms(self) -> float | None:
+        """The figure projections use: each image's median warm duration, averaged over the
+        images (each sample image weighs the same, whatever its count)."""
+        medians = [statistics.median(d) for d in self.warm_ms.values() if d]
+        return statistics.fmean(medians) if medians else None
+
+    @property
+    def warm_p50_ms(self) -> float | None:
+        every = [ms for durations in self.warm_ms.values() for ms in durations]
+        return statistics.median(every) if every else None
+
+    @property
+    def warm_mean_ms(self) -> float | None:
+        every = [ms for durations in self.warm_ms.values() for ms in durations]
+        return statistics.fmean(every) if every else None
+
+    def as_dict(self) -> dict:
+        return {
+            **asdict(self),
+            "warm_count": self.warm_count,
+            "warm_per_image_ms": self.warm_per_image_ms,
+            "warm_p50_ms": self.warm_p50_ms,
+            "warm_mean_ms": self.warm_mean_ms,
+        }
+
+
+@dataclass
+class Measurements:
+    zip: str
+    runtime: str
+    architecture: str
+    how: str  # which interpreter ran the zip
+    cpu_capped: bool  # memory and CPU share enforced (a container)
+    cores: int
+    images: list[dict]  # the sample images: name, width, height, bytes
+    sizes: list[SizeMeasurement]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Runner:
+    """Where the zip runs: the runtime folders (boto3, awslambdaric) and the interpreter."""
+
+    paths: list[Path]
+    python: TargetPython | None  # None: this process's Python, no caps
+
+    @property
+    def capped(self) -> bool:
+        return self.python is not None
+
+    @property
+    def description(self) -> str:
+        if self.python is None:
+            return f"this machine's Python {host_python()}"
+        return self.python.description
+
+
+def vcpus(memory_mb: int) -> float:
+    """Lambda's CPU allocation: proportional to memory, one full vCPU at 1,769 MB."""
+    return memory_mb / ONE_VCPU_MB
+
+
+def too_big_for_here(memory_mb: int, cores: int) -> str | None:
+    """Why ``memory_mb`` cannot be emulated on ``cores`` cores (None: it can)."""
+    share = vcpus(memory_mb)
+    if share <= cores:
+        return None
+    return (
+        f"not measured: {memory_mb:,} MB gets {share:.2f} vCPU on Lambda and this machine has "
+        f"{cores} core{'s' if cores != 1 else ''}; no figures rather than extrapolated ones"
+    )
+
+
+def zip_target(zip_path: Path) -> tuple[Target, dict]:
+    """The zip's target (from its build record; this machine's Python for a zip lambdapack
+    did not pack) and its model config ({} when it has none)."""
+    if not zipfile.is_zipfile(zip_path):
+        raise InputError(f"{zip_path} is not a zip file", "Pack one first: lambdapack pack MODEL.")
+    with zipfile.ZipFile(zip_path) as archive:
+        target = build_record_in(archive).get("target") or {}
+        try:
+            config = json.loads(archive.read(CONFIG_IN_ZIP))
+        except (KeyError, ValueError):
+            config = {}
+    runtime = target.get("runtime", f"python{host_python()}")
+    try:
+        return Target(runtime.removeprefix("python"), target.get("architecture", host_arch() or "x86_64")), (
+            config if isinstance(config, dict) else {}
+        )
+    except TargetError as exc:
+        raise InputError(f"{zip_path}: {exc}") from exc
+
+
+def runner_for(target: Target, cache_dir: Path) -> Runner:
+    """A container of the target's Python whenever one is here (memory and CPU share
+    enforced), for this machine's own Python too; else this machine's Python, uncapped."""
+    from .lambda_runtime import LocalRuntimes
+
+    paths, python = LocalRuntimes(cache_dir).for_target(target, contained=True)
+    return Runner(paths, python)
+
+
+def sample_images(folder: Path | None, config: dict, into: Path) -> list[Path]:
+    """The images to classify: every image in ``folder``, or a few generated here with
+    Pillow — JPEG and PNG at the model's input size and at 640x480."""
+    if folder is not None:
+        return image_files(folder)
+    import numpy as np
+    from PIL import Image
+
+    spec = config.get("input") if isinstance(config.get("input"), dict) else {}
+    size = (int(spec.get("width") or DEFAULT_INPUT[0]), int(spec.get("height") or DEFAULT_INPUT[1]))
+    rng = np.random.default_rng(15)
+    into.mkdir(parents=True, exist_ok=True)
+    made = []
+    for width, height in (size, (640, 480)):
+        # A smooth gradient with noise: photo-like sizes once compressed, the same bytes every run.
+        y, x = np.mgrid[0:height, 0:width]
+        base = np.stack([x * 255 / max(width, 1), y * 255 / max(height, 1), (x + y) % 256], axis=-1)
+        pixels = np.clip(base + rng.normal(0, 24, base.shape), 0, 255).astype("uint8")
+        image = Image.fromarray(pixels, "RGB")
+        for suffix, kind in ((".jpg", "JPEG"), (".png", "PNG")):
+            path = into / f"sample-{width}x{height}{suffix}"
+            image.save(path, kind)
+            made.append(path)
+    return made
+
+
+def describe_images(paths: list[Path], root: Path) -> list[dict]:
+    from PIL import Image
+
+    described = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except OSError:
+            width = height = None
+        described.append(
+            {
+                "name": path.relative_to(root).as_posix(),
+                "width": width,
+                "height": height,
+                "bytes": path.stat().st_size,
+            }
+        )
+    return described
+
+
+def measure(
+    zip_path: Path,
+    memory_sizes: list[int],
+    cache_dir: Path,
+    images_dir: Path | None = None,
+    warm: int | None = None,
+    region: str = "us-east-1",
+    cores: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Measurements:
+    """Run ``zip_path`` at each memory size and time it (see the module's docstring).
+
+    Every size gets its own execution environment, started once (its cold start is
+    timed alone). The warm invocations then run in ``ROUNDS`` rounds; in each round
+    every size runs its block back to back, cycling through the images. Interleaving
+    the sizes spreads this machine's own load (other processes) over all of them
+    alike, instead of letting it fall on whichever size ran at the time."""
+    from .sandbox import FunctionSpec, Sandbox
+
+    say = log or (lambda _line: None)
+    for memory in memory_sizes:
+        if memory not in MEMORY_MB:
+            raise InputError(f"--memory {memory}: Lambda's memory size is {MEMORY_MB}")
+    target, config = zip_target(zip_path)
+    cores = cores or os.cpu_count() or 1
+    runner = runner_for(target, cache_dir)
+    notes = []
+    if not runner.capped:
+        notes.append(
+            "uncapped: no container of the target's Python is here, so every size ran in this "
+            "machine's Python with all its cores and no memory cap — the sizes differ only in "
+            "price, not in speed (scripts/docker_setup.sh builds the images)"
+        )
+    elif runner.python is not None and runner.python.arch != host_arch():
+        notes.append(
+            f"{target.arch} runs under QEMU user emulation here: durations are far longer than "
+            "on Lambda's own hardware"
+        )
+    sizes = [SizeMeasurement(memory, round(vcpus(memory), 3)) for memory in memory_sizes]
+    with tempfile.TemporaryDirectory(prefix="lambdapack-estimate-") as work_dir:
+        work = Path(work_dir)
+        images = sample_images(images_dir, config, work / "images")
+        if len(images) > MAX_IMAGES:
+            notes.append(f"{len(images)} images given: the first {MAX_IMAGES} (by name) were used")
+            images = images[:MAX_IMAGES]
+        warm = warm if warm is not None else max(DEFAULT_WARM, 4 * len(images))
+        if warm < 1:
+            raise InputError("at least one warm invocation per memory size is needed")
+        task = work / "task"
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(task)
+        sandboxes: dict[int, Sandbox] = {}
+        with PrivateS3(region) as s3:
+            keys = s3.upload(images, PREFIX)
+            root = images_dir or work / "images"
+            events = [
+                (path.relative_to(root).as_posix(), json.dumps(s3_event(s3.bucket, [key])).encode())
+                for path, key in zip(images, keys, strict=True)
+            ]
+            try:
+                for row in sizes:
+                    row.note = too_big_for_here(row.memory_mb, cores) if runner.capped else None
+                    if row.note:
+                        say(f"{row.memory_mb:>6} MB  {row.note}")
+                        continue
+                    spec = FunctionSpec(
+                        name=f"estimate-{row.memory_mb}",
+                        task_dir=task,
+                        memory=row.memory_mb,
+                        timeout=60.0,
+                        region=region,
+                        runtime=target.runtime,
+                        architecture=target.arch,
+                    )
+                    sandbox = Sandbox(
+                        spec,
+                        runner.paths,
+                        work / f"sandbox-{len(sandboxes)}",
+                        s3.function_environment(),
+                        runner.python,
+                    )
+                    sandboxes[id(row)] = sandbox
+                    _cold(sandbox, events[0][1], row)
+                    say(_cold_line(row))
+                live = [row for row in sizes if id(row) in sandboxes and row.error is None]
+                block = math.ceil(warm / ROUNDS)
+                cursor = {id(row): 1 for row in live}  # the cold start used the first image
+                for _ in range(ROUNDS):
+                    for row in live:
+                        for _ in range(min(block, warm - row.warm_count)):
+                            if row.error is None:
+                                name, event = events[cursor[id(row)] % len(events)]
+                                cursor[id(row)] += 1
+                                _warm(sandboxes[id(row)], name, event, row)
+                for row in live:
+                    say(_warm_line(row))
+            finally:
+                for sandbox in sandboxes.values():
+                    sandbox.stop()
+        described = describe_images(images, images_dir or work / "images")
+    return Measurements(
+        zip=str(zip_path),
+        runtime=target.runtime,
+        architecture=target.arch,
+        how=runner.description,
+        cpu_capped=runner.capped,
+        cores=cores,
+        images=described,
+        sizes=sizes,
+        notes=notes,
+    )
+
+
+def _cold(sandbox, event: bytes, row: SizeMeasurement) -> None:
+    """The first invocation of a new execution environment: its init, then the invocation."""
+    row.measured = True
+    result = sandbox.invoke(event)
+    if _succeeded(result, row):
+        row.init_ms, row.cold_ms = result.init_ms, result.duration_ms
+        row.peak_memory_mb = result.max_memory_mb
+
+
+def _warm(sandbox, name: str, event: bytes, row: SizeMeasurement) -> None:
+    result = sandbox.invoke(event)
+    if not _succeeded(result, row):
+        return
+    if result.cold:  # the environment was replaced (a crash): not a warm figure
+        row.error = {"errorType": "Estimate.Restarted", "errorMessage": "the function restarted mid-way"}
+        return
+    row.warm_ms.setdefault(name, []).append(result.duration_ms)
+    if result.max_memory_mb is not None:
+        row.peak_memory_mb = max(row.peak_memory_mb or 0, result.max_memory_mb)
+
+
+def _succeeded(result, row: SizeMeasurement) -> bool:
+    """True when the invocation classified its image; else the row records why not."""
+    if not result.ok:
+        row.error = {k: result.error.get(k) for k in ("errorType", "errorMessage")}
+        return False
+    try:
+        body = json.loads(result.payload or b"null")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or body.get("ok") != 1:
+        first = (body or {}).get("results", [{}])[0] if isinstance(body, dict) else {}
+        row.error = {
+            "errorType": "Estimate.NotClassified",
+            "errorMessage": "the function did not classify the image: "
+            + json.dumps(first.get("error", body)),
+        }
+        return False
+    return True
+
+
+def _cold_line(row: SizeMeasurement) -> str:
+    if row.error:
+        return f"{row.memory_mb:>6} MB  error: {row.error['errorType']}: {row.error['errorMessage']}"
+    return (
+        f"{row.memory_mb:>6} MB  cold start: init {row.init_ms:,.0f} ms, "
+        f"first invocation {row.cold_ms:,.1f} ms"
+    )
+
+
+def _warm_line(row: SizeMeasurement) -> str:
+    if row.error:
+        return f"{row.memory_mb:>6} MB  error: {row.error['errorType']}: {row.error['errorMessage']}"
+    return (
+        f"{row.memory_mb:>6} MB  warm: {row.warm_per_image_ms:,.1f} ms per image "
+        f"(p50 {row.warm_p50_ms:,.1f}, mean {row.warm_mean_ms:,.1f}, {row.warm_count} invocations)"
+    )
+
+
+# --- what N images cost and take, from the measurements ------------------------------------
+
+SCHEMA = 1
+WARM_FIGURE = (
+    "warm duration per image: the median of each sample image's warm invocations, averaged over the images"
+)
+
+
+def estimate(
+    measurements: Measurements,
+    images: int,
+    region: str = "us-east-1",
+    concurrency: int | None = None,
+) -> dict:
+    """The estimate as one JSON-ready dict (``"schema": 1``): every measured size with its
+    projection for ``images`` images, the cheapest and fastest size, one process in a loop
+    on this machine for comparison, and every price and rule used with its source and date."""
+    if images < 1:
+        raise InputError("--images must be at least 1")
+    prices = pricing.prices_for(region)
+    scaling = pricing.SCALING
+    if concurrency is not None:
+        if concurrency < 1:
+            raise InputError("--concurrency must be at least 1")
+        scaling = replace(scaling, account_concurrency=concurrency)
+    arch = measurements.architecture
+    rows, projections = [], []
+    for size in measurements.sizes:
+        row = {**size.as_dict(), "projection": None, "cheapest": False, "fastest": False}
+        if size.ok:
+            projection = pricing.project(
+                images,
+                size.memory_mb,
+                arch,
+                size.init_ms,
+                size.cold_ms,
+                size.warm_per_image_ms,
+                prices,
+                scaling,
+            )
+            projections.append(projection)
+            row["projection"] = projection.as_dict()
+        rows.append(row)
+    cheapest, fastest = pricing.cheapest_and_fastest(projections)
+    for row in rows:
+        row["cheapest"] = row["memory_mb"] == cheapest
+        row["fastest"] = row["memory_mb"] == fastest
+    measured = [size for size in measurements.sizes if size.ok]
+    sequential = None
+    if measured:
+        largest = max(measured, key=lambda size: size.memory_mb)
+        sequential = {
+            "what": "one process on this machine doing the same work in a loop: one init, then every "
+            "image warm, one after another",
+            "memory_mb": largest.memory_mb,
+            "init_ms": largest.init_ms,
+            "warm_ms": largest.warm_per_image_ms,
+            "wall_s": pricing.sequential_s(images, largest.init_ms, largest.warm_per_image_ms),
+        }
+    return {
+        "schema": SCHEMA,
+        "zip": measurements.zip,
+        "runtime": measurements.runtime,
+        "architecture": arch,
+        "images": images,
+        "region": region,
+        "measured_with": {
+            "how": measurements.how,
+            "cpu_capped": measurements.cpu_capped,
+            "cores": measurements.cores,
+            "sample_images": measurements.images,
+            "s3": "a private S3 (moto's server) on 127.0.0.1: real S3 adds its own latency to each read "
+            "and write",
+            "warm_figure": WARM_FIGURE,
+        },
+        "prices": prices.as_dict(),
+        "billing": asdict(pricing.BILLING),
+        "scaling": asdict(scaling),
+        "sizes": rows,
+        "cheapest_memory_mb": cheapest,
+        "fastest_memory_mb": fastest,
+        "sequential": sequential,
+        "assumptions": [
+            f"all {images:,} images are uploaded at once; each upload invokes the function "
+            "asynchronously with one image",
+            "every new execution environment is one cold start: its init, then the first invocation",
+            "cost: Lambda duration (init + first invocation per environment, warm duration for the "
+            "others, each rounded up to 1 ms, times memory in GB) + one Lambda request per image + "
+            "S3: one PUT (the upload), one GET and one PUT (the result) per image",
+            "not counted: the free tier, S3 storage and data transfer, CloudWatch Logs, retries",
+        ],
+        "notes": list(measurements.notes),
+    }

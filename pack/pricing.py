@@ -1,0 +1,253 @@
+"""What N images cost on Lambda and how long they take: prices and rules as data,
+each with its source and the date it was taken, and the arithmetic that projects
+measured durations onto them. Pure: no AWS call, nothing run.
+
+Prices change and differ per Region: they live here, and only here. A Region not
+in ``PRICES`` is refused (``prices_for``) rather than priced with another's numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from .errors import InputError
+from .limits import DEFAULT_CONCURRENCY
+
+TAKEN = "2026-11"
+LAMBDA_PRICING = "AWS Lambda pricing page (aws.amazon.com/lambda/pricing)"
+S3_PRICING = "Amazon S3 pricing page (aws.amazon.com/s3/pricing), S3 Standard"
+SCALING_SOURCE = "AWS Lambda Developer Guide, 'Lambda scaling behavior' (concurrency scaling rate)"
+INIT_BILLING_SOURCE = "AWS Compute Blog, 'AWS Lambda standardizes billing for INIT Phase' (2025-04-29)"
+
+
+@dataclass(frozen=True)
+class RegionPrices:
+    """On-demand prices of one Region, in USD (first pricing tier, no free tier)."""
+
+    region: str
+    gb_second: dict[str, float]  # per architecture: x86_64, arm64
+    per_million_requests: float
+    s3_put_per_1000: float
+    s3_get_per_1000: float
+    lambda_source: str = LAMBDA_PRICING
+    s3_source: str = S3_PRICING
+    taken: str = TAKEN
+    note: str = (
+        "Lambda duration: first tier (the first 6 billion GB-seconds of a month); "
+        "the free tier is not subtracted"
+    )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PRICES: dict[str, RegionPrices] = {
+    "us-east-1": RegionPrices(
+        region="us-east-1",
+        gb_second={"x86_64": 0.0000166667, "arm64": 0.0000133334},
+        per_million_requests=0.20,
+        s3_put_per_1000=0.005,
+        s3_get_per_1000=0.0004,
+    ),
+}
+
+
+def prices_for(region: str) -> RegionPrices:
+    """The prices of ``region``; InputError (exit 2) for a Region lambdapack has no prices for."""
+    try:
+        return PRICES[region]
+    except KeyError:
+        known = ", ".join(sorted(PRICES))
+        raise InputError(
+            f"no prices for the Region {region!r}: lambdapack only has {known} "
+            f"({LAMBDA_PRICING} and {S3_PRICING}, taken {TAKEN})",
+            "Prices differ per Region and change; estimate with --region us-east-1 and compare with "
+            "the pricing pages of your Region, or add its prices to lambdapack/pricing.py with their "
+            "source and date.",
+        ) from None
+
+
+@dataclass(frozen=True)
+class Billing:
+    """How Lambda bills duration."""
+
+    granularity_ms: int = 1  # billed duration is rounded up to the next millisecond
+    mb_per_gb: int = 1024  # GB-seconds = memory (MB) / 1024 × billed seconds
+    init_billed: bool = True  # the INIT phase of a cold start is billed with the first invocation
+    source: str = f"{LAMBDA_PRICING}; INIT billing: {INIT_BILLING_SOURCE}, effective 2025-08-01"
+    taken: str = TAKEN
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How fast Lambda adds execution environments for one function (S3 invokes it asynchronously)."""
+
+    step: int = 1_000  # concurrent executions added …
+    every_s: float = 10.0  # … every this many seconds, per function …
+    account_concurrency: int = DEFAULT_CONCURRENCY  # … up to the account's concurrency in the Region
+    source: str = SCALING_SOURCE
+    taken: str = TAKEN
+
+
+BILLING = Billing()
+SCALING = Scaling()
+
+
+def billed_ms(duration_ms: float, billing: Billing = BILLING) -> int:
+    """A duration as Lambda bills it: rounded up to the granularity (1 ms), at least one unit."""
+    units = math.ceil(round(duration_ms, 6) / billing.granularity_ms)  # 12.0000000001 is 12, not 13
+    return max(1, units) * billing.granularity_ms
+
+
+def gb_seconds(billed: int, memory_mb: int, billing: Billing = BILLING) -> float:
+    return memory_mb / billing.mb_per_gb * billed / 1000
+
+
+# --- wall time under Lambda's scaling --------------------------------------------------
+
+US = 1000  # the simulation counts in integer microseconds: no float floor() surprises
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """How a burst of ``images`` asynchronous invocations is served: environments added in
+    groups (time in seconds, count), and when the last result is written."""
+
+    groups: tuple[tuple[float, int], ...]
+    wall_s: float
+
+    @property
+    def environments(self) -> int:
+        return sum(count for _, count in self.groups)
+
+
+def fleet(images: int, init_ms: float, cold_ms: float, warm_ms: float, scaling: Scaling = SCALING) -> Fleet:
+    """All ``images`` objects arrive at once (each one asynchronous invocation of one image).
+    Every ``scaling.every_s`` seconds while events are still waiting, Lambda adds up to
+    ``scaling.step`` execution environments, never more than the account concurrency
+    (nor than the events waiting). A new environment runs its init, then the first (cold)
+    invocation, then warm invocations back to back. The wall time is when the last of
+    the ``images`` invocations ends (queueing delay, retries and throttling ignored)."""
+    if images <= 0:
+        return Fleet((), 0.0)
+    first = _us(init_ms) + _us(cold_ms)
+    warm = max(1, _us(warm_ms))
+    every = round(scaling.every_s * 1_000_000)
+    groups: list[tuple[int, int]] = []  # (start µs, count)
+
+    def done(t: int) -> int:
+        """Invocations finished by time ``t`` (µs)."""
+        total = 0
+        for start, count in groups:
+            if t >= start + first:
+                total += count * (1 + (t - start - first) // warm)
+        return total
+
+    created = 0
+    while created < min(images, scaling.account_concurrency):
+        at = len(groups) * every
+        # Every environment created so far holds one invocation (or has nothing left to do).
+        waiting = images - done(at) - created
+        if waiting <= 0:
+            break
+        count = min(scaling.step, scaling.account_concurrency - created, waiting)
+        groups.append((at, count))
+        created += count
+    low, high = 0, groups[-1][0] + first + images * warm
+    while low < high:  # the first time every image is done
+        mid = (low + high) // 2
+        if done(mid) >= images:
+            high = mid
+        else:
+            low = mid + 1
+    return Fleet(tuple((start / 1_000_000, count) for start, count in groups), low / 1_000_000)
+
+
+def _us(ms: float) -> int:
+    return round(ms * US)
+
+
+# --- cost of N images --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Projection:
+    """N images at one memory size: one invocation per image, the S3 requests around it."""
+
+    memory_mb: int
+    images: int
+    environments: int  # cold starts: one per execution environment
+    billed_cold_ms: int  # per cold invocation (its INIT phase included)
+    billed_warm_ms: int  # per warm invocation
+    gb_seconds: float
+    compute_usd: float
+    requests_usd: float
+    s3_gets: int
+    s3_puts: int
+    s3_usd: float
+    wall_s: float
+
+    @property
+    def total_usd(self) -> float:
+        return self.compute_usd + self.requests_usd + self.s3_usd
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "total_usd": self.total_usd}
+
+
+def project(
+    images: int,
+    memory_mb: int,
+    arch: str,
+    init_ms: float,
+    cold_ms: float,
+    warm_ms: float,
+    prices: RegionPrices,
+    scaling: Scaling = SCALING,
+    billing: Billing = BILLING,
+) -> Projection:
+    """Cost and wall time of ``images`` images, from measured durations (ms) at ``memory_mb``:
+    each new execution environment is billed init + its first invocation, every other
+    invocation the warm duration, each rounded up to the billing granularity; one Lambda
+    request per image; in S3 the upload (PUT), the function's read (GET) and its result (PUT)."""
+    run = fleet(images, init_ms, cold_ms, warm_ms, scaling)
+    cold = billed_ms(init_ms + cold_ms if billing.init_billed else cold_ms, billing)
+    warm = billed_ms(warm_ms, billing)
+    total_ms = run.environments * cold + (images - run.environments) * warm
+    seconds = gb_seconds(total_ms, memory_mb, billing)
+    gets, puts = images, 2 * images
+    return Projection(
+        memory_mb=memory_mb,
+        images=images,
+        environments=run.environments,
+        billed_cold_ms=cold,
+        billed_warm_ms=warm,
+        gb_seconds=seconds,
+        compute_usd=seconds * prices.gb_second[arch],
+        requests_usd=images * prices.per_million_requests / 1_000_000,
+        s3_gets=gets,
+        s3_puts=puts,
+        s3_usd=gets * prices.s3_get_per_1000 / 1000 + puts * prices.s3_put_per_1000 / 1000,
+        wall_s=run.wall_s,
+    )
+
+
+def sequential_s(images: int, init_ms: float, warm_ms: float) -> float:
+    """One process doing the same work in a loop: one init, then every image warm."""
+    return (init_ms + images * warm_ms) / 1000
+
+
+def cheapest_and_fastest(projections: list[Projection]) -> tuple[int | None, int | None]:
+    """The memory size of the cheapest projection and of the fastest (ties: the cheaper,
+    then the smaller size)."""
+    if not projections:
+        return None, None
+    cheapest = min(projections, key=lambda p: (p.total_usd, p.memory_mb))
+    fastest = min(projections, key=lambda p: (p.wall_s, p.total_usd, p.memory_mb))
+    return cheapest.memory_mb, fastest.memory_mb
+
+
+def rules() -> dict:
+    """Every price and rule the projection used, with its source and date (for output)."""
+    return {"billing": asdict(BILLING), "scaling": asdict(SCALING)}

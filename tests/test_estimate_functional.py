@@ -1,0 +1,156 @@
+"""``lambdapack estimate`` on the sample zip (the session's python3.11 x86_64 pack): the zip
+runs for real in the local Lambda runtime at each memory size — in the bookworm container
+(memory capped, CPU share = memory / 1,769 MB) when scripts/docker_setup.sh built it — one
+S3-event invocation per image against the command's own moto S3 on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+
+import pytest
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.functional
+
+IMAGES = 10_000
+# The published inputs (AWS pricing pages, us-east-1, 2026-11), not results.
+X86_GB_SECOND = 0.0000166667
+PER_REQUEST = 0.20 / 1_000_000
+S3_PUT, S3_GET = 0.005 / 1000, 0.0004 / 1000
+
+
+def bookworm_image() -> bool:
+    try:
+        import docker
+
+        docker.from_env().images.get("lambdapack-base:bookworm")
+        return True
+    except Exception:
+        return False
+
+
+def estimate_json(zip_path, cache_dir, *options: str) -> dict:
+    proc = run_cli("estimate", str(zip_path), *options, "--json", cache=cache_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_estimate_measures_each_size_and_prices_it_by_the_published_formula(packed, cache_dir):
+    out, _, _ = packed
+    capped = bookworm_image()
+    result = estimate_json(
+        out / "function.zip", cache_dir, "--images", str(IMAGES), "--memory", "512", "--memory", "1024"
+    )
+    assert result["schema"] == 1 and result["images"] == IMAGES and result["region"] == "us-east-1"
+    assert result["runtime"] == "python3.11" and result["architecture"] == "x86_64"
+    assert result["measured_with"]["cpu_capped"] is capped
+    if capped:
+        assert "lambdapack-base:bookworm" in result["measured_with"]["how"]
+    else:
+        assert any("uncapped" in note for note in result["notes"])
+    # Four generated images: the model's 32x32 and 640x480, JPEG and PNG.
+    sizes_seen = {(i["width"], i["height"]) for i in result["measured_with"]["sample_images"]}
+    assert sizes_seen == {(32, 32), (640, 480)}
+
+    rows = {row["memory_mb"]: row for row in result["sizes"]}
+    assert list(rows) == [512, 1024]
+    for memory, row in rows.items():
+        assert row["measured"] and row["error"] is None and row["note"] is None
+        assert row["init_ms"] > 0 and row["cold_ms"] > 0
+        warm = row["warm_ms"]
+        assert sum(len(d) for d in warm.values()) == row["warm_count"] == 32 and len(warm) == 4
+        assert all(ms > 0 for durations in warm.values() for ms in durations)
+        # The figure used: each image's median, averaged over the images.
+        per_image = statistics.fmean(statistics.median(d) for d in warm.values())
+        assert row["warm_per_image_ms"] == pytest.approx(per_image)
+        if capped:
+            assert row["peak_memory_mb"] and 0 < row["peak_memory_mb"] <= memory
+
+        # The published formula, from the measured durations: 10,000 images at once, 1,000
+        # environments (the default account concurrency), 10 images each.
+        projection = row["projection"]
+        environments = 1_000
+        billed = environments * math.ceil(row["init_ms"] + row["cold_ms"]) + (
+            IMAGES - environments
+        ) * math.ceil(per_image)
+        gb_s = memory / 1024 * billed / 1000
+        assert projection["environments"] == environments
+        assert projection["gb_seconds"] == pytest.approx(gb_s)
+        assert projection["compute_usd"] == pytest.approx(gb_s * X86_GB_SECOND)
+        assert projection["requests_usd"] == pytest.approx(IMAGES * PER_REQUEST)
+        assert projection["s3_usd"] == pytest.approx(2 * IMAGES * S3_PUT + IMAGES * S3_GET)
+        assert projection["total_usd"] == pytest.approx(
+            gb_s * X86_GB_SECOND + IMAGES * PER_REQUEST + 2 * IMAGES * S3_PUT + IMAGES * S3_GET
+        )
+        wall = (row["init_ms"] + row["cold_ms"] + 9 * per_image) / 1000
+        assert projection["wall_s"] == pytest.approx(wall, abs=1e-5)
+
+    # The cheapest and the fastest size are marked, each once, and they are the right ones.
+    totals = {m: r["projection"]["total_usd"] for m, r in rows.items()}
+    walls = {m: r["projection"]["wall_s"] for m, r in rows.items()}
+    assert [m for m, r in rows.items() if r["cheapest"]] == [result["cheapest_memory_mb"]]
+    assert [m for m, r in rows.items() if r["fastest"]] == [result["fastest_memory_mb"]]
+    assert totals[result["cheapest_memory_mb"]] == min(totals.values())
+    assert walls[result["fastest_memory_mb"]] == min(walls.values())
+
+    # One process in a loop on this machine: the largest share, one init, every image warm.
+    loop = result["sequential"]
+    assert loop["memory_mb"] == 1024
+    assert loop["wall_s"] == pytest.approx((rows[1024]["init_ms"] + IMAGES * loop["warm_ms"]) / 1000)
+    assert result["prices"]["taken"] == "2026-11" and result["scaling"]["source"]
+
+    if not capped:
+        pytest.skip(
+            "no lambdapack-base:bookworm image (scripts/docker_setup.sh): the CPU share is not enforced"
+        )
+    # Twice the CPU share: the cold start is faster, and so is the job per image.
+    assert rows[1024]["init_ms"] < rows[512]["init_ms"]
+    assert walls[1024] / IMAGES <= walls[512] / IMAGES
+    assert result["fastest_memory_mb"] == 1024
+
+
+def test_decoding_large_images_shows_the_cpu_share_in_warm_invocations(packed, cache_dir, tmp_path):
+    """With the sample's tiny model and small images a warm invocation is mostly S3 round trips
+    (not CPU), so its duration barely depends on the share; decoding a 2000x1500 PNG is CPU work,
+    and twice the share must show."""
+    import numpy as np
+    from PIL import Image
+
+    if not bookworm_image():
+        pytest.skip("no lambdapack-base:bookworm image (scripts/docker_setup.sh): no CPU share to show")
+    out, _, _ = packed
+    rng = np.random.default_rng(2)
+    y, x = np.mgrid[0:1500, 0:2000]
+    base = np.stack([x * 255 / 2000, y * 255 / 1500, (x * y) % 256], axis=-1)
+    for index in range(2):
+        pixels = np.clip(base + rng.normal(0, 2, base.shape), 0, 255).astype("uint8")
+        Image.fromarray(pixels, "RGB").save(tmp_path / f"large-{index}.png")
+    result = estimate_json(
+        out / "function.zip",
+        cache_dir,
+        "--images",
+        "1000",
+        "--memory",
+        "512",
+        "--memory",
+        "1024",
+        "--images-dir",
+        str(tmp_path),
+        "--warm",
+        "8",
+    )
+    rows = {row["memory_mb"]: row for row in result["sizes"]}
+    assert {i["name"] for i in result["measured_with"]["sample_images"]} == {"large-0.png", "large-1.png"}
+    assert rows[1024]["warm_per_image_ms"] < rows[512]["warm_per_image_ms"]
+    assert rows[1024]["init_ms"] < rows[512]["init_ms"]
+
+
+def test_a_region_without_prices_is_refused_before_anything_runs(tmp_path, cache_dir):
+    fake = tmp_path / "function.zip"
+    fake.write_bytes(b"not even a zip")
+    proc = run_cli("estimate", str(fake), "--images", "10", "--region", "eu-west-1", cache=cache_dir)
+    assert proc.returncode == 2
+    assert "no prices for the Region 'eu-west-1'" in proc.stderr and "us-east-1" in proc.stderr

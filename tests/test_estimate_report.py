@@ -1,0 +1,102 @@
+"""From measurements to the estimate, its table and its page: ``estimate()`` on
+measurements written by hand (no zip runs here), ``render`` and ``html_page``."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rich.console import Console
+
+from lambdapack.cli.estimate import html_page, render
+from lambdapack.errors import InputError
+from lambdapack.local.estimate import Measurements, SizeMeasurement, estimate, too_big_for_here, vcpus
+
+
+def measurements() -> Measurements:
+    small = SizeMeasurement(512, round(vcpus(512), 3), measured=True, init_ms=2000.4, cold_ms=150.2)
+    # Per image medians: 20 and 45 -> 32.5 ms per image (not the median of all five, 30).
+    small.warm_ms = {"a.jpg": [10.0, 30.0, 20.0], "b.png": [40.0, 50.0]}
+    small.peak_memory_mb = 60
+    large = SizeMeasurement(1024, round(vcpus(1024), 3), measured=True, init_ms=1000.3, cold_ms=80.1)
+    large.warm_ms = {"a.jpg": [10.0, 12.0], "b.png": [20.0, 22.0]}  # 11 and 21 -> 16 ms
+    large.peak_memory_mb = 58
+    broken = SizeMeasurement(128, round(vcpus(128), 3), measured=True)
+    broken.error = {"errorType": "Runtime.ExitError", "errorMessage": "signal: killed"}
+    big = SizeMeasurement(5307, 3.0, note=too_big_for_here(5307, 2))
+    return Measurements(
+        zip="dist/function.zip",
+        runtime="python3.11",
+        architecture="x86_64",
+        how="python3.11 (x86_64) in the container image lambdapack-base:bookworm",
+        cpu_capped=True,
+        cores=2,
+        images=[{"name": "a.jpg", "width": 32, "height": 32, "bytes": 900}],
+        sizes=[broken, small, large, big],
+    )
+
+
+def test_only_a_share_of_more_vcpus_than_cores_is_refused():
+    assert vcpus(1769) == 1.0
+    assert too_big_for_here(3008, 2) is None  # 1.7 vCPU on 2 cores
+    why = too_big_for_here(5307, 2)
+    assert why and "3.00 vCPU" in why and "2 cores" in why and "not measured" in why
+
+
+def test_the_estimate_projects_each_measured_size_and_marks_the_best():
+    result = estimate(measurements(), 10_000)
+    rows = {row["memory_mb"]: row for row in result["sizes"]}
+    assert rows[512]["warm_per_image_ms"] == pytest.approx(32.5)
+    assert rows[1024]["warm_per_image_ms"] == pytest.approx(16.0)
+    # 512 MB: 1,000 × ceil(2,150.6) + 9,000 × ceil(32.5) = 2,151,000 + 297,000 ms, × 0.5 GB.
+    assert rows[512]["projection"]["gb_seconds"] == pytest.approx(1_224.0)
+    # 1,024 MB: 1,000 × ceil(1,080.4) + 9,000 × 16 = 1,081,000 + 144,000 ms, × 1 GB.
+    assert rows[1024]["projection"]["gb_seconds"] == pytest.approx(1_225.0)
+    assert rows[512]["projection"]["wall_s"] == pytest.approx((2000.4 + 150.2 + 9 * 32.5) / 1000)
+    assert rows[1024]["projection"]["wall_s"] == pytest.approx((1000.3 + 80.1 + 9 * 16) / 1000)
+    assert result["cheapest_memory_mb"] == 512 and rows[512]["cheapest"] and not rows[1024]["cheapest"]
+    assert result["fastest_memory_mb"] == 1024 and rows[1024]["fastest"]
+    # Sizes that were not measured, or failed, have no figures and no mark.
+    for memory in (128, 5307):
+        assert rows[memory]["projection"] is None and not rows[memory]["cheapest"]
+    assert "not measured" in rows[5307]["note"]
+    # The loop on this machine: the largest measured share, one init, every image warm.
+    assert result["sequential"]["memory_mb"] == 1024
+    assert result["sequential"]["wall_s"] == pytest.approx((1000.3 + 10_000 * 16) / 1000)
+    assert result["prices"]["taken"] == "2026-11" and result["scaling"]["account_concurrency"] == 1_000
+
+
+def test_the_account_concurrency_can_be_given():
+    result = estimate(measurements(), 10_000, concurrency=100)
+    row = next(r for r in result["sizes"] if r["memory_mb"] == 1024)
+    assert row["projection"]["environments"] == 100 and result["scaling"]["account_concurrency"] == 100
+    # 100 environments, 100 images each: init + first + 99 warm.
+    assert row["projection"]["wall_s"] == pytest.approx((1000.3 + 80.1 + 99 * 16) / 1000)
+
+
+def test_an_unpriced_region_is_refused():
+    with pytest.raises(InputError, match="ap-south-2"):
+        estimate(measurements(), 10, region="ap-south-2")
+
+
+def test_the_table_marks_the_best_sizes_and_names_every_source():
+    console = Console(record=True, width=220)
+    render(estimate(measurements(), 10_000), console)
+    text = console.export_text()
+    assert re.search(r"512 MB .*cheapest", text) and re.search(r"1,024 MB .*fastest", text)
+    assert "5,307 MB: not measured: 5,307 MB gets 3.00 vCPU" in text
+    assert "128 MB: Runtime.ExitError: signal: killed" in text
+    assert "$0.0000166667 per GB-s" in text and "taken 2026-11" in text
+    assert "AWS Lambda pricing page" in text and "Amazon S3 pricing page" in text
+    assert "+1,000 concurrent executions every 10 s" in text
+    assert "one process in a loop on this machine (1,024 MB share)" in text
+
+
+def test_the_page_is_self_contained():
+    page = html_page(estimate(measurements(), 10_000))
+    assert page.startswith("<!doctype html>") and page.count("<svg") == 2
+    # A bar per measured size in each chart, with its figure.
+    assert page.count("<rect") == 4 and "not measured" in page
+    for forbidden in ("<script", "src=", "href=", "@import", "url(", "<link"):
+        assert forbidden not in page.lower()
+    assert "cheapest" in page and "fastest" in page and "2026-11" in page
