@@ -167,12 +167,13 @@ def test_free_size_model_init_needs_size_and_pack_says_how_then_works(models, sa
 
 def test_wrong_scale_fails_the_pack_and_names_the_right_one(models, samples, tmp_path, cache_dir):
     model = copy_model(models, "shapes.keras", tmp_path)
-    # No config: the default scale 0..1 feeds a model that rescales inside images 255 times too dark.
+    # A config with scale 0..1 feeds a model that rescales inside images 255 times too dark.
+    (tmp_path / "shapes.lambdapack.json").write_text(json.dumps({"input": {"scale": "0..1"}}))
     proc = run_cli(
         "pack", str(model), "--samples", str(samples), "--out", str(tmp_path / "d"), cache=cache_dir
     )
     message = " ".join(proc.stderr.split())
-    assert proc.returncode == 4, proc.stderr
+    assert proc.returncode == 2, proc.stderr  # a config problem
     assert "all 4 sample images get the same answer ('0') with input scale 0..1" in message
     assert "3 different answers with scale 0..255" in message
     assert 'set "input": {"scale": "0..255"}' in message and "lambdapack init" in message
@@ -215,3 +216,19 @@ def test_init_on_h5_saved_model_and_tflite(models, tmp_path):
     assert "classes  3 (from the model's output)" in lite.stdout
     wrong = run_cli("init", str(tmp_path / "shapes.tflite"), "--labels", "r,g", "--force")
     assert wrong.returncode == 2 and "2 labels given (--labels), the model has 3 classes" in wrong.stderr
+
+
+def test_without_a_config_pack_reads_the_preprocessing_from_the_model(models, samples, tmp_path, cache_dir):
+    """No init, no config, no samples: the scale comes from the Rescaling layer inside, not a
+    default that would make every image the same class (what a new user hit)."""
+    model = copy_model(models, "shapes.keras", tmp_path)
+    proc = run_cli("pack", str(model), "--out", str(tmp_path / "d"), "--json", cache=cache_dir)
+    assert proc.returncode == 0, proc.stderr
+    message = " ".join(proc.stderr.split())
+    assert "no config beside the model: read from the model itself" in message and "scale 0..255" in message
+    report = json.loads(proc.stdout)
+    assert {"field": "scale", "value": "0..255"}.items() <= next(
+        f for f in report["model"]["inferred"] if f["field"] == "scale"
+    ).items()
+    with zipfile.ZipFile(tmp_path / "d" / "function.zip") as archive:
+        assert json.loads(archive.read("model/config.json"))["input"]["scale"] == "0..255"

@@ -242,7 +242,7 @@ def test_the_guard_fires_when_only_another_scale_tells_the_samples_apart():
         "top1": 0,
         "alternatives": {"-1..1": 1, "0..255": 3},
     }
-    with pytest.raises(ModelError) as caught:
+    with pytest.raises(InputError) as caught:  # a config problem: exit 2
         _enforce_preprocessing(guarded(probe))
     assert str(caught.value) == (
         "all 4 sample images get the same answer ('red') with input scale 0..1, but 3 different answers "

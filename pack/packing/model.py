@@ -59,7 +59,9 @@ class ModelResult:
     config: dict  # the complete config written into the zip
     check: dict  # what convert_child measured
     cached: bool
-    config_path: Path | None = None  # the user's config it was packed with; None: defaults
+    config_path: Path | None = None  # the user's config it was packed with; None: none found
+    # With no config: what was read from the model itself (as lambdapack init does), by field.
+    inferred: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def comparison(self) -> dict | None:
@@ -78,6 +80,9 @@ class ModelResult:
             "tensorflow": self.check.get("tensorflow"),
             "conversion_check": self.comparison,
             "config": None if self.config_path is None else str(self.config_path),
+            "inferred": [
+                {"field": name, "value": value, "from": where} for name, value, where in self.inferred
+            ],
         }
 
     def config_summary(self) -> str:
@@ -85,6 +90,12 @@ class ModelResult:
         if self.config_path is not None:
             return f"config {self.config_path}"
         scale = self.config.get("input", {}).get("scale", DEFAULT_SCALE)
+        if self.inferred:
+            read = ", ".join(f"{name} {value} ({where})" for name, value, where in self.inferred[:3])
+            return (
+                f"no config beside the model: read from the model itself: {read}; "
+                f"run lambdapack init {self.source} to keep it in a file and name the labels"
+            )
         return f"no config beside the model: defaults (scale {scale}); run lambdapack init {self.source}"
 
 
@@ -188,6 +199,11 @@ def prepare_model(
     artifact = MODEL_ARTIFACTS[model_format]
     config_path = find_config(model, config_path)
     user_config = read_user_config(model, config_path)
+    inferred: list[tuple[str, str, str]] = []
+    if config_path is None and kind in ("keras", "saved_model"):
+        # No config: read the preprocessing from the model itself, as init does, rather than
+        # pack with defaults that may not be the model's (a Rescaling layer inside wants 0..255).
+        user_config, inferred = _inferred_config(model, kind)
     samples = samples or []
     key = _cache_key(model, kind, quantize, user_config, samples, model_format)
     cached_dir = cache_dir / "models" / key
@@ -218,7 +234,7 @@ def prepare_model(
         )
     config = parse_config(config).as_dict()
     (dest / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    result = ModelResult(model, kind, quantize, config, check, cached, config_path)
+    result = ModelResult(model, kind, quantize, config, check, cached, config_path, inferred)
     _enforce_agreement(result)
     _enforce_preprocessing(result)
     return result
@@ -288,6 +304,15 @@ def _check_request(kind: str, quantize: str, model_format: str) -> None:
         )
 
 
+def _inferred_config(model: Path, kind: str) -> tuple[dict, list[tuple[str, str, str]]]:
+    """The config ``lambdapack init`` would write, without writing it; and where each value
+    came from (scale, size, output: what the labels cannot say)."""
+    facts = _run_inspect(model, kind, None)
+    config, fields, _notes, _warnings = describe_model(facts, model)
+    config.pop("labels", None)  # 0..N-1, as without a config
+    return config, [f for f in fields if f[0] in ("scale", "input", "output", "resize")]
+
+
 def _enforce_agreement(result: ModelResult) -> None:
     comparison = result.comparison
     if comparison is None or result.quantize != "none":
@@ -317,7 +342,7 @@ def _enforce_preprocessing(result: ModelResult) -> None:
     labels = result.config.get("labels") or []
     answer = labels[probe["top1"]] if probe["top1"] < len(labels) else str(probe["top1"])
     where = result.config_path or default_config_path(result.source)
-    raise ModelError(
+    raise InputError(
         f"all {probe['samples']} sample images get the same answer ({answer!r}) with input scale "
         f"{probe['scale']}, but {alternatives[better]} different answers with scale {better}: the "
         "preprocessing (the config's input scale) is probably wrong",
