@@ -136,7 +136,7 @@ def _render_checks(report: Report, console: Console) -> None:
     model = report.section("model")
     if model:
         served = "SavedModel" if model.get("format") == "saved_model" else ".tflite"
-        line = f"model: {model['kind']} -> {size(model['bytes'])} {served} ({model['quantize']})"
+        line = f"model: {model['kind']} -> {size(model['bytes'])} {served} (quantize {model['quantize']})"
         line += f", config {model['config']}" if model.get("config") else ", no config (defaults)"
         check = model.get("conversion_check")
         if check:
@@ -176,5 +176,5 @@ def results_table(rows: list[dict], limit: int = 20) -> Table:
     for row in rows[:limit]:
         table.add_row(row["input"], row["label"], str(row["score"]), row["error"])
     if len(rows) > limit:
-        table.add_row(f"… {len(rows) - limit} more", "", "", "")
+        table.add_row(f"… {len(rows) - limit} more (all of them: --csv FILE)", "", "", "")
     return table

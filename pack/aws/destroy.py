@@ -99,6 +99,7 @@ def destroy(settings: DestroySettings, aws: AWSClient, log: Callable[[str], None
     run_calls(plan(settings), run)
     if not run.done:
         log(f"nothing of {settings.function} to remove")
+    log(f"kept: the log group /aws/lambda/{settings.function} (Lambda's, not lambdapack's)")
     return run.done
 
 

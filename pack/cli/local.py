@@ -14,7 +14,16 @@ import click
 from rich.console import Console
 
 from ..errors import InputError, ResultsMissing
-from ..local.s3io import collect_results, parse_s3_url, s3_event, upload_folder, wait_for_results, write_csv
+from ..local.s3io import (
+    collect_results,
+    image_files,
+    parse_s3_url,
+    require_bucket,
+    s3_event,
+    upload_folder,
+    wait_for_results,
+    write_csv,
+)
 from ..render import progress_bar, results_table
 from ..resources import default_cache_dir
 from .common import aws_options, env_pairs, session
@@ -108,7 +117,8 @@ def _report_invocation(result, memory: int) -> None:
 @click.option("--bucket", "buckets", multiple=True, help="A bucket to create at start (repeatable).")
 @click.option("--verbose", is_flag=True, help="Also print the local endpoint's HTTP access log.")
 def local_command(port, concurrency, buckets, verbose) -> None:
-    """Serve a local AWS (S3, Lambda, IAM, SQS, STS) on 127.0.0.1 that runs deployed functions.
+    """Serve a local AWS (S3, Lambda, IAM, CloudWatch Logs, SQS, STS) on 127.0.0.1 that runs
+    deployed functions.
 
     Objects created in a wired bucket invoke the deployed function's code in the
     local Lambda runtime, filtered by the bucket's notification configuration.
@@ -173,8 +183,10 @@ def upload_command(folder, destination, profile, region) -> None:
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     client = session(profile, region).client("s3")
+    files = image_files(folder)  # what is wrong with the folder or the bucket shows before the bar
+    require_bucket(client, bucket)
     with progress_bar() as progress:
-        task = progress.add_task(f"uploading to s3://{bucket}/{prefix}", total=None)
+        task = progress.add_task(f"uploading to s3://{bucket}/{prefix}", total=len(files))
         keys = upload_folder(folder, bucket, prefix, client, advance=lambda: progress.advance(task))
     click.echo(f"uploaded {len(keys)} images to s3://{bucket}/{prefix}")
 

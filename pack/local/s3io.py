@@ -69,7 +69,6 @@ def upload_folder(
     """Upload every image under ``folder`` to ``prefix`` + its relative path; return the keys."""
     files = image_files(folder)
     keys = [prefix + p.relative_to(folder).as_posix() for p in files]
-    require_bucket(client, bucket)
 
     def put(item: tuple[Path, str]) -> None:
         path, key = item
@@ -91,7 +90,7 @@ def require_bucket(client, bucket: str) -> None:
             if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
                 raise AWSError(
                     f"bucket {bucket} does not exist",
-                    f"Create it first (aws s3 mb s3://{bucket}), or check its name and region.",
+                    f"Check its name and region; or create it first (aws s3 mb s3://{bucket}).",
                 ) from exc
             raise
 

@@ -357,7 +357,8 @@ class SmokeStage(Stage):
         if not build.smoke.ran:
             return f"not run: {build.smoke.note}"
         return (
-            f"{build.smoke.images} images classified by {build.smoke.interpreter}, "
+            f"{build.smoke.images} image{'s' * (build.smoke.images != 1)} classified by "
+            f"{build.smoke.interpreter}, "
             f"import {build.smoke.import_s:.2f} s"
         )
 
