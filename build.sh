@@ -12,16 +12,19 @@ PYTHON=$(ls /var/lang/bin/python3.* 2>/dev/null | grep -E 'python3\.[0-9]+$' | h
 PYTHON=${PYTHON:-$(command -v python3)}
 VERSION=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
-# lambdapack's build dependencies, installed once per Python, machine and list into
-# the mounted cache, and only then renamed into place.
-REQUIREMENTS="pip>=24.2 click>=8.1 rich>=13 pyelftools>=0.31 numpy>=1.26 pillow>=10 zstandard>=0.22"
-KEY=$(echo "$REQUIREMENTS" | cksum | cut -d' ' -f1)
+# lambdapack's own dependencies, one a line, as its installed metadata names them (the
+# host passes LAMBDAPACK_REQUIREMENTS: one home, pyproject.toml), installed once per Python,
+# machine and list into the mounted cache, and only then renamed into place.
+: "${LAMBDAPACK_REQUIREMENTS:?the host passes lambdapack's requirements}"
+KEY=$(printf '%s\n' "$LAMBDAPACK_REQUIREMENTS" | cksum | cut -d' ' -f1)
 VENV=/cache/builder-venv/python$VERSION-$(uname -m)-$KEY
 if [ ! -e "$VENV/.ready" ]; then
     rm -rf "$VENV.partial"
     "$PYTHON" -m venv "$VENV.partial"
     # shellcheck disable=SC2086  # one word per requirement
-    "$VENV.partial/bin/pip" install --quiet --disable-pip-version-check $REQUIREMENTS
+    printf '%s\n' "$LAMBDAPACK_REQUIREMENTS" > "$VENV.partial/requirements.txt"
+    "$VENV.partial/bin/pip" install --quiet --disable-pip-version-check "pip>=24.2"
+    "$VENV.partial/bin/pip" install --quiet --disable-pip-version-check -r "$VENV.partial/requirements.txt"
     touch "$VENV.partial/.ready"
     rm -rf "$VENV"
     mv "$VENV.partial" "$VENV"

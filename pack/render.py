@@ -4,6 +4,8 @@ is a typed object (``packing.report.Report``) that ``--json`` prints as it is.""
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,7 +26,7 @@ def size(value: int) -> str:
     return f"{value} B"
 
 
-def render(report: Report, console: Console) -> None:
+def render(report: Report, console: Console, verbose: bool = False) -> None:
     z = report.zip
     target = report.target
     title = escape(z.path)
@@ -83,7 +85,7 @@ def render(report: Report, console: Console) -> None:
     if report.section("deps"):
         _render_deps(report.build["deps"], console)
 
-    _render_checks(report, console)
+    _render_checks(report, console, verbose)
     for warning in report.warnings:
         console.print(f"[yellow]warning: {escape(warning)}[/]")
     console.print(f"sha256      {z.sha256}")
@@ -110,7 +112,7 @@ def _render_deps(deps: dict, console: Console) -> None:
     )
 
 
-def _render_checks(report: Report, console: Console) -> None:
+def _render_checks(report: Report, console: Console, verbose: bool = False) -> None:
     elf = report.elf
     if elf is not None:
         highest = ", ".join(f"{k} {v}" for k, v in elf["highest_required"].items()) or "none"
@@ -127,8 +129,17 @@ def _render_checks(report: Report, console: Console) -> None:
     if strip:
         if strip.get("note"):
             console.print(f"[yellow]strip: {escape(strip['note'])}[/]")
-        for kept in strip["kept_original"]:
-            console.print(f"[yellow]kept unstripped[/] {escape(kept['path'])}: {escape(kept['reason'])}")
+        kept = strip["kept_original"]
+        if kept and verbose:
+            for file in kept:
+                console.print(f"[yellow]kept unstripped[/] {escape(file['path'])}: {escape(file['reason'])}")
+        elif kept:
+            names = ", ".join(PurePosixPath(file["path"]).name for file in kept[:3])
+            more = f" and {len(kept) - 3} more" if len(kept) > 3 else ""
+            console.print(
+                f"[yellow]strip: {len(kept)} files kept unstripped (stripped, they would not load): "
+                f"{escape(names)}{more}[/] (why: --verbose)"
+            )
     bytecode = report.section("bytecode")
     if bytecode:
         style = "green" if bytecode["compiled"] else "yellow"

@@ -133,3 +133,19 @@ def test_every_module_of_the_installed_package_imports():
     assert len(names) > 30
     for name in names:
         importlib.import_module(name)
+
+
+def test_the_cli_and_pack_need_no_boto3():
+    """The Docker builder runs `lambdapack pack` in an environment without boto3: the CLI
+    imports AWS and the local runtime only inside the commands that use them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['boto3'] = sys.modules['botocore'] = None\n"
+        "from lambdapack.cli import main\n"
+        "main(['pack', '--help'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Usage: lambdapack pack" in proc.stdout

@@ -123,6 +123,8 @@ def test_staged_tensorflow_builds_and_unpacks_with_the_images_python(sample_mode
     report, log = docker_pack(
         tmp_path,
         cache_dir,
+        "--python",
+        "3.11",
         "--base-image",
         "lambdapack-base:bookworm",
         "--runtime",

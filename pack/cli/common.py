@@ -3,6 +3,8 @@ and how a report is shown. Command modules import this, never each other."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 from rich.console import Console
 
@@ -51,8 +53,13 @@ def session(profile: str | None, region: str | None):
     return default_session(profile, region)
 
 
-def show(report: Report, as_json: bool) -> None:
+def console() -> Console:
+    """The terminal's width on a terminal; piped, wide enough that tables do not wrap."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def show(report: Report, as_json: bool, verbose: bool = False) -> None:
     if as_json:
         click.echo(report.to_json(), nl=False)
     else:
-        render(report, Console())
+        render(report, console(), verbose)

@@ -1,5 +1,8 @@
 """``lambdapack invoke``, ``local``, ``upload`` and ``results``: parse, call
-``lambdapack.local``, render."""
+``lambdapack.local``, render.
+
+``lambdapack.local`` (and so boto3) is imported only when one of these runs: the
+Docker builder runs ``lambdapack pack`` in an environment without boto3."""
 
 from __future__ import annotations
 
@@ -14,16 +17,6 @@ import click
 from rich.console import Console
 
 from ..errors import InputError, ResultsMissing
-from ..local.s3io import (
-    collect_results,
-    image_files,
-    parse_s3_url,
-    require_bucket,
-    s3_event,
-    upload_folder,
-    wait_for_results,
-    write_csv,
-)
 from ..render import progress_bar, results_table
 from ..resources import default_cache_dir
 from .common import aws_options, env_pairs, session
@@ -64,6 +57,7 @@ def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, 
     With --image, print the result object the function writes for each file, one JSON object
     a line with the file's path added as "file"; otherwise print the function's response."""
     from ..local.invoke import InvokeOptions, ZipFunction, classify_files, passed_environment
+    from ..local.s3io import s3_event
 
     options = InvokeOptions(
         cache_dir=default_cache_dir(),
@@ -179,6 +173,7 @@ def local_command(port, concurrency, buckets, verbose) -> None:
 @aws_options
 def upload_command(folder, destination, profile, region) -> None:
     """Upload the images in FOLDER to s3://BUCKET/PREFIX/, with a progress bar."""
+    from ..local.s3io import image_files, parse_s3_url, require_bucket, upload_folder
     bucket, prefix = parse_s3_url(destination)
     if prefix and not prefix.endswith("/"):
         prefix += "/"
@@ -204,6 +199,7 @@ def upload_command(folder, destination, profile, region) -> None:
 @aws_options
 def results_command(location, csv_path, wait, inputs, profile, region) -> None:
     """Collect the result objects under s3://BUCKET/PREFIX/ into a table (and CSV)."""
+    from ..local.s3io import collect_results, parse_s3_url, wait_for_results, write_csv
     bucket, prefix = parse_s3_url(location)
     client = session(profile, region).client("s3")
     missing: list[str] = []

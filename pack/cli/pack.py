@@ -145,6 +145,7 @@ from .common import err, show, target
 )
 @click.option("--prepared-model", type=click.Path(exists=True, file_okay=False, path_type=Path), hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--verbose", is_flag=True, help="Every detail: why each unstripped file was kept, …")
 def pack_command(
     model: Path,
     out: Path,
@@ -170,6 +171,7 @@ def pack_command(
     image: str | None,
     prepared_model: Path | None,
     as_json: bool,
+    verbose: bool,
 ) -> None:
     """Pack MODEL (.tflite, .keras, .h5 or a SavedModel folder) into OUT/function.zip
     (and OUT/deps.tar.zst with --stage-deps s3)."""
@@ -203,7 +205,7 @@ def pack_command(
     else:
         options.prepared_model = prepared_model
         report = pack(options, progress)
-    show(report, as_json)
+    show(report, as_json, verbose)
 
 
 def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: bool) -> Report:
@@ -255,7 +257,10 @@ def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: 
 )
 @click.option("--arch", type=click.Choice(tuple(ARCHES)), default=None, help="Target architecture.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def report_command(zip_path: Path, python_version: str | None, arch: str | None, as_json: bool) -> None:
+@click.option("--verbose", is_flag=True, help="Every detail: why each unstripped file was kept, …")
+def report_command(
+    zip_path: Path, python_version: str | None, arch: str | None, as_json: bool, verbose: bool
+) -> None:
     """Sizes per package, the largest files, Lambda limits and native-library checks for ZIP.
 
     Exits with 6 when a native file cannot load on the target: an ELF file needs more
@@ -273,10 +278,10 @@ def report_command(zip_path: Path, python_version: str | None, arch: str | None,
             "[yellow]no target recorded in this zip and none given: native libraries not "
             "checked (pass --python and --arch)[/]"
         )
-        show(report, as_json)
+        show(report, as_json, verbose)
         return
     checked = Target(report.target["python"], report.target["architecture"])
-    show(report, as_json)
+    show(report, as_json, verbose)
     problems = report.elf["problems"]
     if problems:
         raise CompatibilityError(

@@ -15,6 +15,7 @@ Everything goes through the docker SDK.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -195,6 +196,7 @@ def pack_in_docker(
                 "PYTHONPATH": "/src",
                 "HOME": "/tmp",
                 "COLUMNS": "120",
+                "LAMBDAPACK_REQUIREMENTS": "\n".join(builder_requirements()),
             },
             user=f"{os.getuid()}:{os.getgid()}",
             **run,
@@ -220,6 +222,25 @@ def pack_in_docker(
         report.build["deps"]["path"] = str(out / report.build["deps"]["file"])
     (out / "report.json").write_text(report.to_json())
     return report
+
+
+# What a pack inside the container never uses: it makes no AWS call and starts no container.
+NOT_IN_THE_BUILDER = frozenset({"boto3", "docker"})
+
+
+def builder_requirements() -> list[str]:
+    """lambdapack's own requirements, from its installed metadata (pyproject.toml is their
+    one home), without extras and without what a pack in the container never uses."""
+    from packaging.requirements import Requirement
+
+    wanted = []
+    for text in importlib.metadata.requires("lambdapack") or []:
+        requirement = Requirement(text)
+        if requirement.marker is not None and "extra" in str(requirement.marker):
+            continue
+        if requirement.name.lower() not in NOT_IN_THE_BUILDER:
+            wanted.append(text)
+    return wanted
 
 
 def _first_line(exc: Exception) -> str:

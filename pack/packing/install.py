@@ -546,9 +546,13 @@ class _Session:
         return found[0].path if found else None
 
     def install(self, plan: Sequence[PlannedWheel], dest: Path) -> None:
-        """Install exactly the wheels that were checked."""
+        """Install exactly the releases that were checked: pinned by name and version from the
+        wheelhouse, as resolved (a wheel installed by its path would get a direct_url.json naming
+        this machine's folder, and the zip would differ from one build machine to another); a
+        file or URL the user named stays as named."""
         args = ["install", "--no-index", "--no-deps", "--no-compile", "--target", str(dest), *self.common]
-        result = self.runner.run([*args, *(str(wheel.path) for wheel in plan)])
+        wanted = [str(wheel.path) if wheel.direct else f"{wheel.name}=={wheel.version}" for wheel in plan]
+        result = self.runner.run([*args, *wanted])
         if result.returncode != 0:
             raise install_error(result.stderr, [f"{w.name}=={w.version}" for w in plan], self.target)
 

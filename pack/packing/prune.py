@@ -103,6 +103,8 @@ PILLOW_UNUSED_MODULES = (
     "TarIO",
     "ContainerIO",
     "_tkinter_finder",
+    "__main__",  # python -m PIL: prints Pillow's feature report
+    "report",
 )
 PILLOW_UNUSED_EXTENSIONS = ("_imagingcms", "_imagingtk", "_imagingmath", "_imagingmorph")
 
@@ -151,10 +153,9 @@ RULES: tuple[Rule, ...] = (
             "numpy/_core/_simd.*",
             "numpy/random/_examples/**",
             "numpy/distutils/**",
-            "numpy/testing/**",
         ),
-        "numpy's Fortran wrapper generator, distutils, C API headers, SIMD test module and the "
-        "assertion helpers for test authors (numpy.testing); imported only by developers",
+        "numpy's Fortran wrapper generator, distutils, C API headers and SIMD test module; "
+        "imported only by developers building extensions",
     ),
     Rule(
         "numpy-extras",
