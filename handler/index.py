@@ -4,24 +4,50 @@ Everything slow happens once, while the module is imported — during Lambda's
 init phase — and is reused by every warm invocation of this container:
 staged dependencies (full TensorFlow) are fetched and made importable when
 the function names them (before anything imports numpy), the model is
-loaded, and the S3 client is created.
+loaded, and the S3 client is created. What each step took is logged once, as
+``{"cold_start": {...}}`` (to stderr) on the container's first invocation.
 """
 
-from lambdapack_handler.clients import s3_client
-from lambdapack_handler.staged import stage_from_env
+import json
+import sys
+import time
 
-S3 = s3_client()  # boto3 comes with the Lambda runtime; None where it is absent (smoke runs)
+_BEGAN = time.perf_counter()
+
+from lambdapack_handler.clients import s3_client  # noqa: E402
+from lambdapack_handler.staged import stage_from_env  # noqa: E402
+
+S3 = s3_client()  # botocore comes with the Lambda runtime; None where it is absent (smoke runs)
+_CLIENT = time.perf_counter()
 stage_from_env(s3=S3)
+_STAGED = time.perf_counter()
 
 from lambdapack_handler.app import App, Settings  # noqa: E402  (needs the staged packages)
 from lambdapack_handler.loader import load_classifier  # noqa: E402
 
+_IMPORTED = time.perf_counter()
 CLASSIFIER = load_classifier(s3=S3)
 APP = App(CLASSIFIER, Settings.from_env(), S3)
+_LOADED = time.perf_counter()
+
+# Milliseconds of this module's import, by step (the rest of Lambda's init is the runtime's).
+INIT_MS = {
+    "s3_client_ms": round((_CLIENT - _BEGAN) * 1000, 3),
+    "staged_ms": round((_STAGED - _CLIENT) * 1000, 3),
+    "imports_ms": round((_IMPORTED - _STAGED) * 1000, 3),
+    "model_load_ms": round((_LOADED - _IMPORTED) * 1000, 3),
+    "total_ms": round((_LOADED - _BEGAN) * 1000, 3),
+}
+_cold = True
 
 
 def handler(event, context):
     """Classify the images an S3 event (or a direct call) names; write JSON results."""
+    global _cold
+    if _cold:
+        _cold = False
+        # stderr: CloudWatch logs it as it does stdout, which carries one record per object
+        print(json.dumps({"cold_start": INIT_MS}, sort_keys=True), file=sys.stderr, flush=True)
     return APP.handle(event, context)
 
 

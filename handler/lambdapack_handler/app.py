@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from . import contract
 from .classifier import Classifier
+from .clients import new_s3_client
 from .events import ObjectRef, parse_event
 from .imaging import ImageError
 
@@ -61,9 +62,7 @@ class App:
     @property
     def s3(self):
         if self._s3 is None:
-            import boto3  # provided by the Lambda runtime, not the zip
-
-            self._s3 = boto3.client("s3")
+            self._s3 = new_s3_client()  # botocore is provided by the Lambda runtime, not the zip
         return self._s3
 
     def handle(self, event: object, context: object = None) -> dict:

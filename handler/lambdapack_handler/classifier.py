@@ -11,8 +11,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .config import ModelConfig
-from .imaging import Limits, preprocess
+import numpy as np
+
+from .config import SCALES, ModelConfig
+from .imaging import Limits, decode, to_array
 from .inference import Backend, to_probabilities, top_k
 
 
@@ -35,10 +37,18 @@ class Classifier:
         self.limits = limits
 
     def classify(self, data: bytes, k: int = 5) -> Prediction:
+        spec = self.config.input
         start = time.perf_counter()
-        batch = preprocess(data, self.config.input, self.limits)
-        decoded = time.perf_counter()
-        scores = self.backend.predict(batch)
+        image = decode(data, spec, self.limits)
+        load_pixels = getattr(self.backend, "load_pixels", None)
+        if load_pixels is not None:  # LiteRT: scaled straight into the interpreter's input
+            load_pixels(np.asarray(image), SCALES[spec.scale])
+            decoded = time.perf_counter()
+            scores = self.backend.run()
+        else:
+            batch = to_array(image, spec)
+            decoded = time.perf_counter()
+            scores = self.backend.predict(batch)
         done = time.perf_counter()
         probabilities = to_probabilities(scores, self.config.output)
         labels = [

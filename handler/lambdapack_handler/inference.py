@@ -51,10 +51,12 @@ class LiteRTBackend:
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
+        self._float_input = np.dtype(self._input["dtype"]) == np.float32
+        self._input_shape = tuple(int(v) for v in self._input["shape"])
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self._input["shape"])
+        return self._input_shape
 
     @property
     def input_dtype(self) -> str:
@@ -62,6 +64,31 @@ class LiteRTBackend:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return run_interpreter(self._interpreter, batch, self._input, self._output)
+
+    def load_pixels(self, pixels: np.ndarray, scale: tuple[float, float]) -> None:
+        """Put one image's 8-bit pixels (height x width [x channels]) into the input tensor
+        as ``pixels * factor + offset``: for a float32 input of their shape, computed in
+        float32 straight into the interpreter's own buffer (no batch array, no copy by
+        set_tensor: the same values ``imaging.to_array`` gives); else as ``predict`` does."""
+        factor, offset = scale
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, np.newaxis]
+        if self._float_input and self._input_shape == (1, *pixels.shape):
+            # A view of the input buffer; it must be gone before invoke(), which refuses
+            # to run while numpy holds references into the interpreter's memory.
+            view = self._interpreter.tensor(self._input["index"])()
+            np.multiply(pixels[np.newaxis], np.float32(factor), out=view, dtype=np.float32)
+            if offset:
+                np.add(view, np.float32(offset), out=view)
+            del view
+            return
+        batch = (pixels.astype(np.float32) * np.float32(factor) + np.float32(offset))[np.newaxis]
+        self._interpreter.set_tensor(self._input["index"], _quantize(batch, self._input))
+
+    def run(self) -> np.ndarray:
+        """Invoke on the input ``load_pixels`` put in; the scores, in float32."""
+        self._interpreter.invoke()
+        return _dequantize(self._interpreter.get_tensor(self._output["index"]), self._output)[0]
 
 
 def run_interpreter(interpreter, batch: np.ndarray, input_detail: dict, output_detail: dict) -> np.ndarray:
