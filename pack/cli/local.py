@@ -174,6 +174,7 @@ def local_command(port, concurrency, buckets, verbose) -> None:
 def upload_command(folder, destination, profile, region) -> None:
     """Upload the images in FOLDER to s3://BUCKET/PREFIX/, with a progress bar."""
     from ..local.s3io import image_files, parse_s3_url, require_bucket, upload_folder
+
     bucket, prefix = parse_s3_url(destination)
     if prefix and not prefix.endswith("/"):
         prefix += "/"
@@ -200,6 +201,7 @@ def upload_command(folder, destination, profile, region) -> None:
 def results_command(location, csv_path, wait, inputs, profile, region) -> None:
     """Collect the result objects under s3://BUCKET/PREFIX/ into a table (and CSV)."""
     from ..local.s3io import collect_results, parse_s3_url, wait_for_results, write_csv
+
     bucket, prefix = parse_s3_url(location)
     client = session(profile, region).client("s3")
     missing: list[str] = []
