@@ -28,7 +28,7 @@ from lambdapack.local.lambda_runtime import runtime_boto3, runtime_interface_cli
 from lambdapack.local.localaws import LocalAWS
 from lambdapack.local.sandbox import FunctionSpec, Sandbox
 
-from .conftest import SAMPLE, run_cli
+from .conftest import SAMPLE, pack_sample, run_cli
 
 pytestmark = pytest.mark.functional
 
@@ -227,3 +227,51 @@ def test_report_and_the_deploy_plan_name_the_staged_archive(packed_tf, tmp_path,
     plan = " ".join(planned.stdout.split())
     assert f"lambdapack/fn/deps-{sha}.tar.zst" in plan
     assert f"ephemeral storage {report['deps']['ephemeral_storage_mb']:,} MB" in plan
+
+
+def test_staged_tensorflow_runs_for_python313_in_its_own_interpreter(
+    local, sample_model, cache_dir, tmp_path
+):
+    """The default target: pack, deploy, and classify in a python3.13 container whose memory
+    is capped at the function's 1,024 MB while /tmp holds the unpacked TensorFlow (its
+    ephemeral storage: on disk, not counted as memory, as on Lambda)."""
+    import csv
+
+    from lambdapack.packing.interpreter import find_target_python
+    from lambdapack.packing.target import Target
+
+    if find_target_python(Target("3.13", "x86_64"))[0] is None:
+        pytest.skip("no python3.13 interpreter here (scripts/docker_setup.sh builds one)")
+    out = tmp_path / "out"
+    proc = pack_sample(
+        sample_model, out, cache_dir, "--python", "3.13", "--runtime", "tensorflow", "--stage-deps", "s3"
+    )
+    report = json.loads(proc.stdout)
+    assert (
+        report["smoke"]["ran"]
+        and report["smoke"]["staged_s"] > 0
+        and "python3.13" in report["smoke"]["interpreter"]
+    )
+    deploy(
+        DeploySettings(
+            out / "function.zip", "tf313", code_bucket="code", bucket="photos", prefix="in/", memory=1024
+        ),
+        AWSClient(),
+        log=lambda _: None,
+    )
+    wire(WireSettings("tf313", "photos", prefix="in/"), AWSClient())
+    truth = {row["file"]: row["label"] for row in csv.DictReader((SAMPLE / "heldout.csv").open())}
+    chosen = sorted(truth)[:10]
+    s3 = local.client("s3")
+    for name in chosen:
+        s3.put_object(Bucket="photos", Key=f"in/{name}", Body=(SAMPLE / "heldout" / name).read_bytes())
+    assert local.dispatcher.wait_idle(900)
+    assert local.dispatcher.stats.failures == []
+    right = sum(
+        json.loads(s3.get_object(Bucket="photos", Key=f"results/in/{name}.json")["Body"].read())["top_k"][0][
+            "label"
+        ]
+        == truth[name]
+        for name in chosen
+    )
+    assert right >= 9

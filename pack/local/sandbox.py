@@ -164,7 +164,7 @@ class Sandbox:
         self.api: RuntimeAPI | None = None
         self.started_at = 0.0
         self.lock = threading.Lock()
-        self.tmp_limited = False  # /tmp is a tmpfs of the function's ephemeral storage size
+        self.tmp_limited = False  # /tmp is limited to the function's ephemeral storage size
         self.tmp_ready = False  # /tmp exists for this execution environment
 
     # --- lifecycle -------------------------------------------------------------
@@ -287,14 +287,34 @@ class Sandbox:
         self._reset()
         if self.tmp_limited:
             subprocess.run(["umount", str(self.tmp)], capture_output=True, check=False)
+            (self.workdir / "tmp.ext4").unlink(missing_ok=True)
             self.tmp_limited = False
         self.tmp_ready = False
 
     def _limit_tmp(self) -> bool:
-        """Where practical (root, a mount command), /tmp gets Lambda's size limit as a
-        tmpfs; elsewhere it is an ordinary folder with no limit."""
+        """Where practical (root, mount), /tmp gets Lambda's size limit; elsewhere it is an
+        ordinary folder with no limit. For a process on this machine, a tmpfs of that size.
+        For a container, whose memory is capped, a file system of that size on disk (a
+        loop-mounted ext4 image): on Lambda /tmp is ephemeral storage, not memory, and a
+        tmpfs's pages would be charged to the container's memory (staged TensorFlow
+        unpacking 880 MB was killed at 1,024 MB)."""
         if os.geteuid() != 0 or shutil.which("mount") is None:
             return False
+        if self.python is not None and shutil.which("mkfs.ext4"):
+            image = self.workdir / "tmp.ext4"
+            with image.open("wb") as handle:
+                handle.truncate(self.spec.ephemeral_mb * 1024 * 1024)  # sparse: no disk used yet
+            made = subprocess.run(
+                ["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], capture_output=True, check=False
+            )
+            if made.returncode == 0:
+                mounted = subprocess.run(
+                    ["mount", "-o", "loop", str(image), str(self.tmp)], capture_output=True, check=False
+                )
+                if mounted.returncode == 0:
+                    self.tmp.chmod(0o1777)
+                    return True
+            image.unlink(missing_ok=True)
         proc = subprocess.run(
             [
                 "mount",
