@@ -643,9 +643,7 @@ def _compat_hint(target: Target, pinned: bool) -> str:
             "A wheel's platform tag promised more than its files deliver, for every release tried. "
             "Drop the requirement, or pin a release not listed above with --require."
         )
-    if target.os.glibc < (2, 34):
-        hint += " Or choose a newer runtime: --python 3.12 and later run Amazon Linux 2023 (glibc 2.34)."
-    return hint
+    return hint + target.newer_runtime_hint()
 
 
 def _names(requirement: str, name: str) -> bool:

@@ -489,9 +489,7 @@ def _compat_hint(target: Target) -> str:
         "A wheel's platform tag promised more than its files deliver. Pin another release of the "
         "package that ships the file (--require 'NAME==VERSION'), or drop the requirement."
     )
-    if target.os.glibc < (2, 34):
-        hint += " Or choose a newer runtime: --python 3.12 and later run Amazon Linux 2023 (glibc 2.34)."
-    return hint
+    return hint + target.newer_runtime_hint()
 
 
 def _compat_message(report: compat.CompatReport, target: Target) -> str:

@@ -195,6 +195,12 @@ class Target:
             f"pack the model for python{NEWEST_PYTHON} (--python {NEWEST_PYTHON}) and deploy that"
         )
 
+    def newer_runtime_hint(self) -> str:
+        """For a native-library failure on an Amazon Linux 2 runtime: the way out."""
+        if self.os.glibc >= AMAZON_LINUX_2023.glibc:
+            return ""
+        return " Or choose a newer runtime: --python 3.12 and later run Amazon Linux 2023 (glibc 2.34)."
+
     def key(self) -> str:
         """A short name for caches and file names, e.g. ``python3.11-x86_64``."""
         return f"{self.runtime}-{self.arch}"
