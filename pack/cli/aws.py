@@ -79,15 +79,17 @@ def deploy_command(
         function=name,
         role=pick(role, file, "role"),
         code_bucket=pick(code_bucket, file, "code_bucket"),
-        memory=int(pick(memory, file, "memory", 1024)),
-        timeout=int(pick(timeout, file, "timeout", 60)),
-        ephemeral_storage=int(pick(ephemeral_storage, file, "ephemeral_storage", 512)),
+        memory=int(pick(memory, file, "memory", DeploySettings.memory)),
+        timeout=int(pick(timeout, file, "timeout", DeploySettings.timeout)),
+        ephemeral_storage=int(
+            pick(ephemeral_storage, file, "ephemeral_storage", DeploySettings.ephemeral_storage)
+        ),
         env={**{k: str(v) for k, v in file.get("env", {}).items()}, **env_pairs(env)},
         alias=pick(alias, file, "alias", "live") or None,
         bucket=pick(bucket, file, "bucket"),
         prefix=pick(prefix, file, "prefix", ""),
         output_bucket=pick(output_bucket, file, "output_bucket"),
-        output_prefix=pick(output_prefix, file, "output_prefix", "results/"),
+        output_prefix=pick(output_prefix, file, "output_prefix", DeploySettings.output_prefix),
         deps_path=deps_path,
     )
     if dry_run:

@@ -21,8 +21,6 @@ from ..render import progress_bar, results_table
 from ..resources import default_cache_dir
 from .common import aws_options, env_pairs, session
 
-PASSED_THROUGH = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")
-
 
 @click.command("invoke")
 @click.argument("zip_path", metavar="ZIP", type=click.Path(exists=True, dir_okay=False, path_type=Path))
