@@ -117,6 +117,19 @@ class AWSClient:
                 raise aws_error(exc, f"connect to {service}") from exc
         return self._clients[service]
 
+    def _read(self, action: str, service: str, operation: str, missing: str, **params) -> dict | None:
+        """An AWS read; None when AWS answers ``missing`` (the thing does not exist)."""
+        try:
+            return getattr(self.client(service), operation)(**params)
+        except AWSError:
+            raise
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == missing:
+                return None
+            raise aws_error(exc, action) from exc
+        except Exception as exc:
+            raise aws_error(exc, action) from exc
+
     def _call(self, action: str, service: str, operation: str, **params):
         try:
             return getattr(self.client(service), operation)(**params)
@@ -148,14 +161,9 @@ class AWSClient:
     # --- Lambda ---------------------------------------------------------------
 
     def get_function(self, name: str) -> dict | None:
-        try:
-            return self.client("lambda").get_function(FunctionName=name)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                return None
-            raise aws_error(exc, f"read function {name}") from exc
-        except Exception as exc:
-            raise aws_error(exc, f"read function {name}") from exc
+        return self._read(
+            f"read function {name}", "lambda", "get_function", "ResourceNotFoundException", FunctionName=name
+        )
 
     def create_function(self, **params) -> dict:
         """create_function, retried while a just-created role is not yet assumable."""
@@ -234,13 +242,14 @@ class AWSClient:
         return "updated"
 
     def policy_statements(self, name: str) -> list[dict]:
-        try:
-            policy = self.client("lambda").get_policy(FunctionName=name)["Policy"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                return []
-            raise aws_error(exc, f"read the resource policy of {name}") from exc
-        return json.loads(policy).get("Statement", [])
+        found = self._read(
+            f"read the resource policy of {name}",
+            "lambda",
+            "get_policy",
+            "ResourceNotFoundException",
+            FunctionName=name,
+        )
+        return [] if found is None else json.loads(found["Policy"]).get("Statement", [])
 
     def add_permission(self, name: str, **params) -> None:
         self._call(f"allow S3 to invoke {name}", "lambda", "add_permission", FunctionName=name, **params)
@@ -349,14 +358,9 @@ class AWSClient:
 
     def ensure_role(self, name: str) -> tuple[str, bool]:
         """The ARN of role ``name`` trusted by Lambda, created if missing; and whether it was."""
-        iam = self.client("iam")
-        try:
-            return iam.get_role(RoleName=name)["Role"]["Arn"], False
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "NoSuchEntity":
-                raise aws_error(exc, f"read role {name}") from exc
-        except Exception as exc:
-            raise aws_error(exc, f"read role {name}") from exc
+        existing = self.role(name)
+        if existing is not None:
+            return existing["Arn"], False
         role = self._call(
             f"create role {name}",
             "iam",
@@ -368,14 +372,8 @@ class AWSClient:
         return role["Role"]["Arn"], True
 
     def role(self, name: str) -> dict | None:
-        try:
-            return self.client("iam").get_role(RoleName=name)["Role"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "NoSuchEntity":
-                return None
-            raise aws_error(exc, f"read role {name}") from exc
-        except Exception as exc:
-            raise aws_error(exc, f"read role {name}") from exc
+        found = self._read(f"read role {name}", "iam", "get_role", "NoSuchEntity", RoleName=name)
+        return None if found is None else found["Role"]
 
     def delete_role(self, name: str) -> None:
         """The role and its inline policies (IAM refuses to delete a role that has any)."""
@@ -414,12 +412,17 @@ class AWSClient:
         return deleted
 
     def role_policy(self, role: str, policy: str) -> dict | None:
-        try:
-            document = self.client("iam").get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "NoSuchEntity":
-                return None
-            raise aws_error(exc, f"read policy {policy} of {role}") from exc
+        found = self._read(
+            f"read policy {policy} of {role}",
+            "iam",
+            "get_role_policy",
+            "NoSuchEntity",
+            RoleName=role,
+            PolicyName=policy,
+        )
+        if found is None:
+            return None
+        document = found["PolicyDocument"]
         return json.loads(document) if isinstance(document, str) else document
 
     def put_role_policy(self, role: str, policy: str, document: dict) -> None:
