@@ -103,25 +103,20 @@ def render(result: dict, console: Console) -> None:
         share = f"{row['vcpus']:.2f}"
         projection = row["projection"]
         if projection is None:
-            why = row["note"] or _error_text(row["error"]) or "not measured"
-            notes.append(f"{memory}: {why}")
+            notes.append(f"{memory}: {_not_measured(row)}")
             table.add_row(memory, share, *["—"] * 10, "not measured")
             continue
-        marks = [mark for mark in ("cheapest", "fastest") if row[mark]]
+        marks = _marks(row)
         table.add_row(
             memory,
             share,
-            f"{row['init_ms']:,.0f} ms",
-            f"{row['cold_ms']:,.1f} ms",
-            f"{row['warm_per_image_ms']:,.1f} ms",
-            f"{row['peak_memory_mb']} MB" if row["peak_memory_mb"] else "?",
-            f"{projection['gb_seconds']:,.1f}",
+            *_measured_cells(row),
             usd(projection["compute_usd"]),
             usd(projection["requests_usd"]),
             usd(projection["s3_usd"]),
             usd(projection["total_usd"]),
             duration(projection["wall_s"]),
-            ", ".join(marks),
+            marks,
             style="bold" if marks else None,
         )
     console.print(table)
@@ -277,23 +272,36 @@ HTML_HEADERS = (
 )
 
 
-def _html_cells(row: dict) -> list[str]:
-    projection = row["projection"]
-    head = [f"{row['memory_mb']:,} MB", f"{row['vcpus']:.2f}"]
-    if projection is None:
-        why = row["note"] or _error_text(row["error"]) or "not measured"
-        return [*head, "—", "—", "—", "—", "—", "—", "—", why]
-    marks = ", ".join(mark for mark in ("cheapest", "fastest") if row[mark])
+def _measured_cells(row: dict) -> list[str]:
+    """The measured figures of a size, as both the table and the page show them."""
     return [
-        *head,
         f"{row['init_ms']:,.0f} ms",
         f"{row['cold_ms']:,.1f} ms",
         f"{row['warm_per_image_ms']:,.1f} ms",
         f"{row['peak_memory_mb']} MB" if row["peak_memory_mb"] else "?",
-        f"{projection['gb_seconds']:,.1f}",
+        f"{row['projection']['gb_seconds']:,.1f}",
+    ]
+
+
+def _marks(row: dict) -> str:
+    return ", ".join(mark for mark in ("cheapest", "fastest") if row[mark])
+
+
+def _not_measured(row: dict) -> str:
+    return row["note"] or _error_text(row["error"]) or "not measured"
+
+
+def _html_cells(row: dict) -> list[str]:
+    projection = row["projection"]
+    head = [f"{row['memory_mb']:,} MB", f"{row['vcpus']:.2f}"]
+    if projection is None:
+        return [*head, "—", "—", "—", "—", "—", "—", "—", _not_measured(row)]
+    return [
+        *head,
+        *_measured_cells(row),
         usd(projection["total_usd"]),
         duration(projection["wall_s"]),
-        marks,
+        _marks(row),
     ]
 
 
