@@ -211,16 +211,9 @@ def _load_reference(tf, path: Path, kind: str):
 
             call_saved.input_shape = _dims(backend.input_shape)  # type: ignore[attr-defined]
             return call_saved
-        import keras
-
-        model = keras.models.load_model(str(path), compile=False)
     except Exception as exc:
-        raise ConversionFailure(f"could not load the model {path}: {_first_line(exc)}") from exc
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ConversionFailure(
-            f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs",
-            "lambdapack serves image classifiers: one image input, one score output.",
-        )
+        raise ConversionFailure(f"could not load the model {path}: {first_line(exc)}") from exc
+    model = load_keras_classifier(path)
 
     def call_keras(batch):
         return np.asarray(model(batch, training=False))[0]
@@ -243,7 +236,24 @@ def _shape_text(shape: list[int]) -> str:
     return " x ".join("None" if v < 1 else str(v) for v in shape[1:])
 
 
-def _first_line(exc: Exception) -> str:
+def load_keras_classifier(path: Path):
+    """A Keras model with one image input and one score output; ConversionFailure otherwise.
+    (inspect_child loads models the same way.)"""
+    import keras
+
+    try:
+        model = keras.models.load_model(str(path), compile=False)
+    except Exception as exc:
+        raise ConversionFailure(f"could not load the model {path}: {first_line(exc)}") from exc
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ConversionFailure(
+            f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs",
+            "lambdapack serves image classifiers: one image input, one score output.",
+        )
+    return model
+
+
+def first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
@@ -270,7 +280,7 @@ def _convert(tf, path: Path, kind: str, reference, quantize: str, fixed: dict | 
         return converter.convert()
     except Exception as exc:
         raise ConversionFailure(
-            f"TensorFlow Lite could not convert {path}: {_first_line(exc)}",
+            f"TensorFlow Lite could not convert {path}: {first_line(exc)}",
             "The model uses operations TensorFlow Lite lacks. The S3-staged TensorFlow "
             "runtime (a later lambdapack feature) serves such models.",
         ) from exc
@@ -324,7 +334,7 @@ def _saved_model(path: Path, kind: str, reference, dest: Path):
         else:
             reference.model.export(str(dest), format="tf_saved_model", verbose=False)
     except Exception as exc:
-        raise ConversionFailure(f"could not export {path} as a SavedModel: {_first_line(exc)}") from exc
+        raise ConversionFailure(f"could not export {path} as a SavedModel: {first_line(exc)}") from exc
     try:
         backend = TensorFlowBackend(str(dest), threads=1)
     except (KeyError, ValueError) as exc:

@@ -22,6 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+# The same failure (one message and a hint) and the same loading as the conversion child.
+from lambdapack.packing.convert_child import ConversionFailure as InspectFailure
+from lambdapack.packing.convert_child import first_line, load_keras_classifier
+
 SEED = 20171124
 # Random inputs in each plausible input range: probabilities sum to 1 on all of them.
 PROBE_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))
@@ -30,12 +34,6 @@ PROBE_SIZE = 32  # a free-size model with no other size to run at
 # Layers that pass their input through unchanged (for finding the last activation).
 PASS_THROUGH = {"Dropout", "Flatten", "Reshape", "Identity", "InputLayer", "SpatialDropout2D"}
 PREPROCESSING = ("Rescaling", "Resizing", "Normalization", "CenterCrop")
-
-
-class InspectFailure(Exception):
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 def main(request_path: str) -> int:
@@ -76,17 +74,7 @@ def inspect(request: dict) -> dict:
 
 
 def _inspect_keras(path: Path, size: list[int] | None) -> dict:
-    import keras
-
-    try:
-        model = keras.models.load_model(str(path), compile=False)
-    except Exception as exc:
-        raise InspectFailure(f"could not load the model {path}: {_first_line(exc)}") from exc
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise InspectFailure(
-            f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs",
-            "lambdapack serves image classifiers: one image input, one score output.",
-        )
+    model = load_keras_classifier(path)
     shape = list(model.inputs[0].shape)
     layers = list(_flat_layers(model))
     found = _preprocessing_layers(layers)
@@ -110,7 +98,7 @@ def _inspect_saved_model(path: Path, size: list[int] | None) -> dict:
     try:
         signature = tf.saved_model.load(str(path)).signatures["serving_default"]
     except Exception as exc:
-        raise InspectFailure(f"could not load the SavedModel {path}: {_first_line(exc)}") from exc
+        raise InspectFailure(f"could not load the SavedModel {path}: {first_line(exc)}") from exc
     inputs = signature.structured_input_signature[1]
     outputs = signature.structured_outputs
     if len(inputs) != 1 or len(outputs) != 1:
@@ -146,7 +134,7 @@ def _inspect_tflite(path: Path, size: list[int] | None) -> dict:
         interpreter = Interpreter(model_path=str(path), num_threads=1)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        raise InspectFailure(f"the .tflite model cannot be loaded: {_first_line(exc)}") from exc
+        raise InspectFailure(f"the .tflite model cannot be loaded: {first_line(exc)}") from exc
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(inputs) != 1 or len(outputs) != 1:
         raise InspectFailure(
@@ -251,7 +239,7 @@ def _probe_output(call, shape: list, size: list[int] | None) -> dict:
             for _ in range(PROBE_INPUTS)
         ]
     except Exception as exc:
-        return _unknown_output(f"it did not run on random inputs: {_first_line(exc)}")
+        return _unknown_output(f"it did not run on random inputs: {first_line(exc)}")
     count = len(outputs)
     sums_to_one = all(
         np.all(np.isfinite(o)) and o.min() >= -1e-6 and o.max() <= 1 + 1e-6 and abs(o.sum() - 1) < 1e-3
@@ -268,10 +256,6 @@ def _probe_output(call, shape: list, size: list[int] | None) -> dict:
 
 def _unknown_output(why: str) -> dict:
     return {"kind": None, "source": f"could not tell: {why}"}
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 if __name__ == "__main__":
