@@ -14,7 +14,7 @@ SAMPLE_MODEL := $(SAMPLE)/digits.keras
 OUT ?= dist
 PACK_ARGS ?=
 
-.PHONY: all demo venv sample pack report deploy wire local docker-setup test test-unit lint bench clean
+.PHONY: all demo venv sample pack report deploy wire local docker-setup browser test test-unit lint bench clean
 
 all: demo
 
@@ -76,7 +76,11 @@ lint: $(STAMP)
 docker-setup:
 	sh scripts/docker_setup.sh
 
-test: $(SAMPLE_MODEL) lint docker-setup
+# Headless Chromium, for the tests that render the HTML pages (tests/test_pages_browser.py).
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test: $(SAMPLE_MODEL) lint docker-setup browser
 	$(PY) -m pytest -q -rfEs
 
 test-unit: $(STAMP)

@@ -1,5 +1,6 @@
-"""From measurements to the estimate, its table and its page: ``estimate()`` on
-measurements written by hand (no zip runs here), ``render`` and ``html_page``."""
+"""From measurements to the estimate, its table, its page and its image: ``estimate()`` on
+measurements written by hand (no zip runs here), ``render``, ``pages.estimate_page`` and
+``pages.estimate_svg``, and the command's ``--html``/``--svg`` with the measuring replaced."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import re
 import pytest
 from rich.console import Console
 
-from lambdapack.cli.estimate import html_page, render
+from lambdapack.cli.estimate import render
 from lambdapack.errors import InputError
 from lambdapack.local.estimate import Measurements, SizeMeasurement, estimate, too_big_for_here, vcpus
+from lambdapack.pages import estimate_page, estimate_svg
 
 
 def measurements() -> Measurements:
@@ -93,10 +95,32 @@ def test_the_table_marks_the_best_sizes_and_names_every_source():
 
 
 def test_the_page_is_self_contained():
-    page = html_page(estimate(measurements(), 10_000))
+    page = estimate_page(estimate(measurements(), 10_000))
     assert page.startswith("<!doctype html>") and page.count("<svg") == 2
     # A bar per measured size in each chart, with its figure.
     assert page.count("<rect") == 4 and "not measured" in page
     for forbidden in ("<script", "src=", "href=", "@import", "url(", "<link"):
         assert forbidden not in page.lower()
     assert "cheapest" in page and "fastest" in page and "2026-11" in page
+
+
+def test_the_image_is_the_two_charts_alone():
+    import xml.etree.ElementTree as ET
+
+    result = estimate(measurements(), 10_000)
+    image = estimate_svg(result)
+    root = ET.fromstring(image.encode())  # well-formed XML, as an image file must be
+    svg = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{svg}svg" and root.get("width") and root.get("height")
+    charts = [e for e in root.iter(f"{svg}svg") if e.get("data-chart")]
+    assert [chart.get("data-chart") for chart in charts] == ["cost", "wall"]
+    bars = {chart.get("data-chart"): chart.findall(f"{svg}rect") for chart in charts}
+    assert [bar.get("data-memory-mb") for bar in bars["cost"]] == ["512", "1024"]
+    assert [b.get("data-memory-mb") for b in bars["cost"] if b.get("data-mark") == "cheapest"] == ["512"]
+    assert [b.get("data-memory-mb") for b in bars["wall"] if b.get("data-mark") == "fastest"] == ["1024"]
+    # On white (readable on a dark README too), nothing to fetch, the prices' date named.
+    assert root.find(f"{svg}rect").get("fill") == "#fff"
+    lowered = image.lower().replace('xmlns="http://www.w3.org/2000/svg"', "")
+    for forbidden in ("<script", "href=", "http", "url(", "<foreignobject"):
+        assert forbidden not in lowered
+    assert "taken 2026-11" in image

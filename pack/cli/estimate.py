@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from html import escape as html_escape
 from pathlib import Path
 
 import click
@@ -12,6 +11,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..limits import MEMORY_MB
+from ..pages import (
+    duration,
+    estimate_page,
+    estimate_svg,
+    marks,
+    measured_cells,
+    not_measured,
+    price,
+    usd,
+    write_page,
+)
 from ..pricing import prices_for
 from ..resources import default_cache_dir
 from .common import err
@@ -52,8 +62,14 @@ from .common import err
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a self-contained HTML page (cost and time against memory size).",
 )
+@click.option(
+    "--svg",
+    "svg_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the cost and time charts alone as a standalone SVG image (for a README).",
+)
 def estimate_command(
-    zip_path, images, memory_sizes, region, images_dir, concurrency, warm, as_json, html_path
+    zip_path, images, memory_sizes, region, images_dir, concurrency, warm, as_json, html_path, svg_path
 ) -> None:
     """What N images cost on Lambda and how long they take, from measurements: ZIP runs in the
     local Lambda runtime at each memory size (memory and CPU share enforced in a container of its
@@ -74,9 +90,10 @@ def estimate_command(
         log=lambda line: err.print(line, markup=False, highlight=False),
     )
     result = estimate(measurements, images, region, concurrency)
-    if html_path is not None:
-        html_path.write_text(html_page(result))
-        err.print(f"wrote {html_path}", highlight=False)
+    for path, page in ((html_path, estimate_page), (svg_path, estimate_svg)):
+        if path is not None:
+            write_page(path, page(result))
+            err.print(f"wrote {path}", highlight=False)
     if as_json:
         click.echo(json.dumps(result, indent=1))
     else:
@@ -103,21 +120,21 @@ def render(result: dict, console: Console) -> None:
         share = f"{row['vcpus']:.2f}"
         projection = row["projection"]
         if projection is None:
-            notes.append(f"{memory}: {_not_measured(row)}")
+            notes.append(f"{memory}: {not_measured(row)}")
             table.add_row(memory, share, *["—"] * 10, "not measured")
             continue
-        marks = _marks(row)
+        mark = marks(row)
         table.add_row(
             memory,
             share,
-            *_measured_cells(row),
+            *measured_cells(row),
             usd(projection["compute_usd"]),
             usd(projection["requests_usd"]),
             usd(projection["s3_usd"]),
             usd(projection["total_usd"]),
             duration(projection["wall_s"]),
-            marks,
-            style="bold" if marks else None,
+            mark,
+            style="bold" if mark else None,
         )
     console.print(table)
     for line in notes:
@@ -169,187 +186,9 @@ def render(result: dict, console: Console) -> None:
         console.print(f"[bold]note:[/bold] {escape(line)}", highlight=False)
 
 
-def usd(value: float) -> str:
-    if value >= 10:
-        return f"${value:,.2f}"
-    if value >= 0.01:
-        return f"${value:.4f}"
-    return f"${value:.6f}"
-
-
-def price(value: float) -> str:
-    """A unit price as the pricing pages write it: every digit, none trailing."""
-    return "$" + f"{value:.10f}".rstrip("0").rstrip(".")
-
-
-def duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:,.0f} ms"
-    if seconds < 120:
-        return f"{seconds:,.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:,.1f} min"
-    return f"{seconds / 3600:,.1f} h"
-
-
-def _error_text(error: dict | None) -> str | None:
-    return f"{error.get('errorType')}: {error.get('errorMessage')}" if error else None
-
-
 def _image_text(image: dict) -> str:
     size = f"{image['width']}x{image['height']}" if image.get("width") else "?"
     return f"{image['name']} {size}"
-
-
-# --- a self-contained page: inline SVG and CSS, nothing fetched, no script ---------------------
-
-CHART_W, CHART_H, PAD_L, PAD_B, PAD_T = 560, 260, 70, 40, 30
-
-
-def html_page(result: dict) -> str:
-    e = html_escape
-    rows = result["sizes"]
-    cost = [(r["memory_mb"], r["projection"] and r["projection"]["total_usd"], r["cheapest"]) for r in rows]
-    wall = [(r["memory_mb"], r["projection"] and r["projection"]["wall_s"], r["fastest"]) for r in rows]
-    table = "".join(
-        "<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in _html_cells(row)) + "</tr>" for row in rows
-    )
-    sequential = result["sequential"]
-    loop = (
-        f"<p>One process in a loop on this machine ({sequential['memory_mb']:,} MB share): "
-        f"{e(duration(sequential['wall_s']))} for {result['images']:,} images.</p>"
-        if sequential
-        else ""
-    )
-    prices, billing, scaling = result["prices"], result["billing"], result["scaling"]
-    sources = [
-        f"Prices ({prices['region']}, taken {prices['taken']}): Lambda {result['architecture']} "
-        f"{price(prices['gb_second'][result['architecture']])} per GB-s and "
-        f"${prices['per_million_requests']:.2f} per 1M requests ({prices['lambda_source']}); "
-        f"S3 PUT {price(prices['s3_put_per_1000'])} and GET {price(prices['s3_get_per_1000'])} per 1,000 "
-        f"({prices['s3_source']}). {prices['note']}.",
-        f"Billing: duration rounded up to {billing['granularity_ms']} ms; init billed ({billing['source']}).",
-        f"Scaling: +{scaling['step']:,} concurrent executions every {scaling['every_s']:g} s, up to "
-        f"{scaling['account_concurrency']:,} ({scaling['source']}, taken {scaling['taken']}).",
-        f"Measured with {result['measured_with']['how']}"
-        + ("" if result["measured_with"]["cpu_capped"] else " — UNCAPPED: every size at full speed")
-        + f"; {result['measured_with']['warm_figure']}.",
-        *(f"Assumed: {line}" for line in result["assumptions"]),
-        *(f"Note: {line}" for line in result["notes"]),
-    ]
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>lambdapack estimate: {e(Path(result["zip"]).name)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 80em; }}
-table {{ border-collapse: collapse; margin: 1em 0; }}
-td, th {{ border: 1px solid #ccc; padding: .25em .6em; text-align: right; }}
-svg {{ margin: .5em 1em .5em 0; }}
-.muted {{ color: #777; }}
-</style></head><body>
-<h1>{result["images"]:,} images on Lambda: cost and time against memory size</h1>
-<p>{e(result["zip"])} — {e(result["runtime"])} {e(result["architecture"])}, {e(result["region"])}</p>
-{_bars("total cost (USD)", cost, usd, "#2a7d2a", "cheapest")}
-{_bars("wall time (all images done)", wall, duration, "#2a5dad", "fastest")}
-<table><tr>{"".join(f"<th>{e(h)}</th>" for h in HTML_HEADERS)}</tr>{table}</table>
-{loop}
-<ul>{"".join(f"<li>{e(line)}</li>" for line in sources)}</ul>
-</body></html>
-"""
-
-
-HTML_HEADERS = (
-    "memory",
-    "vCPU",
-    "init",
-    "1st call",
-    "warm/image",
-    "peak",
-    "GB-s",
-    "total",
-    "wall time",
-    "",
-)
-
-
-def _measured_cells(row: dict) -> list[str]:
-    """The measured figures of a size, as both the table and the page show them."""
-    return [
-        f"{row['init_ms']:,.0f} ms",
-        f"{row['cold_ms']:,.1f} ms",
-        f"{row['warm_per_image_ms']:,.1f} ms",
-        f"{row['peak_memory_mb']} MB" if row["peak_memory_mb"] else "?",
-        f"{row['projection']['gb_seconds']:,.1f}",
-    ]
-
-
-def _marks(row: dict) -> str:
-    return ", ".join(mark for mark in ("cheapest", "fastest") if row[mark])
-
-
-def _not_measured(row: dict) -> str:
-    return row["note"] or _error_text(row["error"]) or "not measured"
-
-
-def _html_cells(row: dict) -> list[str]:
-    projection = row["projection"]
-    head = [f"{row['memory_mb']:,} MB", f"{row['vcpus']:.2f}"]
-    if projection is None:
-        return [*head, "—", "—", "—", "—", "—", "—", "—", _not_measured(row)]
-    return [
-        *head,
-        *_measured_cells(row),
-        usd(projection["total_usd"]),
-        duration(projection["wall_s"]),
-        _marks(row),
-    ]
-
-
-def _bars(title: str, points: list, fmt, colour: str, best: str) -> str:
-    """A bar per memory size (value None: not measured), the best one outlined."""
-    e = html_escape
-    values = [value for _, value, _ in points if value is not None]
-    top = max(values) if values else 1.0
-    top = top or 1.0
-    slot = (CHART_W - PAD_L - 10) / max(len(points), 1)
-    plot_h = CHART_H - PAD_B - PAD_T
-    parts = [
-        f'<svg width="{CHART_W}" height="{CHART_H}" '
-        f'viewBox="0 0 {CHART_W} {CHART_H}" role="img" aria-label="{e(title)}">',
-        f'<text x="{PAD_L}" y="18" font-size="14" font-weight="bold">{e(title)}</text>',
-        f'<line x1="{PAD_L}" y1="{CHART_H - PAD_B}" x2="{CHART_W - 10}" y2="{CHART_H - PAD_B}" '
-        'stroke="#444"/>',
-        f'<line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{CHART_H - PAD_B}" stroke="#444"/>',
-        f'<text x="{PAD_L - 6}" y="{PAD_T + 4}" font-size="11" text-anchor="end">{e(fmt(top))}</text>',
-        f'<text x="{PAD_L - 6}" y="{CHART_H - PAD_B}" font-size="11" text-anchor="end">0</text>',
-    ]
-    for index, (memory, value, marked) in enumerate(points):
-        x = PAD_L + index * slot + slot * 0.2
-        width = slot * 0.6
-        label_x = x + width / 2
-        parts.append(
-            f'<text x="{label_x:.1f}" y="{CHART_H - PAD_B + 16}" font-size="11" '
-            f'text-anchor="middle">{memory:,} MB</text>'
-        )
-        if value is None:
-            parts.append(
-                f'<text x="{label_x:.1f}" y="{CHART_H - PAD_B - 8}" font-size="11" fill="#777" '
-                'text-anchor="middle">not measured</text>'
-            )
-            continue
-        height = max(1.0, plot_h * value / top)
-        y = CHART_H - PAD_B - height
-        outline = ' stroke="#000" stroke-width="2"' if marked else ""
-        parts.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" fill="{colour}"'
-            f"{outline}><title>{memory:,} MB: {e(fmt(value))}</title></rect>"
-        )
-        parts.append(
-            f'<text x="{label_x:.1f}" y="{y - 4:.1f}" font-size="11" text-anchor="middle">'
-            f"{e(fmt(value))}{' — ' + best if marked else ''}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 COMMANDS = (estimate_command,)

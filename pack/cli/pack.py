@@ -16,6 +16,7 @@ from ..packing.report import Report, zip_report
 from ..packing.runtimes import RUNTIMES, STAGE_MODES
 from ..packing.staging import DEFAULT_LEVEL
 from ..packing.target import ARCHES, DEFAULT_PYTHON, PYTHON_VERSIONS, Target
+from ..pages import report_page, write_page, zip_files
 from ..resources import default_cache_dir
 from ..resources import handler_dir as handler_folder
 from .common import err, show, target
@@ -258,8 +259,19 @@ def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: 
 @click.option("--arch", type=click.Choice(tuple(ARCHES)), default=None, help="Target architecture.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--verbose", is_flag=True, help="Every detail: why each unstripped file was kept, …")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML page: the zip's files as a treemap (area = unzipped size).",
+)
 def report_command(
-    zip_path: Path, python_version: str | None, arch: str | None, as_json: bool, verbose: bool
+    zip_path: Path,
+    python_version: str | None,
+    arch: str | None,
+    as_json: bool,
+    verbose: bool,
+    html_path: Path | None,
 ) -> None:
     """Sizes per package, the largest files, Lambda limits and native-library checks for ZIP.
 
@@ -273,6 +285,9 @@ def report_command(
     if python_version or arch:
         checked = target(python_version or DEFAULT_PYTHON, arch or "x86_64")
     report = zip_report(zip_path, checked)
+    if html_path is not None:
+        write_page(html_path, report_page(report, zip_files(zip_path)))
+        err.print(f"wrote {html_path}", highlight=False)
     if report.target is None or report.elf is None:
         err.print(
             "[yellow]no target recorded in this zip and none given: native libraries not "
