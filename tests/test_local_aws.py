@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import zipfile
 from urllib.parse import unquote_plus
 
@@ -73,6 +74,30 @@ def test_the_seam_is_the_one_this_moto_has():
     from moto.s3 import notifications
 
     assert callable(getattr(notifications, motoseam.SEAM))
+
+
+def test_the_backend_lookup_is_cached_and_still_answers_each_service(local):
+    """moto's host -> service lookup lists its package folder per request; the local AWS
+    remembers the answers. Requests to several services still reach their own backends."""
+    app = local.server._server.app
+    assert hasattr(app.get_backend_for_host, "cache_info")
+    local.client("s3").put_object(Bucket="photos", Key="a", Body=b"1")
+    local.client("iam").list_roles()
+    local.client("logs").describe_log_groups()
+    local.client("s3").get_object(Bucket="photos", Key="a")
+    info = app.get_backend_for_host.cache_info()
+    assert info.hits >= 1 and info.misses >= 3
+
+
+def test_log_lines_written_in_process_are_what_the_logs_api_returns(local):
+    now = int(time.time() * 1000)  # CloudWatch Logs refuses events older than 14 days
+    events = [{"timestamp": now + n, "message": f"line {n}"} for n in range(3)]
+    motoseam.write_log_events("123456789012", "us-east-1", "/aws/lambda/f", "s1", events[:2])
+    motoseam.write_log_events("123456789012", "us-east-1", "/aws/lambda/f", "s1", events[2:])
+    read = local.client("logs").get_log_events(
+        logGroupName="/aws/lambda/f", logStreamName="s1", startFromHead=True
+    )
+    assert [event["message"] for event in read["events"]] == ["line 0", "line 1", "line 2"]
 
 
 def test_an_upload_under_the_prefix_runs_the_deployed_zip_and_writes_its_result(local, packed, tmp_path):

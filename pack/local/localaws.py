@@ -59,7 +59,6 @@ class LocalAWS:
         self._original = None
         self._code_lock = threading.RLock()
         self._clients: dict[str, object] = {}
-        self._log_streams: set[tuple[str, str]] = set()
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -76,6 +75,7 @@ class LocalAWS:
         logging.getLogger("werkzeug").setLevel(logging.INFO if self.verbose else logging.WARNING)
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
+        motoseam.remember_backends(self.server)
         # moto keeps its state per process: a new local AWS starts empty.
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         urllib.request.urlopen(request, timeout=10).read()
@@ -146,26 +146,14 @@ class LocalAWS:
         """Each invocation's lines into this endpoint's CloudWatch Logs, as Lambda writes them
         (group /aws/lambda/NAME, a stream per execution environment), so ``lambdapack logs``
         reads them here as it does on AWS."""
-        group = f"/aws/lambda/{spec.name}"
         stream = f"{time.strftime('%Y/%m/%d')}/[{spec.version}]{sandbox.workdir.name}"
-        logs = self.client("logs")
-        with self._code_lock:
-            for create, params in (
-                (logs.create_log_group, {"logGroupName": group}),
-                (logs.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
-            ):
-                key = (group, params.get("logStreamName", ""))
-                if key not in self._log_streams:
-                    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-                        create(**params)
-                    self._log_streams.add(key)
         lines = [f"START RequestId: {result.request_id} Version: {spec.version}"]
         lines += [line for line in result.logs.splitlines() if line.strip()]
         lines += [f"END RequestId: {result.request_id}", result.report_line(spec.memory)]
         now = int(time.time() * 1000)
         events = [{"timestamp": now, "message": line} for line in lines]
-        with contextlib.suppress(Exception):  # logs are a convenience: never fail an invocation
-            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        with self._code_lock, contextlib.suppress(Exception):  # logs never fail an invocation
+            motoseam.write_log_events(spec.account, spec.region, f"/aws/lambda/{spec.name}", stream, events)
 
     # --- the deployed function -------------------------------------------------------
 

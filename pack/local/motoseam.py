@@ -7,11 +7,16 @@ region)`` — which would run the code in Docker, or nowhere. ``install``
 routes those calls to lambdapack's dispatcher instead, with moto's own
 event JSON. ``configuration`` and ``code_bytes`` read a deployed function's
 configuration and zip from moto's Lambda backend (what GetFunction returns,
-without an HTTP round trip per invocation). Tests pin both (tests/test_local_aws.py).
+without an HTTP round trip per invocation); ``write_log_events`` puts a
+function's log lines into moto's CloudWatch Logs backend, as moto's own Lambda
+does. ``remember_backends`` caches the server's host → service lookup, which
+moto does per request by listing its package folder (a quarter of its time
+per request). Tests pin all of them (tests/test_local_aws.py).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 SEAM = "_invoke_awslambda"
@@ -57,3 +62,21 @@ def configuration(function_arn: str) -> dict:
 
 def code_bytes(account_id: str, region: str, function: str) -> bytes:
     return _function(account_id, region, function).code_bytes
+
+
+def write_log_events(account_id: str, region: str, group: str, stream: str, events: list[dict]) -> None:
+    """Into moto's CloudWatch Logs in this process (no HTTP round trip per invocation),
+    creating the group and the stream the first time, as Lambda does."""
+    from moto.logs.models import logs_backends
+
+    backend = logs_backends[account_id][region]
+    backend.ensure_log_group(group)
+    backend.ensure_log_stream(group, stream)
+    backend.put_log_events(group, stream, events)
+
+
+def remember_backends(server) -> None:
+    """Cache which moto service answers a host: the same host always maps to the same
+    service, and moto works it out again on every request."""
+    app = server._server.app
+    app.get_backend_for_host = functools.lru_cache(maxsize=1024)(app.get_backend_for_host)
