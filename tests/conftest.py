@@ -69,9 +69,11 @@ def packed_tf(sample_model, cache_dir, tmp_path_factory):
     return out, json.loads(proc.stdout)
 
 
-def run_cli(*args: str, cache: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    """Run the real ``lambdapack`` command in a subprocess."""
-    env = dict(os.environ, COLUMNS="160")
+def run_cli(
+    *args: str, cache: Path | None = None, check: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the real ``lambdapack`` command in a subprocess (``env``: variables to add)."""
+    env = dict(os.environ, COLUMNS="160", **(env or {}))
     if cache is not None:
         env["LAMBDAPACK_CACHE"] = str(cache)
     proc = subprocess.run(

@@ -232,3 +232,26 @@ def test_without_a_config_pack_reads_the_preprocessing_from_the_model(models, sa
     ).items()
     with zipfile.ZipFile(tmp_path / "d" / "function.zip") as archive:
         assert json.loads(archive.read("model/config.json"))["input"]["scale"] == "0..255"
+
+    # The same model again: what the inspection found is kept by the model's content, so the
+    # second pack starts no TensorFlow (here, one that cannot be imported would fail it).
+    broken = tmp_path / "no-tensorflow"
+    broken.mkdir()
+    (broken / "tensorflow.py").write_text("raise ImportError('TensorFlow was imported')\n")
+    again = run_cli(
+        "pack", str(model), "--out", str(tmp_path / "d2"), cache=cache_dir, env={"PYTHONPATH": str(broken)}
+    )
+    assert again.returncode == 0, again.stderr
+    assert "scale 0..255" in " ".join(again.stderr.split())
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    (edited / "shapes.keras").write_bytes(model.read_bytes() + b"\0")  # other content: inspected again
+    fails = run_cli(
+        "pack",
+        str(edited / "shapes.keras"),
+        "--out",
+        str(tmp_path / "d3"),
+        cache=cache_dir,
+        env={"PYTHONPATH": str(broken)},
+    )
+    assert fails.returncode == 4 and "inspecting a Keras or SavedModel model needs TensorFlow" in fails.stderr

@@ -203,7 +203,7 @@ def prepare_model(
     if config_path is None and kind in ("keras", "saved_model"):
         # No config: read the preprocessing from the model itself, as init does, rather than
         # pack with defaults that may not be the model's (a Rescaling layer inside wants 0..255).
-        user_config, inferred = _inferred_config(model, kind)
+        user_config, inferred = _inferred_config(model, kind, cache_dir)
     samples = samples or []
     key = _cache_key(model, kind, quantize, user_config, samples, model_format)
     cached_dir = cache_dir / "models" / key
@@ -304,10 +304,10 @@ def _check_request(kind: str, quantize: str, model_format: str) -> None:
         )
 
 
-def _inferred_config(model: Path, kind: str) -> tuple[dict, list[tuple[str, str, str]]]:
+def _inferred_config(model: Path, kind: str, cache_dir: Path) -> tuple[dict, list[tuple[str, str, str]]]:
     """The config ``lambdapack init`` would write, without writing it; and where each value
     came from (scale, size, output: what the labels cannot say)."""
-    facts = _run_inspect(model, kind, None)
+    facts = _cached_inspection(model, kind, cache_dir)
     config, fields, _notes, _warnings = describe_model(facts, model)
     config.pop("labels", None)  # 0..N-1, as without a config
     return config, [f for f in fields if f[0] in ("scale", "input", "output", "resize")]
@@ -352,14 +352,39 @@ def _enforce_preprocessing(result: ModelResult) -> None:
     )
 
 
-def _cache_key(
-    model: Path, kind: str, quantize: str, config: dict, samples: list[Path], model_format: str
-) -> str:
+def _cached_inspection(model: Path, kind: str, cache_dir: Path) -> dict:
+    """What ``inspect_child`` finds in the model (a TensorFlow import, seconds), kept by the
+    model's content, the child's code and TensorFlow's version: a repeated pack of the same
+    model does not start TensorFlow again. Failures are not kept."""
+    digest = hashlib.sha256(_content_digest(model))
+    digest.update(Path(__file__).with_name("inspect_child.py").read_bytes())
+    digest.update(Path(__file__).with_name("convert_child.py").read_bytes())
+    digest.update(f"\0{kind}\0{_tensorflow_version()}".encode())
+    path = cache_dir / "inspections" / f"{digest.hexdigest()[:32]}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    facts = _run_inspect(model, kind, None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pending = path.with_name(f".{path.name}.{os.getpid()}")
+    pending.write_text(json.dumps(facts))
+    pending.replace(path)  # whole or not at all
+    return facts
+
+
+def _content_digest(model: Path) -> bytes:
+    """The model's bytes (every file of a SavedModel folder, with its path)."""
     digest = hashlib.sha256()
     files = sorted(p for p in model.rglob("*") if p.is_file()) if model.is_dir() else [model]
     for path in files:
         digest.update(path.relative_to(model).as_posix().encode() if model.is_dir() else b"")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.digest()
+
+
+def _cache_key(
+    model: Path, kind: str, quantize: str, config: dict, samples: list[Path], model_format: str
+) -> str:
+    digest = hashlib.sha256(_content_digest(model))
     for sample in samples:
         digest.update(hashlib.sha256(sample.read_bytes()).digest())
     handler_version = _handler_source_digest()
