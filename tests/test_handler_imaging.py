@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from lambdapack_handler.config import InputSpec
-from lambdapack_handler.imaging import ImageError, Limits, decode, preprocess
+from lambdapack_handler.imaging import RASTER_FORMATS, ImageError, Limits, decode, open_formats, preprocess
 from lambdapack_handler.inference import to_probabilities, top_k
 
 SPEC = InputSpec(height=32, width=32, channels=1, scale="0..1")
@@ -89,3 +89,10 @@ def test_probabilities_logits_and_top_k():
     assert abs(soft.sum() - 1) < 1e-9 and soft.argmax() == 1
     assert top_k(soft, 2)[0][0] == 1 and [i for i, _ in top_k(soft, 5)] == [1, 2, 0]
     assert [i for i, _ in top_k(np.array([0.5, 0.5]), 2)] == [0, 1]
+
+
+def test_the_formats_pillow_opens_are_worked_out_once():
+    formats = open_formats()
+    assert formats is open_formats()  # cached: load_classifier calls it at init
+    assert {"JPEG", "PNG"} <= set(formats) <= set(RASTER_FORMATS)
+    assert "EPS" not in formats

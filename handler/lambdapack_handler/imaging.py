@@ -17,6 +17,7 @@ in strips, so no full-size copy is ever made.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import warnings
@@ -87,10 +88,13 @@ class Limits:
         return self.max_pixels * DEFAULT_DECODE_BYTES_PER_PIXEL
 
 
-def open_formats() -> list[str]:
-    """The raster formats this Pillow can open (AVIF needs a Pillow built with libavif)."""
+@functools.cache
+def open_formats() -> tuple[str, ...]:
+    """The raster formats this Pillow can open (AVIF needs a Pillow built with libavif).
+    Worked out once per process: ``Image.init`` imports every plugin Pillow has (~10 ms the
+    first time), so ``load_classifier`` calls this at init, not in the first invocation."""
     Image.init()
-    return [name for name in RASTER_FORMATS if name in Image.OPEN]
+    return tuple(name for name in RASTER_FORMATS if name in Image.OPEN)
 
 
 def decode(data: bytes, spec: InputSpec, limits: Limits = Limits()) -> Image.Image:

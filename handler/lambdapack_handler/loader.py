@@ -16,6 +16,7 @@ from pathlib import Path
 from .classifier import Classifier, limits_from_env
 from .clients import s3_client
 from .config import load_config
+from .imaging import open_formats
 from .inference import BACKENDS
 from .modelstore import fetch_model, sha256_file
 
@@ -41,4 +42,5 @@ def load_classifier(environ: Mapping[str, str] = os.environ, s3=None) -> Classif
         digest = config.sha256 or (sha256_file(path) if path.is_file() else "")
     threads = int(environ.get("INFERENCE_THREADS", "0")) or None
     backend = BACKENDS[config.backend](str(path), threads=threads)
+    open_formats()  # Pillow's image plugins, imported now (init) rather than by the first image
     return Classifier(config, backend, digest, limits_from_env(environ))
