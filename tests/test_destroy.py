@@ -14,7 +14,7 @@ import pytest
 
 from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, deploy
-from lambdapack.aws.wire import WireSettings, wire
+from lambdapack.aws.wire import WireSettings, statement_id, wire
 
 from .conftest import ROOT
 
@@ -49,7 +49,8 @@ def test_destroy_plans_then_removes_only_what_lambdapack_made(packed, aws, tmp_p
     )
     settings = DeploySettings(zip_path, "gone", bucket="photos", prefix="incoming/", code_bucket="code")
     deploy(settings, AWSClient(), log=lambda _: None)
-    wire(WireSettings("gone", "photos", prefix="incoming/"), AWSClient())
+    wired = wire(WireSettings("gone", "photos", prefix="incoming/"), AWSClient())
+    assert wired.target == "arn:aws:lambda:us-east-1:123456789012:function:gone:live"
     assert s3.list_objects_v2(Bucket="code", Prefix="lambdapack/gone/")["KeyCount"] == 1
 
     planned = lambdapack("destroy", "--function", "gone", "--bucket", "photos", "--code-bucket", "code")
@@ -65,6 +66,8 @@ def test_destroy_plans_then_removes_only_what_lambdapack_made(packed, aws, tmp_p
     assert any("function gone deleted" in r for r in removed) and any(
         "role lambdapack-gone" in r for r in removed
     )
+    # The permission wire put on the alias was found and removed before the function went.
+    assert f"permission {statement_id('photos')} removed from gone:live" in removed
     assert [f["FunctionName"] for f in boto3.client("lambda").list_functions()["Functions"]] == []
     assert [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]] == []
     config = s3.get_bucket_notification_configuration(Bucket="photos")
@@ -84,3 +87,33 @@ def test_a_role_lambdapack_did_not_create_is_kept(aws):
     assert proc.returncode == 0, proc.stderr
     assert "was not created by lambdapack: kept" in proc.stdout
     assert iam.get_role(RoleName="lambdapack-mine")
+
+
+def test_destroy_removes_an_alias_wiring_and_an_older_unqualified_one(packed, aws, tmp_path):
+    out, _, _ = packed
+    zip_path = shutil.copy(out / "function.zip", tmp_path / "function.zip")
+    s3, lam = boto3.client("s3"), boto3.client("lambda")
+    s3.create_bucket(Bucket="photos")
+    deploy(
+        DeploySettings(zip_path, "both", bucket="photos", prefix="incoming/"), AWSClient(), log=lambda _: None
+    )
+    wire(WireSettings("both", "photos", prefix="incoming/"), AWSClient())
+    # A statement an earlier lambdapack left on the function itself ($LATEST), older id scheme.
+    lam.add_permission(
+        FunctionName="both",
+        StatementId="lambdapack-s3-photos",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn="arn:aws:s3:::photos",
+    )
+    done = lambdapack("destroy", "--function", "both", "--bucket", "photos", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert any("function and its aliases" in step for step in report["plan"])
+    removed = report["removed"]
+    assert removed[0] == "notification lambdapack-both removed from s3://photos"
+    assert set(removed[1:3]) == {
+        f"permission {statement_id('photos')} removed from both:live",
+        "permission lambdapack-s3-photos removed from both ($LATEST)",
+    }
+    assert not s3.get_bucket_notification_configuration(Bucket="photos").get("LambdaFunctionConfigurations")

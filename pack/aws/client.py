@@ -160,10 +160,49 @@ class AWSClient:
 
     # --- Lambda ---------------------------------------------------------------
 
-    def get_function(self, name: str) -> dict | None:
+    def get_function(self, name: str, qualifier: str | None = None) -> dict | None:
+        """The function ($LATEST), or the version an alias or version number names."""
+        where = {"Qualifier": qualifier} if qualifier else {}
+        label = f"{name}:{qualifier}" if qualifier else name
         return self._read(
-            f"read function {name}", "lambda", "get_function", "ResourceNotFoundException", FunctionName=name
+            f"read function {label}",
+            "lambda",
+            "get_function",
+            "ResourceNotFoundException",
+            FunctionName=name,
+            **where,
         )
+
+    def alias(self, name: str, alias: str) -> dict | None:
+        """get_alias's answer (AliasArn, FunctionVersion), None if the alias (or the function) is missing."""
+        return self._read(
+            f"read alias {name}:{alias}",
+            "lambda",
+            "get_alias",
+            "ResourceNotFoundException",
+            FunctionName=name,
+            Name=alias,
+        )
+
+    def alias_names(self, name: str) -> list[str]:
+        """The names of the function's aliases ([] if the function is missing)."""
+        found: list[str] = []
+        marker = None
+        while True:
+            page = self._read(
+                f"list the aliases of {name}",
+                "lambda",
+                "list_aliases",
+                "ResourceNotFoundException",
+                FunctionName=name,
+                **({"Marker": marker} if marker else {}),
+            )
+            if page is None:
+                return found
+            found += [alias["Name"] for alias in page.get("Aliases", [])]
+            marker = page.get("NextMarker")
+            if not marker:
+                return found
 
     def create_function(self, **params) -> dict:
         """create_function, retried while a just-created role is not yet assumable."""
@@ -241,26 +280,39 @@ class AWSClient:
         )
         return "updated"
 
-    def policy_statements(self, name: str) -> list[dict]:
+    def policy_statements(self, name: str, qualifier: str | None = None) -> list[dict]:
+        """The statements of the resource policy of the function ($LATEST) or of one alias
+        (each alias has its own policy on AWS); [] when there is none."""
+        where = {"Qualifier": qualifier} if qualifier else {}
+        label = f"{name}:{qualifier}" if qualifier else name
         found = self._read(
-            f"read the resource policy of {name}",
+            f"read the resource policy of {label}",
             "lambda",
             "get_policy",
             "ResourceNotFoundException",
             FunctionName=name,
+            **where,
         )
         return [] if found is None else json.loads(found["Policy"]).get("Statement", [])
 
-    def add_permission(self, name: str, **params) -> None:
-        self._call(f"allow S3 to invoke {name}", "lambda", "add_permission", FunctionName=name, **params)
-
-    def remove_permission(self, name: str, statement_id: str) -> None:
+    def add_permission(self, name: str, qualifier: str | None = None, **params) -> None:
+        """A statement in the policy of the function, or of alias ``qualifier``."""
+        where = {"Qualifier": qualifier} if qualifier else {}
+        label = f"{name}:{qualifier}" if qualifier else name
         self._call(
-            f"remove permission {statement_id}",
+            f"allow S3 to invoke {label}", "lambda", "add_permission", FunctionName=name, **where, **params
+        )
+
+    def remove_permission(self, name: str, statement_id: str, qualifier: str | None = None) -> None:
+        where = {"Qualifier": qualifier} if qualifier else {}
+        label = f"{name}:{qualifier}" if qualifier else name
+        self._call(
+            f"remove permission {statement_id} of {label}",
             "lambda",
             "remove_permission",
             FunctionName=name,
             StatementId=statement_id,
+            **where,
         )
 
     def set_recursion_terminate(self, name: str) -> bool:

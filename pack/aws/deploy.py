@@ -484,11 +484,16 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
     ]
     if settings.alias:
         calls += [
-            Call("lambda publish_version", name, "if anything changed", run=_publish),
+            Call(
+                "lambda publish_version",
+                name,
+                f"if anything changed, or the alias {settings.alias} does not exist (lambda get_alias)",
+                run=_publish,
+            ),
             Call(
                 "lambda create_alias or update_alias",
                 f"{name}:{settings.alias}",
-                "if anything changed",
+                "if a version was published",
                 "to the new version",
                 run=_point_alias,
             ),
@@ -662,12 +667,16 @@ def _update_configuration(run: DeployRun) -> None:
 
 
 def _publish(run: DeployRun) -> None:
-    if run.result.changed:
+    # Nothing changed, but the alias is missing (deleted, or an earlier deploy had none):
+    # wire targets the alias, so it must exist once deploy says the function is there.
+    alias = run.settings.alias
+    if run.result.changed or (alias and run.aws.alias(run.settings.function, alias) is None):
         run.result.version = run.aws.publish_version(run.settings.function, run.check.code_sha256)
+        run.result.changed = True
 
 
 def _point_alias(run: DeployRun) -> None:
-    if run.result.changed and run.result.version and run.settings.alias:
+    if run.result.version and run.settings.alias:
         done = run.aws.point_alias(run.settings.function, run.settings.alias, run.result.version)
         run.log(f"published version {run.result.version}; alias {run.settings.alias} {done}")
 

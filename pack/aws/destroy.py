@@ -1,5 +1,6 @@
 """Remove what lambdapack created for a function, and nothing else: its
-notification entry and permission statements on the bucket (``wire.unwire``),
+notification entry on the bucket and its permission statements for the bucket,
+on the function and on any alias, whatever wire targeted (``wire.unwire``),
 the function (with its versions and aliases), the role ``lambdapack-NAME`` when
 lambdapack created it (its description says so), and the objects deploy
 uploaded under ``lambdapack/NAME/`` in the code bucket.
@@ -60,7 +61,8 @@ def plan(settings: DestroySettings) -> list[Call]:
                 "s3 put_bucket_notification_configuration, lambda remove_permission",
                 f"s3://{settings.bucket}",
                 "if lambdapack wired it",
-                f"only the entry {entry_id(name)} and lambdapack's statements; every other entry stays",
+                f"only the entry {entry_id(name)} and lambdapack's statements for the bucket, on the "
+                "function and its aliases; every other entry stays",
                 run=_unwire,
             )
         )

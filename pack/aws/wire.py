@@ -7,6 +7,17 @@ SQS, SNS and EventBridge entry exactly as it was, and writes it back. The
 merge and the overlap check are pure functions here; the recursion check is the
 handler's own rule (``contract.Outputs.would_trigger``), so what wire refuses and
 what the handler skips cannot disagree.
+
+What S3 invokes is the function's alias (``live`` by default, the one deploy
+points at each version it publishes), so a deploy changes what runs only when it
+moves the alias: the entry's ``LambdaFunctionArn`` is the alias's ARN
+(``arn:aws:lambda:REGION:ACCOUNT:function:NAME:ALIAS``) and S3's permission is a
+statement in the alias's own resource policy (``Qualifier=ALIAS``). With no alias
+(``--alias ''``) they are the function's own ($LATEST), as earlier lambdapack
+versions always wired it. Either way, lambdapack's statements for the bucket are looked for on the
+function and on every alias: one that grants another target than the one wired
+(an older unqualified wiring, another alias) is removed once the notification
+invokes the new target, so S3 is never left without a permission to invoke it.
 """
 
 from __future__ import annotations
@@ -18,10 +29,12 @@ from dataclasses import dataclass, field
 
 from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX, KeyFilter, Outputs
 
-from ..errors import AWSError, WireError
+from ..errors import AWSError, InputError, WireError
+from . import names
 from .client import AWSClient
 
 DEFAULT_EVENTS = ("s3:ObjectCreated:*",)
+DEFAULT_ALIAS = "live"  # deploy's default alias
 ENTRY_KINDS = ("LambdaFunctionConfigurations", "QueueConfigurations", "TopicConfigurations")
 TARGET_KEYS = {
     "LambdaFunctionConfigurations": "LambdaFunctionArn",
@@ -65,6 +78,7 @@ class WireSettings:
     suffix: str = ""
     events: tuple[str, ...] = DEFAULT_EVENTS
     allow_recursion: bool = False
+    alias: str | None = DEFAULT_ALIAS  # what S3 invokes; None (or "") for the function itself, $LATEST
 
 
 def our_entry(function_arn: str, settings: WireSettings) -> dict:
@@ -182,17 +196,74 @@ def recursion_risk(environment: dict, bucket: str, prefix: str, suffix: str) -> 
 class WireResult:
     actions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    target: str = ""  # the ARN S3 invokes: the alias's, or the function's own ($LATEST)
 
     @property
     def changed(self) -> bool:
         return bool(self.actions)
 
 
+def label(function: str, qualifier: str | None) -> str:
+    """How a target is named in messages: ``NAME:ALIAS`` or ``NAME ($LATEST)``."""
+    return f"{function}:{qualifier}" if qualifier else f"{function} ($LATEST)"
+
+
+def qualifier_of(statement: dict, read_from: str | None) -> str | None:
+    """Which policy a statement belongs to, from its Resource (``...:function:NAME`` is the
+    function's own, ``...:function:NAME:ALIAS`` the alias's); else the policy it was read from.
+    (moto keeps one policy for the function and all its aliases: only Resource tells them apart.)"""
+    resource = statement.get("Resource")
+    parts = resource.split(":") if isinstance(resource, str) else []
+    if len(parts) in (7, 8) and parts[0] == "arn" and parts[5] == "function":
+        return parts[7] if len(parts) == 8 and parts[7] != "$LATEST" else None
+    return read_from
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One of lambdapack's statements letting the bucket invoke the function or an alias."""
+
+    sid: str
+    qualifier: str | None  # None: the function's own policy ($LATEST)
+    statement: dict = field(compare=False, hash=False)
+
+
+def find_grants(aws: AWSClient, function: str, bucket: str, qualifiers: list[str | None]) -> list[Grant]:
+    """lambdapack's statements for ``bucket`` in the policies of the function and of ``qualifiers``."""
+    found: dict[tuple[str, str | None], Grant] = {}
+    for read_from in qualifiers:
+        for statement in our_statements(aws.policy_statements(function, read_from), bucket):
+            grant = Grant(statement["Sid"], qualifier_of(statement, read_from), statement)
+            found.setdefault((grant.sid, grant.qualifier), grant)
+    return list(found.values())
+
+
+def _every_policy(aws: AWSClient, function: str) -> list[str | None]:
+    return [None, *aws.alias_names(function)]
+
+
 def wire(settings: WireSettings, aws: AWSClient) -> WireResult:
     result = WireResult()
+    alias = settings.alias or None
+    if alias and (problem := names.alias_problem(alias)):
+        raise InputError(problem, "Change --alias (or pass --alias '' to wire the function itself, $LATEST).")
     aws.require_bucket(settings.bucket)
     function = _require_function(aws, settings.function)
-    config = function["Configuration"]
+    if alias:
+        found = aws.alias(settings.function, alias)
+        if found is None:
+            raise AWSError(
+                f"function {settings.function} has no alias {alias}, so S3 cannot be wired to it",
+                f"Run lambdapack deploy first (it points {alias} at the version it publishes), "
+                "or wire the function itself ($LATEST) with --alias ''.",
+            )
+        arn = found["AliasArn"]
+        # What S3 will run: the version the alias points at, with that version's settings.
+        config = _require_function(aws, settings.function, alias)["Configuration"]
+    else:
+        config = function["Configuration"]
+        arn = config["FunctionArn"]
+    result.target = arn
     environment = (config.get("Environment") or {}).get("Variables", {})
     risk = recursion_risk(environment, settings.bucket, settings.prefix, settings.suffix)
     if risk and not settings.allow_recursion:
@@ -203,15 +274,24 @@ def wire(settings: WireSettings, aws: AWSClient) -> WireResult:
         )
     if risk:
         result.warnings.append(f"recursion allowed by --allow-recursion: {risk}")
-    arn = config["FunctionArn"]
-    _grant(aws, settings, arn, result)
+    grants = find_grants(aws, settings.function, settings.bucket, _every_policy(aws, settings.function))
+    wanted = Grant(statement_id(settings.bucket), alias, {})
+    _grant(aws, settings, alias, grants, result)
     current = aws.notification(settings.bucket)
     merged, change = merge(current, our_entry(arn, settings))
     if change != "unchanged":
         aws.put_notification(settings.bucket, merged)
         result.actions.append(
-            f"notification {entry_id(settings.function)} {change} on s3://{settings.bucket}"
+            f"notification {entry_id(settings.function)} {change} on s3://{settings.bucket}: invokes {arn}"
         )
+    # Only now that S3 invokes the new target: the grants of an older wiring go.
+    for grant in grants:
+        if grant != wanted:
+            aws.remove_permission(settings.function, grant.sid, grant.qualifier)
+            result.actions.append(
+                f"permission {grant.sid} removed from {label(settings.function, grant.qualifier)} "
+                "(an older wiring)"
+            )
     if not aws.set_recursion_terminate(settings.function):
         result.warnings.append(
             "this endpoint has no recursive-loop setting; the handler's own guard still applies"
@@ -219,25 +299,30 @@ def wire(settings: WireSettings, aws: AWSClient) -> WireResult:
     return result
 
 
-def _require_function(aws: AWSClient, name: str) -> dict:
-    function = aws.get_function(name)
+def _require_function(aws: AWSClient, name: str, qualifier: str | None = None) -> dict:
+    function = aws.get_function(name, qualifier)
     if function is None:
-        raise AWSError(f"function {name} does not exist", "Deploy it first: lambdapack deploy.")
+        raise AWSError(
+            f"function {label(name, qualifier)} does not exist", "Deploy it first: lambdapack deploy."
+        )
     return function
 
 
-def _grant(aws: AWSClient, settings: WireSettings, arn: str, result: WireResult) -> None:
+def _grant(
+    aws: AWSClient, settings: WireSettings, alias: str | None, grants: list[Grant], result: WireResult
+) -> None:
+    """S3's permission on the target (the alias's policy, or the function's), added once."""
     sid = statement_id(settings.bucket)
     source_arn = f"arn:aws:s3:::{settings.bucket}"
-    statements = aws.policy_statements(settings.function)
-    if any(s.get("Sid") == sid for s in our_statements(statements, settings.bucket)):
+    if Grant(sid, alias, {}) in grants:
         return
-    for statement in statements:
-        # An id of ours that grants another source (or an older id for this one) goes.
-        if statement.get("Sid") == sid or statement in our_statements(statements, settings.bucket):
-            aws.remove_permission(settings.function, statement["Sid"])
+    # A statement with our id but another grant (not found as ours) would make AddPermission fail.
+    for statement in aws.policy_statements(settings.function, alias):
+        if statement.get("Sid") == sid and qualifier_of(statement, alias) == alias:
+            aws.remove_permission(settings.function, sid, alias)
     aws.add_permission(
         settings.function,
+        alias,
         StatementId=sid,
         Action="lambda:InvokeFunction",
         Principal="s3.amazonaws.com",
@@ -245,11 +330,13 @@ def _grant(aws: AWSClient, settings: WireSettings, arn: str, result: WireResult)
         SourceAccount=aws.account_id(),
     )
     result.actions.append(
-        f"permission {sid}: s3.amazonaws.com may invoke {settings.function} for {source_arn}"
+        f"permission {sid}: s3.amazonaws.com may invoke {label(settings.function, alias)} for {source_arn}"
     )
 
 
 def unwire(function: str, bucket: str, aws: AWSClient) -> WireResult:
+    """Remove lambdapack's entry from the bucket's notifications, and its statements for the
+    bucket from the policies of the function and of every alias (whatever wire targeted)."""
     result = WireResult()
     aws.require_bucket(bucket)
     merged, removed = remove(aws.notification(bucket), function)
@@ -257,7 +344,7 @@ def unwire(function: str, bucket: str, aws: AWSClient) -> WireResult:
         aws.put_notification(bucket, merged)
         result.actions.append(f"notification {entry_id(function)} removed from s3://{bucket}")
     if aws.get_function(function) is not None:
-        for statement in our_statements(aws.policy_statements(function), bucket):
-            aws.remove_permission(function, statement["Sid"])
-            result.actions.append(f"permission {statement['Sid']} removed")
+        for grant in find_grants(aws, function, bucket, _every_policy(aws, function)):
+            aws.remove_permission(function, grant.sid, grant.qualifier)
+            result.actions.append(f"permission {grant.sid} removed from {label(function, grant.qualifier)}")
     return result

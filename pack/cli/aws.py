@@ -37,7 +37,11 @@ from .common import aws_options, env_pairs, err, required, session
 @click.option(
     "--env", "env", multiple=True, metavar="KEY=VALUE", help="A function environment variable (repeatable)."
 )
-@click.option("--alias", help="Alias to point at the published version. Default live.")
+@click.option(
+    "--alias",
+    help="Alias to point at the published version: what wire makes S3 invoke. Default live; "
+    "'' publishes no version and points no alias.",
+)
 @click.option("--bucket", help="The input bucket (limits the created role to it).")
 @click.option("--prefix", help="The input prefix (limits the created role to it).")
 @click.option("--output-bucket", help="Where results go (default: the input bucket).")
@@ -118,13 +122,20 @@ def deploy_command(
     is_flag=True,
     help="Wire even though the function's results could trigger it again (not recommended).",
 )
+@click.option(
+    "--alias",
+    help="The alias S3 invokes, as deploy points it. Default live; '' for the function itself ($LATEST).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 @aws_options
-def wire_command(function, bucket, prefix, suffix, events, allow_recursion, as_json, profile, region) -> None:
-    """Let S3 invoke the function for new objects in BUCKET (merging, never overwriting)."""
+def wire_command(
+    function, bucket, prefix, suffix, events, allow_recursion, alias, as_json, profile, region
+) -> None:
+    """Let S3 invoke the function's alias (default live) for new objects in BUCKET (merging,
+    never overwriting)."""
     from ..aws.client import AWSClient
     from ..aws.settings import load_settings, pick
-    from ..aws.wire import DEFAULT_EVENTS, WireSettings, wire
+    from ..aws.wire import DEFAULT_ALIAS, DEFAULT_EVENTS, WireSettings, wire
 
     file = load_settings()
     settings = WireSettings(
@@ -134,6 +145,7 @@ def wire_command(function, bucket, prefix, suffix, events, allow_recursion, as_j
         suffix=pick(suffix, file, "suffix", ""),
         events=tuple(pick(events, file, "events", DEFAULT_EVENTS)),
         allow_recursion=allow_recursion,
+        alias=pick(alias, file, "alias", DEFAULT_ALIAS) or None,
     )
     result = wire(settings, AWSClient(session(profile, region)))
     if as_json:
@@ -144,7 +156,10 @@ def wire_command(function, bucket, prefix, suffix, events, allow_recursion, as_j
     for action in result.actions:
         click.echo(action)
     if not result.changed:
-        click.echo(f"{settings.function} is already wired to s3://{settings.bucket}: nothing to change")
+        click.echo(
+            f"{settings.function} is already wired to s3://{settings.bucket} (S3 invokes {result.target}): "
+            "nothing to change"
+        )
 
 
 @click.command("unwire")
@@ -152,7 +167,8 @@ def wire_command(function, bucket, prefix, suffix, events, allow_recursion, as_j
 @click.option("--bucket", help="The wired bucket.")
 @aws_options
 def unwire_command(function, bucket, profile, region) -> None:
-    """Remove only lambdapack's notification entry and permission statement."""
+    """Remove only lambdapack's notification entry and its permission statements (on the
+    function and on any alias)."""
     from ..aws.client import AWSClient
     from ..aws.settings import load_settings, pick
     from ..aws.wire import unwire

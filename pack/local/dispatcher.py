@@ -179,7 +179,7 @@ class Dispatcher:
         self._finish(job, result, result.error)
 
     def _finish(self, job: Job, result: Result | None, error: dict | None) -> None:
-        name = job.function_arn.rsplit(":", 1)[-1]
+        name = function_name(job.function_arn)
         with self._lock:
             if result is not None:
                 self.stats.invocations += 1
@@ -224,7 +224,7 @@ class Dispatcher:
         self.jobs.put(job)
 
     def _give_up(self, job: Job, error: dict, attempts: int) -> None:
-        name = job.function_arn.rsplit(":", 1)[-1]
+        name = function_name(job.function_arn)
         with self._lock:
             self.stats.failures.append(
                 {
@@ -272,6 +272,11 @@ class Dispatcher:
                 self._idle.setdefault(key, []).append(sandbox)
                 return
         sandbox.stop()
+
+
+def function_name(function_arn: str) -> str:
+    """NAME in arn:aws:lambda:REGION:ACCOUNT:function:NAME[:VERSION or ALIAS]."""
+    return function_arn.split(":")[6]
 
 
 def invocation_line(name: str, result: Result) -> str:
