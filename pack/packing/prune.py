@@ -91,7 +91,6 @@ PILLOW_UNUSED_MODULES = (
     "ImageDraw2",
     "ImageFont",
     "ImageText",
-    "ImageMath",
     "ImageMorph",
     "ImagePath",
     "PSDraw",
@@ -106,7 +105,8 @@ PILLOW_UNUSED_MODULES = (
     "__main__",  # python -m PIL: prints Pillow's feature report
     "report",
 )
-PILLOW_UNUSED_EXTENSIONS = ("_imagingcms", "_imagingtk", "_imagingmath", "_imagingmorph")
+# ImageMath and _imagingmath stay: Pillow 12's GIF plugin imports ImageMath.
+PILLOW_UNUSED_EXTENSIONS = ("_imagingcms", "_imagingtk", "_imagingmorph")
 
 RULES: tuple[Rule, ...] = (
     Rule(

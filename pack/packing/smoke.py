@@ -31,6 +31,9 @@ from .interpreter import TargetPython
 CHILD = Path(__file__).with_name("smoke_child.py")
 TOLERANCE = 1e-3  # largest probability difference allowed against the build check
 TIMEOUT_S = 300
+# Every image plugin left in the zip must import: Pillow skips one that fails (a module it
+# needs pruned), and the handler would then refuse that format as "not an image".
+PLUGIN_PACKAGES = {"PIL": "ImagePlugin"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,12 @@ def smoke_run(
             archive.extractall(task)
         if not images:
             images = [_blank_image(Path(work))]
-        request = {"images": [str(p.resolve()) for p in images], "k": 1000, "imports": list(imports)}
+        request = {
+            "images": [str(p.resolve()) for p in images],
+            "k": 1000,
+            "imports": list(imports),
+            "plugins": PLUGIN_PACKAGES,
+        }
         if staged is not None:
             request["staged"] = {"archive": str(staged.path.resolve()), "sha256": staged.sha256}
         request_path = Path(work) / "request.json"

@@ -1,11 +1,13 @@
 """Runs inside the smoke run's clean interpreter (``python -I -S``): only the
 unzipped task folder and the standard library are importable. Imports the
 handler module like Lambda does, classifies the images it is given, imports
-the runtime's modules, and prints one JSON document. Standard library only."""
+the runtime's modules and every plugin of the packages named (Pillow's image
+plugins), and prints one JSON document. Standard library only."""
 
 import importlib
 import json
 import os
+import pkgutil
 import sys
 import sysconfig
 import time
@@ -40,6 +42,17 @@ def main() -> None:
             importlib.import_module(name)
         except Exception as exc:  # report every failure, not just the first
             failures[name] = f"{type(exc).__name__}: {exc}"
+    for package, suffix in request.get("plugins", {}).items():
+        try:
+            path = importlib.import_module(package).__path__
+        except ImportError:
+            continue  # not in this zip: nothing of it to check
+        for plugin in pkgutil.iter_modules(path, package + "."):
+            if plugin.name.endswith(suffix):
+                try:
+                    importlib.import_module(plugin.name)
+                except Exception as exc:
+                    failures[plugin.name] = f"{type(exc).__name__}: {exc}"
     stdlib = sysconfig.get_paths()["stdlib"]
     outside = sorted(
         name
