@@ -187,6 +187,12 @@ RULES: tuple[Rule, ...] = (
         "a GPU is asked for, and Lambda has no GPU",
     ),
     Rule(
+        "litert-unimported",
+        ("tqdm/**",),
+        "tqdm, a progress-bar library ai-edge-litert requires but none of its modules (nor the "
+        "handler) imports",
+    ),
+    Rule(
         "litert-tools",
         ("ai_edge_litert/schema_py_generated.py",),
         "flatbuffer schema bindings for model-editing tools; the interpreter never imports them",
