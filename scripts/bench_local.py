@@ -9,9 +9,13 @@
 3. Cold start of the sample zip and of a MobileNetV2-sized LiteRT zip under the
    real runtime client: from process start to the first response.
 
-Prints images per second, speedup against the baseline, cold starts and
-invocation latency percentiles. Usage:
-    python scripts/bench_local.py [--images 1000] [--zip dist/function.zip]
+Prints images per second, speedup against the baseline, cold starts,
+invocation latency percentiles, and the local path's overhead per image: wall
+time against the loop, and CPU time per image in each process (the loop's one;
+the functions, moto's server and the local AWS itself, which also uploads).
+Both zips target this machine's Python (the host path), as the loop runs in it:
+scripts/bench_handler.py packs them (python3.11) into build/bench/. Usage:
+    python scripts/bench_local.py [--images 1000] [--zip build/bench/dist-digits/function.zip]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -69,6 +74,22 @@ def photo_images(count: int) -> list[tuple[str, bytes]]:
     return [(f"incoming/photo-{n:04d}.jpg", photos[n % len(photos)]) for n in range(count)]
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def finished_children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[int(fraction * (len(ordered) - 1))]
@@ -86,10 +107,17 @@ def sequential(zip_path: Path, items, cache: Path) -> dict:
             (Path(work) / "keys.json").write_text(json.dumps([key for key, _ in items]))
             env = {**local.client_environment(), **THREADS}
             keys_path = str(Path(work) / "keys.json")
+            moto_before, children_before = process_cpu_s(local.moto.pid), finished_children_cpu_s()
             proc = run_beside_runtime_boto3(SEQUENTIAL, task, cache, [keys_path], env)
             proc.check_returncode()
+            cpu = {
+                "function": finished_children_cpu_s() - children_before,  # the loop's process, start to end
+                "moto": process_cpu_s(local.moto.pid) - moto_before,
+                "local AWS": 0.0,
+            }
     seconds = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
     return {
+        "cpu_ms": {part: value * 1000 / len(items) for part, value in cpu.items()},
         "mode": "sequential loop, 1 process",
         "seconds": seconds,
         "rate": len(items) / seconds,
@@ -110,15 +138,23 @@ def local_path(zip_path: Path, items, cache: Path, concurrency: int) -> dict:
             log=lambda _: 0,
         )
         wire(WireSettings("bench", "bench", prefix="incoming/"), AWSClient())
+        moto_before, own_before = process_cpu_s(local.moto.pid), own_cpu_s()
         began = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda item: s3.put_object(Bucket="bench", Key=item[0], Body=item[1]), items))
-        local.dispatcher.wait_idle(3600)
+        local.wait_idle(3600)
         seconds = time.perf_counter() - began
+        cpu = {
+            # each function's process from its start (cold start included) to now
+            "function": sum(process_cpu_s(box.process.pid) for box in local.dispatcher.sandboxes()),
+            "moto": process_cpu_s(local.moto.pid) - moto_before,
+            "local AWS": own_cpu_s() - own_before,  # dispatcher, runtime API, and these uploads
+        }
         stats = local.dispatcher.stats
         durations = [r.duration_ms for r in stats.records if r.ok]
         assert stats.invocations == len(items) and not stats.failures, "some invocations failed"
     return {
+        "cpu_ms": {part: value * 1000 / len(items) for part, value in cpu.items()},
         "mode": f"local Lambda path, N={concurrency}",
         "seconds": seconds,
         "rate": len(items) / seconds,
@@ -154,36 +190,44 @@ def cold_start(zip_path: Path, cache: Path, image: bytes, runs: int = 3) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1000)
-    parser.add_argument("--zip", type=Path, default=ROOT / "dist" / "function.zip")
+    parser.add_argument("--zip", type=Path, default=ROOT / "build" / "bench" / "dist-digits" / "function.zip")
     parser.add_argument(
         "--mobilenet-zip", type=Path, default=ROOT / "build" / "bench" / "dist-mobilenetv2" / "function.zip"
     )
     args = parser.parse_args()
     cache = default_cache_dir()
-    workloads = [("digits CNN, 64x64 PNG", args.zip, digit_images(args.images))]
-    if args.mobilenet_zip.exists():
-        workloads.append(("MobileNetV2 224, 640x480 JPEG", args.mobilenet_zip, photo_images(args.images)))
-    else:
-        print(f"MobileNetV2 zip not found at {args.mobilenet_zip}: run scripts/bench_handler.py first")
+    workloads = [
+        ("digits CNN, 64x64 PNG", args.zip, digit_images),
+        ("MobileNetV2 224, 640x480 JPEG", args.mobilenet_zip, photo_images),
+    ]
+    for name, zip_path, _ in list(workloads):
+        if not zip_path.exists():
+            print(f"{name}: no zip at {zip_path}: run scripts/bench_handler.py first (it packs both)")
+            workloads.remove((name, zip_path, _))
+    workloads = [(name, zip_path, images(args.images)) for name, zip_path, images in workloads]
     print(
         f"\nlocal path benchmark — {args.images} images per workload, {os.cpu_count()} cores, "
         "1 inference thread per function\n"
     )
     print(
-        "workload | mode | seconds | images/s | speedup vs sequential | cold starts | invocation p50 | "
-        "invocation p95"
+        "workload | mode | seconds | images/s | speedup vs sequential | overhead per image | "
+        "CPU per image: functions + moto + local AWS | cold starts | invocation p50 | invocation p95"
     )
-    print("--- | --- | --- | --- | --- | --- | --- | ---")
+    print("--- | --- | --- | --- | --- | --- | --- | --- | --- | ---")
     for name, zip_path, items in workloads:
         rows = [sequential(zip_path, items, cache)]
         rows += [local_path(zip_path, items, cache, n) for n in (1, 2)]
-        base = rows[0]["rate"]
+        base = rows[0]
         for row in rows:
             p50 = f"{row['p50']:.1f} ms" if row["p50"] is not None else "—"
             p95 = f"{row['p95']:.1f} ms" if row["p95"] is not None else "—"
+            overhead = (row["seconds"] - base["seconds"]) * 1000 / len(items)
+            cpu = row["cpu_ms"]
             print(
                 f"{name} | {row['mode']} | {row['seconds']:.1f} | {row['rate']:.1f} | "
-                f"{row['rate'] / base:.2f}x | {row['cold']} | {p50} | {p95}",
+                f"{row['rate'] / base['rate']:.2f}x | {overhead:+.1f} ms | "
+                f"{cpu['function']:.1f} + {cpu['moto']:.1f} + {cpu['local AWS']:.1f} = "
+                f"{sum(cpu.values()):.1f} ms | {row['cold']} | {p50} | {p95}",
                 flush=True,
             )
     photo = (ROOT / "build" / "sample" / "samples").glob("*.png").__next__().read_bytes()

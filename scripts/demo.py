@@ -97,7 +97,7 @@ def main() -> int:
                 if done < len(keys):
                     time.sleep(0.2)
         elapsed = time.perf_counter() - began
-        local.dispatcher.wait_idle(30)
+        local.wait_idle(30)
         stats = local.dispatcher.stats
 
         console.rule("results")

@@ -76,28 +76,49 @@ def test_the_seam_is_the_one_this_moto_has():
     assert callable(getattr(notifications, motoseam.SEAM))
 
 
-def test_the_backend_lookup_is_cached_and_still_answers_each_service(local):
-    """moto's host -> service lookup lists its package folder per request; the local AWS
-    remembers the answers. Requests to several services still reach their own backends."""
-    app = local.server._server.app
-    assert hasattr(app.get_backend_for_host, "cache_info")
-    local.client("s3").put_object(Bucket="photos", Key="a", Body=b"1")
-    local.client("iam").list_roles()
-    local.client("logs").describe_log_groups()
-    local.client("s3").get_object(Bucket="photos", Key="a")
+def test_the_backend_lookup_is_remembered_and_still_right():
+    """moto's host -> service lookup lists its package folder on every request; the local
+    AWS's server remembers each answer, and the answers are moto's own."""
+    app = motoseam.dispatcher_app()
+    hosts = {
+        "s3.amazonaws.com": "s3",
+        "lambda.us-east-1.amazonaws.com": "awslambda",
+        "logs.us-east-1.amazonaws.com": "logs",
+        "iam.amazonaws.com": "iam",
+    }
+    for host, service in [*hosts.items(), ("s3.amazonaws.com", "s3")]:
+        assert app.get_backend_for_host(host) == service
     info = app.get_backend_for_host.cache_info()
-    assert info.hits >= 1 and info.misses >= 3
+    assert (info.hits, info.misses) == (1, len(hosts))
 
 
-def test_log_lines_written_in_process_are_what_the_logs_api_returns(local):
+def test_log_lines_sent_to_motos_process_are_what_the_logs_api_returns(local):
     now = int(time.time() * 1000)  # CloudWatch Logs refuses events older than 14 days
     events = [{"timestamp": now + n, "message": f"line {n}"} for n in range(3)]
-    motoseam.write_log_events("123456789012", "us-east-1", "/aws/lambda/f", "s1", events[:2])
-    motoseam.write_log_events("123456789012", "us-east-1", "/aws/lambda/f", "s1", events[2:])
+    for part in (events[:2], events[2:]):
+        assert local._request({"logs": ["123456789012", "us-east-1", "/aws/lambda/f", "s1", part]}) == {
+            "reply": "ok"
+        }
     read = local.client("logs").get_log_events(
         logGroupName="/aws/lambda/f", logStreamName="s1", startFromHead=True
     )
     assert [event["message"] for event in read["events"]] == ["line 0", "line 1", "line 2"]
+    refused = local._request({"logs": ["123456789012", "us-east-1", "/aws/lambda/f", "s1", [{"bad": 1}]]})
+    assert refused["reply"] == "error" and refused["error"]
+
+
+def test_deployed_code_is_unzipped_before_the_first_invocation(local, tmp_path):
+    """As Lambda prepares a function while it is Pending: the zip moto stores is unpacked
+    at once (read-only), not in the first cold start; new code is unpacked beside it."""
+    deploy_and_wire(function_zip(tmp_path / "f.zip", FAILING), "early")
+    sha = local.client("lambda").get_function(FunctionName="early")["Configuration"]["CodeSha256"]
+    folder = local.workdir / "code" / sha.replace("/", "_").replace("+", "-").rstrip("=")
+    deadline = time.monotonic() + 30
+    while not (folder / "index.py").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (folder / "index.py").read_text() == FAILING
+    assert not (folder / "index.py").stat().st_mode & 0o222  # read-only, as /var/task
+    assert local.dispatcher.stats.invocations == 0
 
 
 def test_an_upload_under_the_prefix_runs_the_deployed_zip_and_writes_its_result(local, packed, tmp_path):
@@ -109,7 +130,7 @@ def test_an_upload_under_the_prefix_runs_the_deployed_zip_and_writes_its_result(
         Bucket="photos", Key="incoming/seven 7.png", Body=(SAMPLE / "heldout" / "digit-0021.png").read_bytes()
     )
     s3.put_object(Bucket="photos", Key="elsewhere/ignored.png", Body=b"not under the prefix")
-    assert local.dispatcher.wait_idle(120)
+    assert local.wait_idle(120)
     result = json.loads(
         s3.get_object(Bucket="photos", Key="results/incoming/seven 7.png.json")["Body"].read()
     )
@@ -125,7 +146,7 @@ def test_concurrency_is_bounded_by_n(local, tmp_path):
     s3 = local.client("s3")
     for number in range(6):
         s3.put_object(Bucket="photos", Key=f"incoming/{number}.png", Body=b"x")
-    assert local.dispatcher.wait_idle(60)
+    assert local.wait_idle(60)
     spans = [
         json.loads(s3.get_object(Bucket="photos", Key=f"timing/incoming/{n}.png")["Body"].read())
         for n in range(6)
@@ -142,7 +163,7 @@ def test_concurrency_is_bounded_by_n(local, tmp_path):
 def test_a_failing_function_is_retried_twice_then_recorded(local, tmp_path):
     deploy_and_wire(function_zip(tmp_path / "failing.zip", FAILING), "failing")
     local.client("s3").put_object(Bucket="photos", Key="incoming/a.png", Body=b"x")
-    assert local.dispatcher.wait_idle(60)
+    assert local.wait_idle(60)
     stats = local.dispatcher.stats
     assert [r.attempt for r in stats.records] == [0, 1, 2]
     assert all(r.error["errorType"] == "RuntimeError" for r in stats.records)
@@ -154,7 +175,7 @@ def test_an_updated_function_runs_its_new_code_from_a_cold_start(local, tmp_path
     deploy_and_wire(function_zip(tmp_path / "v1.zip", SLOW), "changing")
     s3 = local.client("s3")
     s3.put_object(Bucket="photos", Key="incoming/1.png", Body=b"x")
-    assert local.dispatcher.wait_idle(60)
+    assert local.wait_idle(60)
     deploy(
         DeploySettings(
             function_zip(tmp_path / "v2.zip", FAILING), "changing", bucket="photos", prefix="incoming/"
@@ -163,7 +184,7 @@ def test_an_updated_function_runs_its_new_code_from_a_cold_start(local, tmp_path
         log=lambda _: None,
     )
     s3.put_object(Bucket="photos", Key="incoming/2.png", Body=b"x")
-    assert local.dispatcher.wait_idle(60)
+    assert local.wait_idle(60)
     records = local.dispatcher.stats.records
     assert records[0].ok and records[1].cold and records[1].error["errorType"] == "RuntimeError"
 
@@ -183,7 +204,7 @@ def test_each_invocation_is_one_line_and_its_logs_are_read_back_like_lambdas(
         deploy_and_wire(shutil.copy(out / "function.zip", tmp_path / "function.zip"), "digits")
         body = (SAMPLE / "heldout" / "digit-0021.png").read_bytes()
         local.client("s3").put_object(Bucket="photos", Key="incoming/seven.png", Body=body)
-        assert local.dispatcher.wait_idle(120)
+        assert local.wait_idle(120)  # the invocations, and their log lines written
         proc = subprocess.run(
             [sys.executable, "-m", "lambdapack", "logs", "digits", "--since", "600"],
             capture_output=True,

@@ -40,4 +40,3 @@ def test_a_plugin_that_cannot_import_is_a_failure_and_a_removed_one_is_not(tmp_p
 
     (package / "GifImagePlugin.py").unlink()  # the plugin itself pruned: nothing to check
     assert run_child(task, tmp_path, {"imaging": "ImagePlugin"})["import_failures"] == {}
-

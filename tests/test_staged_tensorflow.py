@@ -105,7 +105,7 @@ def test_deployed_staged_tensorflow_gives_the_same_top1_as_litert(local, packed_
     for image in images:
         for prefix in ("tf/", "lite/"):
             s3.put_object(Bucket="photos", Key=prefix + image.name, Body=image.read_bytes())
-    assert local.dispatcher.wait_idle(600)
+    assert local.wait_idle(600)
     assert local.dispatcher.stats.failures == []
 
     def top1(prefix: str, image: Path) -> str:
@@ -265,7 +265,7 @@ def test_staged_tensorflow_runs_for_python313_in_its_own_interpreter(
     s3 = local.client("s3")
     for name in chosen:
         s3.put_object(Bucket="photos", Key=f"in/{name}", Body=(SAMPLE / "heldout" / name).read_bytes())
-    assert local.dispatcher.wait_idle(900)
+    assert local.wait_idle(900)
     assert local.dispatcher.stats.failures == []
     right = sum(
         json.loads(s3.get_object(Bucket="photos", Key=f"results/in/{name}.json")["Body"].read())["top_k"][0][

@@ -105,7 +105,7 @@ def test_the_local_aws_runs_each_target_in_its_own_interpreter(
             s3.put_object(
                 Bucket="photos", Key=f"incoming/{name}", Body=(SAMPLE / "heldout" / name).read_bytes()
             )
-        assert local.dispatcher.wait_idle(600)
+        assert local.wait_idle(600)
         stats = local.dispatcher.stats
         right = 0
         for name in chosen:

@@ -133,6 +133,11 @@ class Dispatcher:
                 self._changed.wait(min(left, 0.5))
         return True
 
+    def sandboxes(self) -> list[Sandbox]:
+        """Every execution environment started so far (warm or stopped)."""
+        with self._lock:
+            return list(self._all)
+
     def close(self) -> None:
         """Stop: retries still waiting are given up (and recorded), running jobs finish."""
         with self._lock:

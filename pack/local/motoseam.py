@@ -4,18 +4,21 @@ moto's S3 applies a bucket's real notification configuration (events,
 prefix and suffix filters) and, for each Lambda entry that matches, calls
 ``moto.s3.notifications._invoke_awslambda(account_id, event_body, fn_arn,
 region)`` — which would run the code in Docker, or nowhere. ``install``
-routes those calls to lambdapack's dispatcher instead, with moto's own
-event JSON. ``configuration`` and ``code_bytes`` read a deployed function's
-configuration and zip from moto's Lambda backend (what GetFunction returns,
-without an HTTP round trip per invocation); ``write_log_events`` puts a
+routes those calls to lambdapack instead, with moto's own event JSON.
+``function`` reads a deployed function (its configuration, what GetFunction
+returns, and its zip) from moto's Lambda backend, by ARN with or without a
+version or alias, without an HTTP round trip. ``write_log_events`` puts a
 function's log lines into moto's CloudWatch Logs backend, as moto's own Lambda
-does. ``remember_backends`` caches the server's host → service lookup, which
-moto does per request by listing its package folder (a quarter of its time
-per request). Tests pin all of them (tests/test_local_aws.py).
+does. ``watch_code`` tells when moto stores new code. ``make_server`` is moto's
+threaded server with the host -> service lookup cached: moto works it out per
+request by listing its package folder (a quarter of its time per request).
+Tests pin all of them (tests/test_local_aws.py). All of this runs in moto's
+own process (``motoprocess``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 
@@ -48,25 +51,39 @@ def uninstall(original: Callable) -> None:
     setattr(notifications, SEAM, original)
 
 
-def _function(account_id: str, region: str, function: str):
+def watch_code(deployed: Callable[[str], None]) -> None:
+    """Call ``deployed(function ARN)`` after moto stores new code (CreateFunction,
+    UpdateFunctionCode), so the code can be unpacked before the first invocation, as
+    Lambda prepares a function while it is Pending rather than in its first cold start."""
+    from moto.awslambda.models import LambdaBackend
+
+    for method in ("create_function", "update_function_code"):
+        original = getattr(LambdaBackend, method)
+
+        @functools.wraps(original)
+        def stored(self, *args, _original=original, **kwargs):
+            result = _original(self, *args, **kwargs)
+            # create_function returns the function, update_function_code its configuration
+            arn = result["FunctionArn"] if isinstance(result, dict) else result.function_arn
+            with contextlib.suppress(Exception):  # an early unpack is only a head start
+                deployed(arn)
+            return result
+
+        setattr(LambdaBackend, method, stored)
+
+
+def function(function_arn: str):
+    """The deployed function an ARN names: ``...:function:NAME`` ($LATEST), or with a
+    version or alias after the name (the version the alias points at)."""
     from moto.awslambda.utils import get_backend
 
-    return get_backend(account_id, region).get_function(function)
-
-
-def configuration(function_arn: str) -> dict:
-    """What GetFunction returns as Configuration, read in-process (no HTTP round trip)."""
-    _, _, _, region, account_id, _, name = function_arn.split(":")[:7]
-    return _function(account_id, region, name).get_configuration()
-
-
-def code_bytes(account_id: str, region: str, function: str) -> bytes:
-    return _function(account_id, region, function).code_bytes
+    _, _, _, region, account_id = function_arn.split(":")[:5]
+    return get_backend(account_id, region).get_function(function_arn)
 
 
 def write_log_events(account_id: str, region: str, group: str, stream: str, events: list[dict]) -> None:
-    """Into moto's CloudWatch Logs in this process (no HTTP round trip per invocation),
-    creating the group and the stream the first time, as Lambda does."""
+    """Into moto's CloudWatch Logs (no HTTP round trip per invocation), creating the
+    group and the stream the first time, as Lambda does."""
     from moto.logs.models import logs_backends
 
     backend = logs_backends[account_id][region]
@@ -75,8 +92,19 @@ def write_log_events(account_id: str, region: str, group: str, stream: str, even
     backend.put_log_events(group, stream, events)
 
 
-def remember_backends(server) -> None:
-    """Cache which moto service answers a host: the same host always maps to the same
-    service, and moto works it out again on every request."""
-    app = server._server.app
+def dispatcher_app():
+    """moto's WSGI application, remembering which service answers a host: the same host
+    always maps to the same service, and moto works it out again on every request."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    app = DomainDispatcherApplication(create_backend_app)
     app.get_backend_for_host = functools.lru_cache(maxsize=1024)(app.get_backend_for_host)
+    return app
+
+
+def make_server(host: str, port: int):
+    """What moto's ThreadedMotoServer serves, as a werkzeug server to run in a thread."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server as werkzeug_server
+
+    return werkzeug_server(host, port, dispatcher_app(), threaded=True, request_handler=MotoRequestHandler)

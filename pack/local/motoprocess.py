@@ -1,0 +1,106 @@
+"""moto's server in a process of its own: ``python -m lambdapack.local.motoprocess``.
+
+The local AWS used to serve moto from the dispatcher's process, where every S3
+request (the user's upload, the function's GET and PUT) held the same
+interpreter lock as the runtime API that feeds the functions. Here moto has its
+own interpreter; the local AWS (``localaws.LocalAWS``) talks to it by two pipes,
+one JSON object per line:
+
+- notices, this process -> the local AWS (a pipe whose descriptor is the first
+  argument): ``{"ready": PORT}`` once serving, then ``{"invoke": ARN, "event":
+  ..., "configuration": ..., "code": PATH}`` for each S3 notification that names
+  a function (moto's own event; the function as deployed now, its zip written
+  once per CodeSha256 under the code folder), ``{"code": PATH, "sha256": ...}``
+  when a function's code is stored (so it is unzipped before it is first
+  invoked), and ``{"reply": ...}`` answers;
+- requests, the local AWS -> this process (standard input): ``{"sync": true}``,
+  answered ``{"reply": "synced"}`` after every notice already sent (a barrier:
+  when the local AWS reads the answer, it has queued every invocation that an S3
+  request answered before it asked), and ``{"logs": [account, region, group,
+  stream, events]}``, answered ``{"reply": "ok"}`` or an error.
+
+Standard input closing (the local AWS stopped or died) ends this process.
+Standard output is not used: moto prints there now and then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from . import motoseam
+
+
+class Notices:
+    """The pipe to the local AWS; moto's request threads write to it at once."""
+
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def send(self, message: dict) -> None:
+        line = json.dumps(message, default=str) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+
+
+def code_file(code_dir: Path, configuration: dict, code: bytes | None) -> Path:
+    """The deployed zip as a file the local AWS unzips, written whole or not at all."""
+    name = configuration["CodeSha256"].replace("/", "_").replace("+", "-").rstrip("=") + ".zip"
+    path = code_dir / name
+    if not path.exists():
+        pending = path.with_name(f".{name}.{threading.get_ident()}")
+        pending.write_bytes(code if code is not None else b"")
+        pending.replace(path)
+    return path
+
+
+def main() -> None:
+    notice_fd, port, verbose, code_dir = sys.argv[1:5]
+    verbose, code_dir = verbose == "1", Path(code_dir)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the local AWS, which ends this
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
+    notices = Notices(int(notice_fd))
+    code_dir.mkdir(parents=True, exist_ok=True)
+
+    def invoke(function_arn: str, event: dict) -> None:
+        function = motoseam.function(function_arn)
+        configuration = function.get_configuration()
+        path = code_file(code_dir, configuration, function.code_bytes)
+        notices.send(
+            {"invoke": function_arn, "event": event, "configuration": configuration, "code": str(path)}
+        )
+
+    def deployed(function_arn: str) -> None:
+        function = motoseam.function(function_arn)
+        configuration = function.get_configuration()
+        path = code_file(code_dir, configuration, function.code_bytes)
+        notices.send({"code": str(path), "sha256": configuration["CodeSha256"]})
+
+    motoseam.install(invoke)
+    motoseam.watch_code(deployed)
+    server = motoseam.make_server("127.0.0.1", int(port))
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    notices.send({"ready": server.server_address[1]})
+    for line in sys.stdin:
+        request = json.loads(line)
+        if "sync" in request:  # after every notice sent before it, in the pipe's order
+            notices.send({"reply": "synced"})
+            continue
+        try:
+            motoseam.write_log_events(*request["logs"])
+            notices.send({"reply": "ok"})
+        except Exception as exc:  # answered, never fatal: logs are a convenience
+            notices.send({"reply": "error", "error": f"{type(exc).__name__}: {exc}"})
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
