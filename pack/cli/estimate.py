@@ -24,7 +24,7 @@ from ..pages import (
 )
 from ..pricing import prices_for
 from ..resources import default_cache_dir
-from .common import err
+from .common import console, err
 
 
 @click.command("estimate")
@@ -97,7 +97,7 @@ def estimate_command(
     if as_json:
         click.echo(json.dumps(result, indent=1))
     else:
-        render(result, Console())
+        render(result, console())
     if result["cheapest_memory_mb"] is None:
         raise SystemExit(1)  # no size could be measured: the rows say why
 

@@ -14,12 +14,11 @@ import threading
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from ..errors import InputError, ResultsMissing
 from ..render import progress_bar, results_table
 from ..resources import default_cache_dir
-from .common import aws_options, env_pairs, session
+from .common import aws_options, console, env_pairs, session
 
 
 @click.command("invoke")
@@ -127,23 +126,23 @@ def local_command(port, concurrency, buckets, verbose) -> None:
                     "--port, or --port 0 for any free one",
                     param_hint="--port",
                 ) from exc
-    console = Console()
+    out = console()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with LocalAWS(
         default_cache_dir(),
         port=port,
         concurrency=concurrency,
-        log=lambda line: console.print(line, markup=False, highlight=False),
+        log=lambda line: out.print(line, markup=False, highlight=False),
         verbose=verbose,
     ) as local:
         for bucket in buckets:
             local.client("s3").create_bucket(Bucket=bucket)
-            console.print(f"created bucket {bucket}", highlight=False)
-        console.print(f"local AWS endpoint: {local.endpoint} — in another shell:", highlight=False)
+            out.print(f"created bucket {bucket}", highlight=False)
+        out.print(f"local AWS endpoint: {local.endpoint} — in another shell:", highlight=False)
         for key, value in local.client_environment().items():
-            console.print(f"  export {key}={value}", highlight=False)
-        console.print("then lambdapack deploy / wire / upload work against it. Ctrl-C stops.")
+            out.print(f"  export {key}={value}", highlight=False)
+        out.print("then lambdapack deploy / wire / upload work against it. Ctrl-C stops.")
         try:
             while not stop.wait(0.5):
                 pass
@@ -151,13 +150,13 @@ def local_command(port, concurrency, buckets, verbose) -> None:
             pass
     # After the endpoint stopped: retries it never ran count as given up.
     stats = local.dispatcher.stats
-    console.print(
+    out.print(
         f"{stats.invocations} invocations, {stats.cold_starts} cold starts, "
         f"{stats.errors} errors, {len(stats.failures)} given up"
     )
     for failure in stats.failures:
         error = failure["error"]
-        console.print(
+        out.print(
             f"  gave up: {failure['function']} {failure['request_id']} after {failure['attempts']} "
             f"attempt(s): {error.get('errorType')}: {error.get('errorMessage')}",
             markup=False,
@@ -218,13 +217,13 @@ def results_command(location, csv_path, wait, inputs, profile, region) -> None:
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     rows = collect_results(bucket, prefix, client)
-    console = Console()
-    console.print(results_table(rows))
+    out = console()
+    out.print(results_table(rows))
     errors = sum(1 for r in rows if r["error"])
-    console.print(f"{len(rows) - errors} classified, {errors} errors")
+    out.print(f"{len(rows) - errors} classified, {errors} errors")
     if csv_path:
         write_csv(rows, csv_path)
-        console.print(f"wrote {csv_path}")
+        out.print(f"wrote {csv_path}")
     if missing:
         shown = ", ".join(missing[:5]) + (f" … and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise ResultsMissing(
