@@ -96,9 +96,8 @@ def test_log_lines_sent_to_motos_process_are_what_the_logs_api_returns(local):
     now = int(time.time() * 1000)  # CloudWatch Logs refuses events older than 14 days
     events = [{"timestamp": now + n, "message": f"line {n}"} for n in range(3)]
     for part in (events[:2], events[2:]):
-        assert local._request({"logs": ["123456789012", "us-east-1", "/aws/lambda/f", "s1", part]}) == {
-            "reply": "ok"
-        }
+        reply = local._request({"logs": ["123456789012", "us-east-1", "/aws/lambda/f", "s1", part]})
+        assert reply["reply"] == "ok"
     read = local.client("logs").get_log_events(
         logGroupName="/aws/lambda/f", logStreamName="s1", startFromHead=True
     )
@@ -169,6 +168,40 @@ def test_a_failing_function_is_retried_twice_then_recorded(local, tmp_path):
     assert all(r.error["errorType"] == "RuntimeError" for r in stats.records)
     assert len(stats.failures) == 1 and stats.failures[0]["attempts"] == 3
     assert unquote_plus(stats.failures[0]["event"]["Records"][0]["s3"]["object"]["key"]) == "incoming/a.png"
+
+
+CHAIN = """
+import boto3
+from urllib.parse import unquote_plus
+s3 = boto3.client("s3")
+def handler(event, context):
+    key = unquote_plus(event["Records"][0]["s3"]["object"]["key"])
+    s3.put_object(Bucket="photos", Key="chained/" + key.split("/")[-1], Body=b"next")
+    return {"ok": True}
+"""
+
+
+def test_wait_idle_waits_for_what_a_functions_own_writes_start(local, tmp_path):
+    """A writes under another wired prefix, which invokes B: after one upload, wait_idle
+    returns only when both ran (B's notice may still be in moto's pipe when A is done)."""
+    deploy_and_wire(function_zip(tmp_path / "a.zip", CHAIN), "first")
+    deploy_and_wire(function_zip(tmp_path / "b.zip", SLOW), "second", prefix="chained/")
+    local.client("s3").put_object(Bucket="photos", Key="incoming/1.png", Body=b"x")
+    assert local.wait_idle(60)
+    assert sorted(r.function for r in local.dispatcher.stats.records) == ["first", "second"]
+    assert all(r.ok for r in local.dispatcher.stats.records)
+
+
+def test_an_upload_to_a_bucket_wired_to_a_deleted_function_succeeds_and_is_recorded(local, tmp_path):
+    """moto's own S3 never fails an upload over its notification; neither does the local
+    AWS: the invocation is recorded as given up, naming why."""
+    deploy_and_wire(function_zip(tmp_path / "f.zip", FAILING), "gone")
+    local.client("lambda").delete_function(FunctionName="gone")
+    local.client("s3").put_object(Bucket="photos", Key="incoming/1.png", Body=b"x")
+    assert local.wait_idle(60)
+    (failure,) = local.dispatcher.stats.failures
+    assert failure["function"] == "gone" and "gone" in failure["error"]["errorMessage"]
+    assert not local.dispatcher.stats.records
 
 
 def test_an_updated_function_runs_its_new_code_from_a_cold_start(local, tmp_path):

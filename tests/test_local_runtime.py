@@ -235,6 +235,16 @@ def test_stopping_with_a_retry_pending_records_it_as_given_up(tmp_path, runtime_
     assert dispatcher.wait_idle(1), "a job was left pending"
 
 
+def test_a_job_submitted_after_close_is_recorded_not_lost(tmp_path, runtime_paths):
+    dispatcher = _dispatcher(tmp_path, runtime_paths, (0.05,))
+    dispatcher.close()
+    dispatcher.submit("arn:aws:lambda:us-east-1:123456789012:function:fn", {"late": True})
+    (failure,) = dispatcher.stats.failures
+    assert failure["error"]["errorType"] == "Stopped" and failure["event"] == {"late": True}
+    assert failure["attempts"] == 0 and not dispatcher.stats.records
+    assert dispatcher.wait_idle(1), "a job was left pending"
+
+
 def test_invoke_image_classifies_local_files_without_an_s3_of_the_users(packed, cache_dir, tmp_path):
     """No endpoint, no credentials in the environment: a private S3 lives for the call only."""
     import subprocess

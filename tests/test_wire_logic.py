@@ -152,6 +152,7 @@ class FakeAWS:
         self.policies: dict[str | None, list[dict]] = {None: [], **{a: [] for a in aliases}}
         self.config: dict = {}
         self.environment = environment or {}
+        self.code: dict[str | None, str] = {}  # CodeSha256 per qualifier (default: one code)
         self.calls: list[tuple] = []
 
     def require_bucket(self, bucket):
@@ -159,7 +160,14 @@ class FakeAWS:
 
     def get_function(self, name, qualifier=None):
         arn = f"{ARN}:{self.aliases[qualifier]}" if qualifier else ARN
-        return {"Configuration": {"FunctionArn": arn, "Environment": {"Variables": self.environment}}}
+        return {
+            "Configuration": {
+                "FunctionArn": arn,
+                "Environment": {"Variables": self.environment},
+                "CodeSha256": self.code.get(qualifier, "one-code"),
+                "Version": self.aliases[qualifier] if qualifier else "$LATEST",
+            }
+        }
 
     def alias(self, name, alias):
         if alias not in self.aliases:
@@ -321,3 +329,28 @@ def test_find_grants_reads_each_statement_once_whichever_policy_shows_it():
         Grant(sid, None, {}),
         Grant(sid, "live", {}),
     ]
+
+
+def test_a_refused_wiring_writes_nothing():
+    """An entry of someone else's that overlaps ours is found before any permission is
+    added: a refused wire leaves no grant behind."""
+    aws = FakeAWS()
+    aws.config = {
+        "LambdaFunctionConfigurations": [
+            {"Id": "thumbnails", "LambdaFunctionArn": "arn:other", "Events": ["s3:ObjectCreated:Put"]}
+        ]
+    }
+    with pytest.raises(WireError, match="thumbnails"):
+        wire(WireSettings("f", "photos", prefix="incoming/"), aws)
+    assert aws.calls == [] and aws.policies == {None: [], "live": []}
+
+
+def test_wiring_an_alias_that_does_not_run_the_latest_upload_says_so():
+    """deploy --alias '' (or another alias) left live on older code: S3 would run that."""
+    aws = FakeAWS()
+    aws.code = {None: "new-code", "live": "old-code"}
+    result = wire(WireSettings("f", "photos", prefix="incoming/"), aws)
+    expected = "alias live runs version 3, whose code is not the latest"
+    assert any(w.startswith(expected) for w in result.warnings)
+    same = wire(WireSettings("f", "photos", prefix="incoming/"), FakeAWS())
+    assert not any("not the latest" in w for w in same.warnings)

@@ -260,6 +260,12 @@ def wire(settings: WireSettings, aws: AWSClient) -> WireResult:
         arn = found["AliasArn"]
         # What S3 will run: the version the alias points at, with that version's settings.
         config = _require_function(aws, settings.function, alias)["Configuration"]
+        if config.get("CodeSha256") != function["Configuration"].get("CodeSha256"):
+            result.warnings.append(
+                f"alias {alias} runs version {config.get('Version')}, whose code is not the latest "
+                f"upload's ($LATEST): S3 will run that version until deploy moves {alias} "
+                "(or wire another alias, or --alias '' for $LATEST)"
+            )
     else:
         config = function["Configuration"]
         arn = config["FunctionArn"]
@@ -274,11 +280,12 @@ def wire(settings: WireSettings, aws: AWSClient) -> WireResult:
         )
     if risk:
         result.warnings.append(f"recursion allowed by --allow-recursion: {risk}")
+    # Merged first: an entry of someone else's that overlaps ours refuses the wiring before
+    # anything is written.
+    merged, change = merge(aws.notification(settings.bucket), our_entry(arn, settings))
     grants = find_grants(aws, settings.function, settings.bucket, _every_policy(aws, settings.function))
     wanted = Grant(statement_id(settings.bucket), alias, {})
     _grant(aws, settings, alias, grants, result)
-    current = aws.notification(settings.bucket)
-    merged, change = merge(current, our_entry(arn, settings))
     if change != "unchanged":
         aws.put_notification(settings.bucket, merged)
         result.actions.append(

@@ -3,10 +3,11 @@ warm sandboxes reused, errors retried twice, then recorded.
 
 A job names a function (by ARN) and an event, and keeps its request id across
 retries, as Lambda's asynchronous invocations do. Closing the dispatcher never
-loses a job: retries still waiting are recorded as given up, with the reason. The resolver turns the ARN
-into the function as deployed *now* (code, handler, timeout, memory,
-environment); sandboxes are pooled per code and configuration, so an update
-means fresh sandboxes — cold starts, as on Lambda.
+loses a job: retries still waiting, and jobs submitted after it, are recorded as
+given up, with the reason. The resolver turns the ARN into the function as
+deployed (code, handler, timeout, memory, environment; for the local AWS, as of
+the ARN's latest S3 notice); sandboxes are pooled per code and configuration, so
+an update means fresh sandboxes — cold starts, as on Lambda.
 """
 
 from __future__ import annotations
@@ -118,8 +119,13 @@ class Dispatcher:
     # --- public ------------------------------------------------------------------
 
     def submit(self, function_arn: str, event: dict) -> None:
+        """Queue an invocation; once closed, it is recorded as given up instead (never lost)."""
         with self._lock:
             self._pending += 1
+            closed = self._closed
+        if closed:
+            stopped = {"errorType": "Stopped", "errorMessage": "the local endpoint was stopping"}
+            return self._give_up(Job(function_arn, event), stopped, attempts=0)
         self.jobs.put(Job(function_arn, event))
 
     def wait_idle(self, timeout: float) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import itertools
 import json
 import os
 import queue
@@ -38,6 +39,16 @@ from .sandbox import FunctionSpec
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 REGION = "us-east-1"
 START_TIMEOUT_S = 60
+REQUEST_TIMEOUT_S = 30  # moto's process answers at once; longer means it is stuck
+
+
+def _stderr_or_devnull():
+    """moto's own prints go to this process's standard error when it has a real one."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return subprocess.DEVNULL
+    return sys.stderr
 
 
 class LocalAWS:
@@ -63,10 +74,15 @@ class LocalAWS:
         self._notices = None
         self._replies: queue.Queue[dict] = queue.Queue()
         self._request_lock = threading.Lock()  # one request waiting for its reply at a time
+        self._request_ids = itertools.count()
+        self._moto_gone = threading.Event()  # its notices ended: requests fail at once
         self._bound_port: int | None = None
         self.dispatcher: Dispatcher | None = None
-        self._deployed: dict[str, tuple[dict, Path]] = {}  # ARN -> (configuration, zip) when last invoked
+        # ARN -> the function as its last notice had it (configuration, zip), or why moto could not say
+        self._deployed: dict[str, tuple[dict, Path] | str] = {}
+        self._submitted = 0  # invocations handed to the dispatcher
         self._code_lock = threading.RLock()
+        self._unpack_locks: dict[str, threading.Lock] = {}
         self._clients: dict[str, object] = {}
         self._reader: threading.Thread | None = None
         self._unpacking: list[threading.Thread] = []
@@ -82,7 +98,21 @@ class LocalAWS:
                 "the local AWS endpoint needs moto's server",
                 'Install it with: pip install "lambdapack[local]"',
             )
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # nothing started is left running
+            raise
+        return self
+
+    def _start(self) -> None:
         read_fd, write_fd = os.pipe()
+        try:
+            self._notices = os.fdopen(read_fd, encoding="utf-8")
+        except BaseException:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
         try:
             self.moto = subprocess.Popen(
                 [
@@ -95,13 +125,12 @@ class LocalAWS:
                     str(self.workdir / "code" / "zips"),
                 ],
                 stdin=subprocess.PIPE,
-                stdout=sys.stderr,  # moto prints now and then; the command's own output stays clean
+                stdout=_stderr_or_devnull(),  # moto prints now and then; the command's output stays clean
                 pass_fds=(write_fd,),
                 text=True,
             )
         finally:
             os.close(write_fd)
-        self._notices = os.fdopen(read_fd, encoding="utf-8")
         self._bound_port = self._first_notice()["ready"]
         runtimes = LocalRuntimes(self.cache_dir)
         self.dispatcher = Dispatcher(
@@ -118,17 +147,27 @@ class LocalAWS:
         self._reader.start()
         self._log_writer = threading.Thread(target=self._send_logs, name="moto-logs", daemon=True)
         self._log_writer.start()
-        return self
 
     def wait_idle(self, timeout: float) -> bool:
         """Until every invocation an S3 request has started so far is done (none queued,
-        running or waiting for a retry) and their log lines are in CloudWatch Logs; False
-        on timeout. moto notifies by a pipe: the barrier makes sure the dispatcher has every
-        notice sent before this call."""
-        self._request({"sync": True})
-        if not self.dispatcher.wait_idle(timeout):
-            return False
-        self._log_queue.join()
+        running or waiting for a retry; those a function's own writes start included) and
+        their log lines are in CloudWatch Logs; False on timeout. moto notifies by a pipe: a
+        barrier makes sure the dispatcher has every notice sent before it, and is asked again
+        after the dispatcher is idle, until no new invocation came in meanwhile."""
+        deadline = time.monotonic() + timeout
+        left = lambda: max(0.0, deadline - time.monotonic())  # noqa: E731
+        self._request({"sync": True}, left())
+        while True:
+            if not self.dispatcher.wait_idle(left()):
+                return False
+            seen = self._submitted
+            self._request({"sync": True}, left())
+            if self._submitted == seen:
+                break
+        while self._log_queue.unfinished_tasks:
+            if not left():
+                return False
+            time.sleep(0.01)
         return True
 
     def _first_notice(self) -> dict:
@@ -136,7 +175,6 @@ class LocalAWS:
         line = self._notices.readline() if ready else ""
         if not line:
             code = self.moto.poll()
-            self.stop()
             raise ToolError(
                 "the local AWS endpoint (moto's server) did not start"
                 + (f": it exited with code {code}" if code is not None else f" in {START_TIMEOUT_S} s"),
@@ -145,29 +183,57 @@ class LocalAWS:
         return json.loads(line)
 
     def _read_notices(self) -> None:
-        """moto's notices: a function to invoke (the dispatcher runs it), or a reply."""
-        for line in self._notices:
-            notice = json.loads(line)
-            if "invoke" in notice:
-                arn = notice["invoke"]
-                self._deployed[arn] = (notice["configuration"], Path(notice["code"]))
-                self.dispatcher.submit(arn, notice["event"])
-            elif "code" in notice:  # unzipped now, not in the first invocation
-                unpack = threading.Thread(
-                    target=self._task_dir, args=(Path(notice["code"]), notice["sha256"]), daemon=True
-                )
-                self._unpacking.append(unpack)
-                unpack.start()
-            elif "reply" in notice:
-                self._replies.put(notice)
+        """moto's notices: a function to invoke (the dispatcher runs it), code to unzip, or a
+        reply. When they end (moto's process stopped or died), waiting requests fail."""
+        try:
+            for line in self._notices:
+                notice = json.loads(line)
+                if "invoke" in notice:
+                    arn = notice["invoke"]
+                    self._deployed[arn] = (
+                        (notice["configuration"], Path(notice["code"]))
+                        if "error" not in notice
+                        else notice["error"]
+                    )
+                    self._submitted += 1
+                    self.dispatcher.submit(arn, notice["event"])
+                elif "code" in notice and not self._stopped:  # unzipped now, not in the first invocation
+                    unpack = threading.Thread(
+                        target=self._task_dir, args=(Path(notice["code"]), notice["sha256"]), daemon=True
+                    )
+                    self._unpacking.append(unpack)
+                    unpack.start()
+                elif "reply" in notice:
+                    self._replies.put(notice)
+        except (OSError, ValueError):  # the pipe closed under us: stopping
+            pass
+        finally:
+            self._moto_gone.set()
+            self._replies.put({"gone": True})
 
-    def _request(self, request: dict) -> dict:
+    def _request(self, request: dict, timeout: float = REQUEST_TIMEOUT_S) -> dict:
+        """Send one request to moto's process and wait for its answer (matched by id)."""
         with self._request_lock:
-            self.moto.stdin.write(json.dumps(request) + "\n")
+            if self._moto_gone.is_set():
+                raise ToolError("the local AWS endpoint (moto's server) has stopped")
+            number = next(self._request_ids)
+            self.moto.stdin.write(json.dumps({**request, "id": number}) + "\n")
             self.moto.stdin.flush()
-            return self._replies.get(timeout=30)
+            deadline = time.monotonic() + min(timeout, REQUEST_TIMEOUT_S)
+            while True:
+                try:
+                    reply = self._replies.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise ToolError("the local AWS endpoint (moto's server) did not answer in time") from None
+                if reply.get("gone"):
+                    raise ToolError("the local AWS endpoint (moto's server) has stopped")
+                if reply.get("id") == number:  # an answer that came after its request gave up is dropped
+                    return reply
 
     def stop(self) -> None:
+        """Running invocations finish while moto still serves them; notices that arrive meanwhile
+        are recorded as given up (the dispatcher is closed); then moto's process ends, its
+        notices with it, and only then is anything removed."""
         if self.dispatcher is not None and not self._stopped:
             self.dispatcher.close()  # kept: its stats are read after the stop
         self._stopped = True
@@ -184,6 +250,9 @@ class LocalAWS:
                 self.moto.kill()
                 self.moto.wait()
             self.moto = None
+        if self._reader is not None:
+            self._reader.join(timeout=10)  # ends with moto's notices
+            self._reader = None
         if self._notices is not None:
             self._notices.close()
             self._notices = None
@@ -255,7 +324,10 @@ class LocalAWS:
 
     def _resolve(self, function_arn: str) -> tuple[FunctionSpec, str]:
         """The function as moto had it deployed when it last asked for this ARN's invocation."""
-        config, code = self._deployed[function_arn]
+        deployed = self._deployed[function_arn]
+        if isinstance(deployed, str):  # moto could not read the function it was wired to
+            raise LookupError(deployed)
+        config, code = deployed
         parts = config["FunctionArn"].split(":")
         region, account = parts[3], parts[4]
         code_sha256 = config["CodeSha256"]
@@ -277,7 +349,11 @@ class LocalAWS:
 
     def _task_dir(self, code: Path, code_sha256: str) -> Path:
         folder = self.workdir / "code" / code_sha256.replace("/", "_").replace("+", "-").rstrip("=")
+        if folder.exists():  # renamed into place whole: it is complete
+            return folder
         with self._code_lock:
+            lock = self._unpack_locks.setdefault(code_sha256, threading.Lock())
+        with lock:  # one unzip per code; other code and invocations are not held up
             if not folder.exists():
                 pending = folder.with_name(folder.name + ".partial")
                 if pending.exists():

@@ -10,10 +10,12 @@ one JSON object per line:
   argument): ``{"ready": PORT}`` once serving, then ``{"invoke": ARN, "event":
   ..., "configuration": ..., "code": PATH}`` for each S3 notification that names
   a function (moto's own event; the function as deployed now, its zip written
-  once per CodeSha256 under the code folder), ``{"code": PATH, "sha256": ...}``
+  once per CodeSha256 under the code folder; or ``"error"`` instead when moto
+  cannot read the function), ``{"code": PATH, "sha256": ...}``
   when a function's code is stored (so it is unzipped before it is first
   invoked), and ``{"reply": ...}`` answers;
-- requests, the local AWS -> this process (standard input): ``{"sync": true}``,
+- requests, the local AWS -> this process (standard input), each with an
+  ``"id"`` its answer repeats: ``{"sync": true}``,
   answered ``{"reply": "synced"}`` after every notice already sent (a barrier:
   when the local AWS reads the answer, it has queued every invocation that an S3
   request answered before it asked), and ``{"logs": [account, region, group,
@@ -71,9 +73,15 @@ def main() -> None:
     code_dir.mkdir(parents=True, exist_ok=True)
 
     def invoke(function_arn: str, event: dict) -> None:
-        function = motoseam.function(function_arn)
-        configuration = function.get_configuration()
-        path = code_file(code_dir, configuration, function.code_bytes)
+        """Never fails the S3 request that caused it (as moto's own Lambda call does not): a
+        function that is gone is the local AWS's to record as a failed invocation."""
+        try:
+            function = motoseam.function(function_arn)
+            configuration = function.get_configuration()
+            path = code_file(code_dir, configuration, function.code_bytes)
+        except Exception as exc:
+            notices.send({"invoke": function_arn, "event": event, "error": f"{type(exc).__name__}: {exc}"})
+            return
         notices.send(
             {"invoke": function_arn, "event": event, "configuration": configuration, "code": str(path)}
         )
@@ -91,14 +99,15 @@ def main() -> None:
     notices.send({"ready": server.server_address[1]})
     for line in sys.stdin:
         request = json.loads(line)
+        number = request.get("id")
         if "sync" in request:  # after every notice sent before it, in the pipe's order
-            notices.send({"reply": "synced"})
+            notices.send({"reply": "synced", "id": number})
             continue
         try:
             motoseam.write_log_events(*request["logs"])
-            notices.send({"reply": "ok"})
+            notices.send({"reply": "ok", "id": number})
         except Exception as exc:  # answered, never fatal: logs are a convenience
-            notices.send({"reply": "error", "error": f"{type(exc).__name__}: {exc}"})
+            notices.send({"reply": "error", "id": number, "error": f"{type(exc).__name__}: {exc}"})
     server.shutdown()
 
 

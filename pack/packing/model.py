@@ -359,7 +359,7 @@ def _cached_inspection(model: Path, kind: str, cache_dir: Path) -> dict:
     digest = hashlib.sha256(_content_digest(model))
     digest.update(Path(__file__).with_name("inspect_child.py").read_bytes())
     digest.update(Path(__file__).with_name("convert_child.py").read_bytes())
-    digest.update(f"\0{kind}\0{_tensorflow_version()}".encode())
+    digest.update(f"\0{kind}\0{_build_frameworks()}".encode())
     path = cache_dir / "inspections" / f"{digest.hexdigest()[:32]}.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -393,7 +393,7 @@ def _cache_key(
         quantize,
         model_format,
         json.dumps(config, sort_keys=True),
-        _tensorflow_version(),
+        _build_frameworks(),
         handler_version,
     ]
     digest.update("\0".join(parts).encode())
@@ -410,13 +410,24 @@ def _handler_source_digest() -> str:
     return digest.hexdigest()
 
 
-def _tensorflow_version() -> str:
-    for name in ("tensorflow", "tensorflow-cpu"):
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "none"
+def _build_frameworks() -> str:
+    """What reads the model at build time: TensorFlow's and Keras's versions (under any of
+    their distribution names) and the Keras backend asked for. A change to any of them may
+    change what conversion and inspection find, so it is part of both cache keys."""
+    found = []
+    distributions = (
+        ("tensorflow", "tensorflow-cpu", "tf-nightly", "tf-nightly-cpu"),
+        ("keras", "keras-nightly"),
+    )
+    for names in distributions:
+        for name in names:
+            try:
+                found.append(f"{name}={importlib.metadata.version(name)}")
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    found.append(f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '')}")
+    return " ".join(found)
 
 
 def _run_child(
