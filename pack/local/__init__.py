@@ -6,7 +6,10 @@
 - ``lambda_runtime``: the packages the Lambda runtime provides beside the zip
   (boto3, awslambdaric), installed once into the cache.
 - ``dispatcher``: asynchronous invocations with Lambda's retries, N at once.
-- ``motoseam``: routes moto's S3→Lambda notifications to the dispatcher.
-- ``localaws``: moto server + dispatcher, for ``lambdapack local`` and the demo.
+- ``motoseam``: the one place that reaches into moto: its S3→Lambda notifications,
+  a deployed function's configuration and zip, CloudWatch Logs, its server.
+- ``motoprocess``: moto's server in a process of its own, talking to the local AWS
+  by pipes (notices of invocations and code; log and barrier requests).
+- ``localaws``: moto's process + dispatcher, for ``lambdapack local`` and the demo.
 - ``s3io``: S3 events, uploads of image folders, collection of results.
 """
