@@ -679,6 +679,13 @@ def _point_alias(run: DeployRun) -> None:
     if run.result.version and run.settings.alias:
         done = run.aws.point_alias(run.settings.function, run.settings.alias, run.result.version)
         run.log(f"published version {run.result.version}; alias {run.settings.alias} {done}")
+        if done == "created" and run.current is not None:
+            # The function existed without the alias: someone deleted it (or deployed with
+            # --alias ''). A deleted alias takes its resource policy, S3's permission included.
+            run.log(
+                f"warning: alias {run.settings.alias} is new on an existing function: if a bucket was "
+                f"wired to it before, S3 lost its permission with the old alias; run lambdapack wire again"
+            )
 
 
 def _upload(aws: AWSClient, bucket: str | None, key: str, path: Path, sha256: str, log) -> None:
