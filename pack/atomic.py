@@ -1,7 +1,8 @@
-"""Folders that appear whole or not at all."""
+"""Folders and files that appear whole or not at all."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -24,3 +25,17 @@ def replaced_when_complete(dest: Path, prefix: str) -> Iterator[Path]:
     finally:
         if work.exists():
             shutil.rmtree(work)
+
+
+def write_whole(dest: Path, data: bytes) -> None:
+    """Write ``dest`` beside itself and rename it into place: a reader (another thread or
+    process, or a later run) sees the old file, or none, or all of the new one."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    handle, pending = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(pending, dest)
+    finally:
+        if os.path.exists(pending):
+            os.unlink(pending)

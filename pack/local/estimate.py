@@ -374,21 +374,22 @@ def _succeeded(result, row: SizeMeasurement) -> bool:
 
 
 def _cold_line(row: SizeMeasurement) -> str:
-    if row.error:
-        return f"{row.memory_mb:>6} MB  error: {row.error['errorType']}: {row.error['errorMessage']}"
-    return (
-        f"{row.memory_mb:>6} MB  cold start: init {row.init_ms:,.0f} ms, "
-        f"first invocation {row.cold_ms:,.1f} ms"
-    )
+    return _size_line(row, f"cold start: init {row.init_ms:,.0f} ms, first invocation {row.cold_ms:,.1f} ms")
 
 
 def _warm_line(row: SizeMeasurement) -> str:
+    return _size_line(
+        row,
+        f"warm: {row.warm_per_image_ms:,.1f} ms per image "
+        f"(p50 {row.warm_p50_ms:,.1f}, mean {row.warm_mean_ms:,.1f}, {row.warm_count} invocations)",
+    )
+
+
+def _size_line(row: SizeMeasurement, measured: str) -> str:
+    """One memory size's progress line: what was measured, or its error."""
     if row.error:
         return f"{row.memory_mb:>6} MB  error: {row.error['errorType']}: {row.error['errorMessage']}"
-    return (
-        f"{row.memory_mb:>6} MB  warm: {row.warm_per_image_ms:,.1f} ms per image "
-        f"(p50 {row.warm_p50_ms:,.1f}, mean {row.warm_mean_ms:,.1f}, {row.warm_count} invocations)"
-    )
+    return f"{row.memory_mb:>6} MB  {measured}"
 
 
 # --- what N images cost and take, from the measurements ------------------------------------

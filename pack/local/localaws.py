@@ -34,6 +34,7 @@ import boto3
 from ..errors import ToolError
 from .dispatcher import Dispatcher
 from .lambda_runtime import LocalRuntimes
+from .motoprocess import code_name
 from .sandbox import FunctionSpec
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -348,7 +349,7 @@ class LocalAWS:
         return spec, code_sha256
 
     def _task_dir(self, code: Path, code_sha256: str) -> Path:
-        folder = self.workdir / "code" / code_sha256.replace("/", "_").replace("+", "-").rstrip("=")
+        folder = self.workdir / "code" / code_name(code_sha256)
         if folder.exists():  # renamed into place whole: it is complete
             return folder
         with self._code_lock:

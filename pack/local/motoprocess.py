@@ -35,6 +35,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ..atomic import write_whole
 from . import motoseam
 
 
@@ -52,15 +53,20 @@ class Notices:
             self._file.flush()
 
 
-def code_file(code_dir: Path, configuration: dict, code: bytes | None) -> Path:
-    """The deployed zip as a file the local AWS unzips, written whole or not at all."""
-    name = configuration["CodeSha256"].replace("/", "_").replace("+", "-").rstrip("=") + ".zip"
-    path = code_dir / name
+def code_name(code_sha256: str) -> str:
+    """A CodeSha256 (base64) as a file or folder name."""
+    return code_sha256.replace("/", "_").replace("+", "-").rstrip("=")
+
+
+def deployed_function(function_arn: str, code_dir: Path) -> tuple[dict, Path]:
+    """What the ARN runs now: its configuration, and its zip as a file the local AWS
+    unzips (written once per CodeSha256, whole or not at all)."""
+    function = motoseam.function(function_arn)
+    configuration = function.get_configuration()
+    path = code_dir / f"{code_name(configuration['CodeSha256'])}.zip"
     if not path.exists():
-        pending = path.with_name(f".{name}.{threading.get_ident()}")
-        pending.write_bytes(code if code is not None else b"")
-        pending.replace(path)
-    return path
+        write_whole(path, function.code_bytes or b"")
+    return configuration, path
 
 
 def main() -> None:
@@ -76,9 +82,7 @@ def main() -> None:
         """Never fails the S3 request that caused it (as moto's own Lambda call does not): a
         function that is gone is the local AWS's to record as a failed invocation."""
         try:
-            function = motoseam.function(function_arn)
-            configuration = function.get_configuration()
-            path = code_file(code_dir, configuration, function.code_bytes)
+            configuration, path = deployed_function(function_arn, code_dir)
         except Exception as exc:
             notices.send({"invoke": function_arn, "event": event, "error": f"{type(exc).__name__}: {exc}"})
             return
@@ -87,9 +91,7 @@ def main() -> None:
         )
 
     def deployed(function_arn: str) -> None:
-        function = motoseam.function(function_arn)
-        configuration = function.get_configuration()
-        path = code_file(code_dir, configuration, function.code_bytes)
+        configuration, path = deployed_function(function_arn, code_dir)
         notices.send({"code": str(path), "sha256": configuration["CodeSha256"]})
 
     motoseam.install(invoke)

@@ -29,11 +29,10 @@ class SeamError(RuntimeError):
     pass
 
 
-def install(submit: Callable[[str, dict], None]) -> Callable:
+def install(submit: Callable[[str, dict], None]) -> None:
     from moto.s3 import notifications
 
-    original = getattr(notifications, SEAM, None)
-    if original is None:
+    if getattr(notifications, SEAM, None) is None:
         raise SeamError(
             f"this moto has no moto.s3.notifications.{SEAM}: lambdapack's local runtime supports moto 5.2.x"
         )
@@ -42,13 +41,6 @@ def install(submit: Callable[[str, dict], None]) -> Callable:
         submit(fn_arn, event_body)
 
     setattr(notifications, SEAM, invoke)
-    return original
-
-
-def uninstall(original: Callable) -> None:
-    from moto.s3 import notifications
-
-    setattr(notifications, SEAM, original)
 
 
 def watch_code(deployed: Callable[[str], None]) -> None:

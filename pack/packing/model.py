@@ -34,7 +34,7 @@ from pathlib import Path
 from lambdapack.handler.lambdapack_handler.config import SCALES, ConfigError, InputSpec, parse_config
 from lambdapack.handler.lambdapack_handler.contract import HANDLER_PACKAGE
 
-from ..atomic import replaced_when_complete
+from ..atomic import replaced_when_complete, write_whole
 from ..errors import InputError, ModelError
 from ..resources import handler_dir
 
@@ -364,10 +364,7 @@ def _cached_inspection(model: Path, kind: str, cache_dir: Path) -> dict:
     if path.exists():
         return json.loads(path.read_text())
     facts = _run_inspect(model, kind, None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pending = path.with_name(f".{path.name}.{os.getpid()}")
-    pending.write_text(json.dumps(facts))
-    pending.replace(path)  # whole or not at all
+    write_whole(path, json.dumps(facts).encode())
     return facts
 
 
