@@ -13,13 +13,12 @@ the JSON are also on the elements as ``data-*`` attributes.
 from __future__ import annotations
 
 import html
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .packing.report import FileRow, Report, owners_from_records, package_of, read_entries, records_in
+from .packing.report import FileRow, Report
 from .render import size
 
 # --- shared: the document, its style, escaping, writing ----------------------------------------
@@ -372,14 +371,6 @@ REPORT_CSS = """\
 .swatch { display: inline-block; width: .9em; height: .9em; vertical-align: -.1em; margin-right: .4em; }
 .totals { font-size: 1.15em; }
 """
-
-
-def zip_files(zip_path: Path) -> list[FileRow]:
-    """Every file in the zip with the package ``zip_report`` attributes it to."""
-    with zipfile.ZipFile(zip_path) as archive:
-        entries = read_entries(archive)
-        owners = owners_from_records(records_in(archive))
-    return [FileRow(e.name, e.size, e.compressed, package_of(e.name, owners)) for e in entries]
 
 
 @dataclass(frozen=True)

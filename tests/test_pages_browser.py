@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from lambdapack.local.estimate import estimate
-from lambdapack.pages import MAP_H, MAP_W, Box, estimate_page, estimate_svg, treemap, usd, zip_files
+from lambdapack.packing.report import zip_files
+from lambdapack.pages import MAP_H, MAP_W, Box, estimate_page, estimate_svg, treemap, usd
 from lambdapack.render import size
 
 from .conftest import run_cli

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdapack.packing.report import zip_report
-from lambdapack.pages import MAP_H, MAP_W, Box, report_page, squarify, treemap, zip_files
+from lambdapack.packing.report import zip_files, zip_report
+from lambdapack.pages import MAP_H, MAP_W, Box, report_page, squarify, treemap
 from lambdapack.render import size
 
 from .conftest import run_cli

@@ -12,11 +12,11 @@ from ..packing.compare import compare
 from ..packing.docker import DockerOptions, pack_in_docker
 from ..packing.pipeline import PackOptions, pack
 from ..packing.prune import GROUPS, ORPHANS_GROUP
-from ..packing.report import Report, zip_report
+from ..packing.report import Report, zip_files, zip_report
 from ..packing.runtimes import RUNTIMES, STAGE_MODES
 from ..packing.staging import DEFAULT_LEVEL
 from ..packing.target import ARCHES, DEFAULT_PYTHON, PYTHON_VERSIONS, Target
-from ..pages import report_page, write_page, zip_files
+from ..pages import report_page, write_page
 from ..resources import default_cache_dir
 from ..resources import handler_dir as handler_folder
 from .common import err, show, target

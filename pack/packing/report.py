@@ -312,10 +312,22 @@ def zip_report(
         target=target.as_dict() if target else None,
         limits=limit_rows(zipped.size, unzipped),
         packages=sorted(packages.values(), key=lambda r: (-r.unzipped, r.name)),
-        largest_files=[FileRow(e.name, e.size, e.compressed, package_of(e.name, owners)) for e in largest],
+        largest_files=[_file_row(entry, owners) for entry in largest],
         elf=elf,
         build={key: build[key] for key in BUILD_SECTIONS if key in build},
     )
+
+
+def zip_files(zip_path: Path) -> list[FileRow]:
+    """Every file in the zip with the package ``zip_report`` attributes it to (the report
+    itself keeps the largest ten)."""
+    with zipfile.ZipFile(zip_path) as archive:
+        owners = owners_from_records(records_in(archive))
+        return [_file_row(entry, owners) for entry in read_entries(archive)]
+
+
+def _file_row(entry, owners: Mapping[str, str]) -> FileRow:
+    return FileRow(entry.name, entry.size, entry.compressed, package_of(entry.name, owners))
 
 
 def abi_problems(
