@@ -196,15 +196,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     cache = default_cache_dir()
-    workloads = [
+    workloads = []
+    for name, zip_path, images in (
         ("digits CNN, 64x64 PNG", args.zip, digit_images),
         ("MobileNetV2 224, 640x480 JPEG", args.mobilenet_zip, photo_images),
-    ]
-    for name, zip_path, _ in list(workloads):
-        if not zip_path.exists():
+    ):
+        if zip_path.exists():
+            workloads.append((name, zip_path, images(args.images)))
+        else:
             print(f"{name}: no zip at {zip_path}: run scripts/bench_handler.py first (it packs both)")
-            workloads.remove((name, zip_path, _))
-    workloads = [(name, zip_path, images(args.images)) for name, zip_path, images in workloads]
     print(
         f"\nlocal path benchmark — {args.images} images per workload, {os.cpu_count()} cores, "
         "1 inference thread per function\n"
