@@ -1,5 +1,7 @@
 """A folder built beside its destination replaces it only when complete."""
 
+import time
+
 import pytest
 
 from lambdapack.atomic import replaced_when_complete, write_whole
@@ -38,3 +40,63 @@ def test_a_file_is_replaced_whole_and_a_failed_write_leaves_the_old_one(tmp_path
     assert dest.read_bytes() == b"old" and [p.name for p in dest.parent.iterdir()] == ["answer.json"]
     write_whole(dest, b"new")
     assert dest.read_bytes() == b"new" and [p.name for p in dest.parent.iterdir()] == ["answer.json"]
+
+
+def test_callers_racing_for_one_folder_build_it_once_and_never_replace_it_under_a_reader(tmp_path):
+    """The local AWS starts two functions at once on a fresh cache: both need the runtime's
+    folder. The second waits for the first build and uses it; a folder one function already
+    runs from is never deleted by a later build (CI lost an invocation to exactly that)."""
+    import threading
+    import time
+
+    from lambdapack.atomic import built_once
+
+    dest = tmp_path / "runtime" / "awslambdaric"
+    builds = []
+
+    def build(work):
+        builds.append(work)
+        time.sleep(0.3)  # a pip install: long enough for every caller to arrive meanwhile
+        (work / "module.py").write_text(f"build {len(builds)}")
+
+    answers = []
+    callers = [threading.Thread(target=lambda: answers.append(built_once(dest, build))) for _ in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert len(builds) == 1 and sorted(answers) == [False, True, True, True]
+    assert (dest / "module.py").read_text() == "build 1"
+
+    # In use: a later caller finds it complete and leaves it as it is.
+    held = (dest / "module.py").open()
+    assert built_once(dest, build) is True and len(builds) == 1
+    assert held.read() == "build 1" and (dest / "module.py").exists()
+    held.close()
+
+
+def test_a_second_process_waits_for_the_first_build_and_uses_it(tmp_path):
+    """The lock is a file lock: two lambdapack processes sharing one cache build once."""
+    import subprocess
+    import sys
+
+    dest = tmp_path / "cache" / "entry"
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from lambdapack.atomic import built_once\n"
+        "def build(work):\n"
+        "    time.sleep(1.0)\n"
+        "    (work / 'by').write_text(sys.argv[2])\n"
+        "print(built_once(Path(sys.argv[1]), build))\n"
+    )
+    first = subprocess.Popen(
+        [sys.executable, "-c", code, str(dest), "first"], stdout=subprocess.PIPE, text=True
+    )
+    # The first holds the lock (its temporary folder is there) before the second starts.
+    deadline = time.monotonic() + 30
+    while not [p for p in dest.parent.glob(".entry-*")] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = subprocess.run([sys.executable, "-c", code, str(dest), "second"], capture_output=True, text=True)
+    assert first.communicate()[0].strip() == "False" and second.stdout.strip() == "True", second.stderr
+    assert (dest / "by").read_text() == "first"

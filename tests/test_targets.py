@@ -113,6 +113,8 @@ def test_the_local_aws_runs_each_target_in_its_own_interpreter(
                 s3.get_object(Bucket="photos", Key=f"results/incoming/{name}.json")["Body"].read()
             )
             right += result["top_k"][0]["label"] == truth[name]
+    errors = [record for record in stats.records if not record.ok]
+    assert not errors, errors
     assert stats.invocations == len(chosen) and not stats.failures
     assert 1 <= stats.cold_starts <= 2  # one per execution environment, then warm
     assert right / len(chosen) >= 0.9

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..atomic import replaced_when_complete
+from ..atomic import built_once
 from ..errors import InstallError, ToolError
 from ..packing.install import platform_args
 from ..packing.interpreter import TargetPython, find_target_python
@@ -27,10 +27,9 @@ def runtime_folder(
     zip's own dependencies are (pip --platform; awslambdaric has native code)."""
     suffix = f"python{host_python()}" if target is None else target.key()
     folder = cache_dir / "runtime" / f"{name}-{suffix}"
-    if (folder / COMPLETE).exists():
-        return folder
     platform = [] if target is None else platform_args(target)
-    with replaced_when_complete(folder, f".{name}-") as work:
+
+    def install(work: Path) -> None:
         proc = subprocess.run(
             [
                 sys.executable,
@@ -55,6 +54,10 @@ def runtime_folder(
                 proc.stderr[-2000:],
             )
         (work / COMPLETE).write_text("")
+
+    # Once: functions starting at the same moment (or another lambdapack) wait for the first
+    # install and run from it; a folder a function runs from is never replaced under it.
+    built_once(folder, install, complete=lambda path: (path / COMPLETE).exists())
     return folder
 
 

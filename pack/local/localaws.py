@@ -31,6 +31,7 @@ from pathlib import Path
 
 import boto3
 
+from ..atomic import built_once
 from ..errors import ToolError
 from .dispatcher import Dispatcher
 from .lambda_runtime import LocalRuntimes
@@ -82,8 +83,7 @@ class LocalAWS:
         # ARN -> the function as its last notice had it (configuration, zip), or why moto could not say
         self._deployed: dict[str, tuple[dict, Path] | str] = {}
         self._submitted = 0  # invocations handed to the dispatcher
-        self._code_lock = threading.RLock()
-        self._unpack_locks: dict[str, threading.Lock] = {}
+        self._clients_lock = threading.Lock()
         self._clients: dict[str, object] = {}
         self._reader: threading.Thread | None = None
         self._unpacking: list[threading.Thread] = []
@@ -286,7 +286,7 @@ class LocalAWS:
 
     def client(self, service: str):
         """A boto3 client for this endpoint, created once (clients are thread-safe)."""
-        with self._code_lock:
+        with self._clients_lock:
             if service not in self._clients:
                 self._clients[service] = boto3.client(
                     service,
@@ -349,20 +349,16 @@ class LocalAWS:
         return spec, code_sha256
 
     def _task_dir(self, code: Path, code_sha256: str) -> Path:
+        """The code unzipped once, read-only, as /var/task (other code and invocations are
+        not held up while it unzips)."""
+
+        def unzip(work: Path) -> None:
+            with zipfile.ZipFile(code) as archive:
+                archive.extractall(work)
+            _make_read_only(work)
+
         folder = self.workdir / "code" / code_name(code_sha256)
-        if folder.exists():  # renamed into place whole: it is complete
-            return folder
-        with self._code_lock:
-            lock = self._unpack_locks.setdefault(code_sha256, threading.Lock())
-        with lock:  # one unzip per code; other code and invocations are not held up
-            if not folder.exists():
-                pending = folder.with_name(folder.name + ".partial")
-                if pending.exists():
-                    shutil.rmtree(pending)
-                with zipfile.ZipFile(code) as archive:
-                    archive.extractall(pending)
-                _make_read_only(pending)
-                pending.rename(folder)
+        built_once(folder, unzip)
         return folder
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from lambdapack.handler.lambdapack_handler.config import SCALES, ConfigError, InputSpec, parse_config
 from lambdapack.handler.lambdapack_handler.contract import HANDLER_PACKAGE
 
-from ..atomic import replaced_when_complete, write_whole
+from ..atomic import built_once, write_whole
 from ..errors import InputError, ModelError
 from ..resources import handler_dir
 
@@ -207,12 +207,14 @@ def prepare_model(
     samples = samples or []
     key = _cache_key(model, kind, quantize, user_config, samples, model_format)
     cached_dir = cache_dir / "models" / key
-    cached = (cached_dir / "check.json").exists() and (cached_dir / artifact).exists()
-    if not cached:
-        try:
-            _run_child(model, kind, quantize, user_config, samples, cached_dir, model_format)
-        except _ChildInputProblem as problem:
-            raise _input_problem(problem.check, model, config_path) from None
+    try:
+        cached = built_once(
+            cached_dir,
+            lambda work: _run_child(model, kind, quantize, user_config, samples, work, model_format),
+            complete=lambda path: (path / "check.json").exists() and (path / artifact).exists(),
+        )
+    except _ChildInputProblem as problem:
+        raise _input_problem(problem.check, model, config_path) from None
     check = json.loads((cached_dir / "check.json").read_text())
     dest.mkdir(parents=True, exist_ok=True)
     _copy(cached_dir / artifact, dest / artifact)
@@ -430,40 +432,39 @@ def _build_frameworks() -> str:
 def _run_child(
     model: Path, kind: str, quantize: str, config: dict, samples: list[Path], out: Path, model_format: str
 ) -> None:
-    # Built in a temporary folder and renamed: an interrupted conversion never
-    # leaves a cache entry a later build would trust.
-    with replaced_when_complete(out, ".convert-") as work:
-        request = {
-            "model": str(model.resolve()),
-            "kind": kind,
-            "format": model_format,
-            "quantize": quantize,
-            "config": config,
-            "samples": [str(s.resolve()) for s in samples],
-            "out": str(work),
-        }
-        (work / "request.json").write_text(json.dumps(request))
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-        proc = subprocess.run(
-            [sys.executable, "-m", "lambdapack.packing.convert_child", str(work / "request.json")],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
+    """Convert and check the model in a child process with TensorFlow, into ``out`` (a
+    folder built_once renames into the cache when this returns)."""
+    request = {
+        "model": str(model.resolve()),
+        "kind": kind,
+        "format": model_format,
+        "quantize": quantize,
+        "config": config,
+        "samples": [str(s.resolve()) for s in samples],
+        "out": str(out),
+    }
+    (out / "request.json").write_text(json.dumps(request))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lambdapack.packing.convert_child", str(out / "request.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    check_path = out / "check.json"
+    if not check_path.exists():
+        raise ModelError(
+            f"model conversion crashed ({_exit_text(proc.returncode)}): {last_error_line(proc.stderr)}",
+            "The conversion runs in a child process with TensorFlow; it stopped before writing its "
+            "result. Out of memory is a common cause: close other programs, or convert on a larger "
+            "machine.",
         )
-        check_path = work / "check.json"
-        if not check_path.exists():
-            raise ModelError(
-                f"model conversion crashed ({_exit_text(proc.returncode)}): {last_error_line(proc.stderr)}",
-                "The conversion runs in a child process with TensorFlow; it stopped before writing its "
-                "result. Out of memory is a common cause: close other programs, or convert on a larger "
-                "machine.",
-            )
-        check = json.loads(check_path.read_text())
-        if "error" in check:
-            if check.get("code") in CHILD_INPUT_PROBLEMS:
-                raise _ChildInputProblem(check)
-            raise ModelError(check["error"], check.get("hint", ""))
+    check = json.loads(check_path.read_text())
+    if "error" in check:
+        if check.get("code") in CHILD_INPUT_PROBLEMS:
+            raise _ChildInputProblem(check)
+        raise ModelError(check["error"], check.get("hint", ""))
 
 
 class _ChildInputProblem(Exception):
