@@ -136,26 +136,32 @@ def handler(event, context):
 """
 
 
-def test_a_function_over_its_memory_is_killed_and_reported_as_lambda_does(cache_dir, tmp_path):
+@pytest.mark.parametrize("where", ["container", "this machine"])
+def test_a_function_over_its_memory_is_killed_and_reported_as_lambda_does(where, cache_dir, tmp_path):
+    """In a container the kernel's cgroup caps it; on this machine's own Python (the fast
+    path, no cgroup) the sandbox watches its resident memory and kills it."""
     from lambdapack.local.lambda_runtime import LocalRuntimes
     from lambdapack.local.sandbox import FunctionSpec, Sandbox
+    from lambdapack.packing.target import host_arch
 
-    target = Target("3.13", "x86_64")
+    target = Target("3.13", "x86_64") if where == "container" else Target(host_python(), host_arch())
     if find_target_python(target)[0] is None:
-        pytest.skip("no python3.13 interpreter here (scripts/docker_setup.sh builds one)")
+        pytest.skip(f"no {target.runtime} interpreter here (scripts/docker_setup.sh builds one)")
     task = tmp_path / "task"
     task.mkdir()
     (task / "index.py").write_text(HOG)
     paths, python = LocalRuntimes(cache_dir).for_target(target)
-    assert python is not None and python.image  # a container: its memory cap is enforced
-    spec = FunctionSpec("hog", task, memory=128, timeout=60, runtime="python3.13")
+    assert (python is not None and python.image) if where == "container" else python is None
+    spec = FunctionSpec("hog", task, memory=128, timeout=60, runtime=target.runtime, architecture=target.arch)
     sandbox = Sandbox(spec, paths, tmp_path / "sandbox", python=python)
     try:
         fits = sandbox.invoke(json.dumps({"mb": 40}).encode())
         assert fits.ok and json.loads(fits.payload) == {"held_mb": 40}
         assert fits.max_memory_mb is not None and 40 <= fits.max_memory_mb <= 128
         killed = sandbox.invoke(json.dumps({"mb": 300}).encode())
+        after = sandbox.invoke(json.dumps({"mb": 40}).encode())  # a new environment, as on Lambda
     finally:
         sandbox.stop()
     assert killed.error["errorType"] == "Runtime.ExitError"
-    assert "signal: killed" in killed.error["errorMessage"]
+    assert "signal: killed (out of memory: 128 MB)" in killed.error["errorMessage"]
+    assert after.ok and after.cold

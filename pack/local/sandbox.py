@@ -17,7 +17,9 @@ Lambda's limits enforced: the code at ``/var/task`` read-only on a read-only roo
 ``/tmp`` the sandbox's temp folder (a tmpfs of the function's ephemeral size),
 memory capped at the function's memory size with no swap (an out-of-memory kill
 is reported as Lambda reports it, ``Runtime.ExitError``, "signal: killed"), and a
-CPU share of memory / 1,769 MB (capped at this machine's cores).
+CPU share of memory / 1,769 MB (capped at this machine's cores). A process on this
+machine (the fast path) gets the memory cap only: the sandbox kills it once its resident
+memory passes the function's memory size, reported the same way.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ..packing.interpreter import CONTAINER_PATH, TargetPython
 from .runtime_api import Invocation, RuntimeAPI
 
 POLL_S = 0.005
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclass
@@ -166,6 +169,7 @@ class Sandbox:
         self.lock = threading.Lock()
         self.tmp_limited = False  # /tmp is limited to the function's ephemeral storage size
         self.tmp_ready = False  # /tmp exists for this execution environment
+        self.memory_killed = False  # the process went past its memory size (this machine's: see _over_memory)
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -278,6 +282,7 @@ class Sandbox:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.process = None
+        self.memory_killed = False
         if self.api is not None:
             self.api.close()
             self.api = None
@@ -348,7 +353,7 @@ class Sandbox:
         api.submit(invocation)
         submitted = time.perf_counter()
         while not invocation.done.wait(POLL_S):
-            if api.init_failed.is_set() or self.process.poll() is not None:
+            if api.init_failed.is_set() or self.process.poll() is not None or self._over_memory():
                 return self._failed(invocation, cold, submitted, log_offset)
             began = invocation.started or submitted
             # Lambda's init phase has its own 10 s budget; the timeout runs from the event.
@@ -379,7 +384,9 @@ class Sandbox:
             error = api.init_error or {"errorType": "Runtime.Unknown", "errorMessage": "init failed"}
         else:
             code = process.returncode
-            killed = isinstance(process, _Container) and (process.oom_killed or code == 137)
+            killed = self.memory_killed or (
+                isinstance(process, _Container) and (process.oom_killed or code == 137)
+            )
             why = (
                 f"signal: killed (out of memory: {self.spec.memory} MB)" if killed else f"exit status {code}"
             )
@@ -415,6 +422,25 @@ class Sandbox:
             None,
             self._logs_since(log_offset),
         )
+
+    def _over_memory(self) -> bool:
+        """A process on this machine has no cgroup to cap it: past the function's memory size
+        (resident, checked every poll, a few ms apart), the sandbox kills it as Lambda's cap
+        would. A container's cap is the kernel's."""
+        process = self.process
+        if process is None or isinstance(process, _Container):
+            return False
+        try:
+            resident_pages = int(Path(f"/proc/{process.pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            return False
+        if resident_pages * PAGE_BYTES <= self.spec.memory * 1024 * 1024:
+            return False
+        self.memory_killed = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return True
 
     def _max_memory_mb(self) -> int | None:
         if self.process is None:
