@@ -580,6 +580,29 @@ def test_a_missing_alias_is_a_one_line_error_until_deploy_makes_it(zip_path, pho
     assert f"invokes {FUNCTION_ARN}\n" in latest.stdout and "removed from digits:live" in latest.stdout
 
 
+def test_deploy_wires_again_when_it_recreates_a_deleted_alias(deployed, zip_path):
+    """Someone deleted the alias S3 invokes; on AWS its policy (S3's permission) went with it,
+    and every upload would fail to invoke. The next deploy recreates the alias and wires it
+    again from the bucket's entry. (moto keeps one policy for all aliases, so the test
+    removes the alias's statement itself, as AWS's delete_alias would.)"""
+    wire(WireSettings(FUNCTION, "photos", prefix="incoming/", suffix=".png"), AWSClient())
+    entry_before = _ours()
+    lam = client("lambda")
+    lam.delete_alias(FunctionName=FUNCTION, Name="live")
+    lam.remove_permission(FunctionName=FUNCTION, Qualifier="live", StatementId=statement_id("photos"))
+    assert _grants() == []
+    lines: list[str] = []
+    deploy(settings(zip_path), AWSClient(), log=lines.append)
+    assert any("alias live created" in line for line in lines)
+    assert (
+        f"alias live was recreated; wired again: permission {statement_id('photos')}: s3.amazonaws.com may "
+        f"invoke {FUNCTION}:live for arn:aws:s3:::photos" in lines
+    )
+    assert not any(line.startswith("warning:") for line in lines)
+    assert _grants() == [(statement_id("photos"), f"{FUNCTION_ARN}:live")]
+    assert _ours() == entry_before  # the same prefix, suffix and events
+
+
 def test_what_moto_does_with_alias_permissions(deployed):
     """What lambdapack's tests can and cannot show with moto 5.2 (checked here, so an
     upgrade that changes it is noticed)."""

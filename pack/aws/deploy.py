@@ -53,7 +53,7 @@ from ..packing.zipper import digest
 from . import names
 from .client import AWSClient
 from .plan import Call, run_calls
-from .wire import entry_id, filter_of
+from .wire import WireSettings, entry_id, filter_of, wire
 
 POLICY_NAME = "lambdapack"
 
@@ -494,7 +494,8 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
                 "lambda create_alias or update_alias",
                 f"{name}:{settings.alias}",
                 "if a version was published",
-                "to the new version",
+                "to the new version; an alias recreated on an existing function is wired again where "
+                "the bucket's lambdapack entry invokes it (S3's permission went with the old alias)",
                 run=_point_alias,
             ),
         ]
@@ -680,12 +681,42 @@ def _point_alias(run: DeployRun) -> None:
         done = run.aws.point_alias(run.settings.function, run.settings.alias, run.result.version)
         run.log(f"published version {run.result.version}; alias {run.settings.alias} {done}")
         if done == "created" and run.current is not None:
-            # The function existed without the alias: someone deleted it (or deployed with
-            # --alias ''). A deleted alias takes its resource policy, S3's permission included.
-            run.log(
-                f"warning: alias {run.settings.alias} is new on an existing function: if a bucket was "
-                f"wired to it before, S3 lost its permission with the old alias; run lambdapack wire again"
-            )
+            _wire_recreated_alias(run)
+
+
+def _wire_recreated_alias(run: DeployRun) -> None:
+    """The function existed without the alias: someone deleted it (or deployed with
+    --alias ''). A deleted alias takes its resource policy, S3's permission included: where
+    the input bucket's lambdapack entry still invokes the alias, wire it again (the same
+    filter and events), so uploads do not fail on a missing permission."""
+    settings = run.settings
+    alias = settings.alias
+    assert alias
+    entry = None
+    if settings.bucket and run.aws.bucket_exists(settings.bucket):
+        arn = (run.aws.alias(settings.function, alias) or {}).get("AliasArn")
+        entries = run.aws.notification(settings.bucket).get("LambdaFunctionConfigurations", [])
+        entry = next(
+            (
+                e
+                for e in entries
+                if e.get("Id") == entry_id(settings.function) and e.get("LambdaFunctionArn") == arn
+            ),
+            None,
+        )
+    if entry is None:
+        run.log(
+            f"warning: alias {alias} is new on an existing function: if a bucket was wired to it "
+            "before, S3 lost its permission with the old alias; run lambdapack wire again"
+        )
+        return
+    prefix, suffix = filter_of(entry)
+    wired = wire(
+        WireSettings(settings.function, settings.bucket, prefix, suffix, tuple(entry["Events"]), alias=alias),
+        run.aws,
+    )
+    for action in wired.actions:
+        run.log(f"alias {alias} was recreated; wired again: {action}")
 
 
 def _upload(aws: AWSClient, bucket: str | None, key: str, path: Path, sha256: str, log) -> None:
