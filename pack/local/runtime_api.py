@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import queue
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -102,8 +103,7 @@ class RuntimeAPI:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="runtime-api", daemon=True)
         self.thread.start()
 
@@ -118,6 +118,17 @@ class RuntimeAPI:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """The function process going away mid-request (killed at a timeout, out of memory,
+        or when its environment stops) is the sandbox's to report, not a traceback here."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _trace_id(request_id: str) -> str:
