@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 import zipfile
 from urllib.parse import unquote_plus
@@ -90,6 +91,70 @@ def test_the_backend_lookup_is_remembered_and_still_right():
         assert app.get_backend_for_host(host) == service
     info = app.get_backend_for_host.cache_info()
     assert (info.hits, info.misses) == (1, len(hosts))
+
+
+def test_moto_keeps_connections_alive(local):
+    """werkzeug's server closed every connection (a TCP connection and a thread per S3
+    call); the local AWS's keeps them open: a PUT and the GET after it share one. A chunked
+    body (no length to bound it by) closes the connection after its answer."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    s3 = local.client("s3")
+    url = lambda method, key: urlsplit(  # noqa: E731
+        s3.generate_presigned_url(method, Params={"Bucket": "photos", "Key": key})
+    )
+    put, get, chunked = url("put_object", "a.bin"), url("get_object", "a.bin"), url("put_object", "c.bin")
+    body = os.urandom(70_000)
+    connection = http.client.HTTPConnection(put.hostname, put.port, timeout=30)
+    connection.request("PUT", f"{put.path}?{put.query}", body=body)
+    stored = connection.getresponse()
+    stored.read()
+    assert stored.status == 200 and stored.getheader("Connection") is None
+    first_socket = connection.sock
+    connection.request("GET", f"{get.path}?{get.query}")
+    read_back = connection.getresponse()
+    assert read_back.status == 200 and read_back.read() == body
+    assert connection.sock is first_socket  # one TCP connection for both
+    connection.request("PUT", f"{chunked.path}?{chunked.query}", body=iter([b"c" * 100]), encode_chunked=True)
+    answer = connection.getresponse()
+    answer.read()
+    assert answer.getheader("Connection") == "close"
+    connection.close()
+
+
+def test_a_kept_alive_connection_skips_a_body_the_application_did_not_read():
+    """The next request starts where the previous body ends, read or not (werkzeug drains
+    whatever the socket holds after a response: here that is only the body's rest)."""
+    import http.client
+
+    from werkzeug.serving import make_server
+
+    def app(environ, start_response):
+        answer = b"ignored"
+        if environ["PATH_INFO"] == "/read":
+            answer = str(len(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))).encode()
+        start_response("200 OK", [("Content-Length", str(len(answer)))])
+        return [answer]
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=motoseam.keep_alive_handler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+        answers = []
+        for path, size in (("/ignore", 300_000), ("/read", 1_000), ("/ignore", 5), ("/read", 70_000)):
+            connection.request("PUT", path, body=b"x" * size)
+            response = connection.getresponse()
+            answers.append((response.status, response.read()))
+            if path == "/ignore" and size == 300_000:
+                first_socket = connection.sock
+        assert answers == [(200, b"ignored"), (200, b"1000"), (200, b"ignored"), (200, b"70000")]
+        assert connection.sock is first_socket
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_log_lines_sent_to_motos_process_are_what_the_logs_api_returns(local):

@@ -10,8 +10,9 @@ returns, and its zip) from moto's Lambda backend, by ARN with or without a
 version or alias, without an HTTP round trip. ``write_log_events`` puts a
 function's log lines into moto's CloudWatch Logs backend, as moto's own Lambda
 does. ``watch_code`` tells when moto stores new code. ``make_server`` is moto's
-threaded server with the host -> service lookup cached: moto works it out per
-request by listing its package folder (a quarter of its time per request).
+threaded server with the host -> service lookup cached (moto works it out per
+request by listing its package folder: a quarter of its time per request) and
+connections kept alive (werkzeug closes each after one request).
 Tests pin all of them (tests/test_local_aws.py). All of this runs in moto's
 own process (``motoprocess``).
 """
@@ -95,8 +96,54 @@ def dispatcher_app():
 
 
 def make_server(host: str, port: int):
-    """What moto's ThreadedMotoServer serves, as a werkzeug server to run in a thread."""
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    """What moto's ThreadedMotoServer serves, as a werkzeug server to run in a thread, with
+    connections kept alive (``keep_alive_handler``)."""
     from werkzeug.serving import make_server as werkzeug_server
 
-    return werkzeug_server(host, port, dispatcher_app(), threaded=True, request_handler=MotoRequestHandler)
+    return werkzeug_server(host, port, dispatcher_app(), threaded=True, request_handler=keep_alive_handler())
+
+
+@functools.cache
+def keep_alive_handler():
+    """moto's request handler, keeping HTTP/1.1 connections open between requests.
+
+    werkzeug's development server closes every connection ("Connection: close"): it cannot
+    tell where a request's body ends and the next request begins, and after each response
+    it drains whatever the socket still holds. So every S3 call cost a new TCP connection,
+    a new thread in this process and a connection set-up in the caller. Here the request's
+    body is bounded by its Content-Length (werkzeug's own LimitedStream) while werkzeug
+    handles it — what werkzeug drains afterwards is only what is left of that body — and
+    the rest of an unread body is read before the next request. A chunked body, or a
+    client that asks to close, still closes the connection."""
+    import socket
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.wsgi import LimitedStream
+
+    class KeepAliveHandler(MotoRequestHandler):
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body are separate writes: without this, a kept-alive connection
+            # waits on delayed ACKs (~40 ms) between them.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def run_wsgi(self) -> None:
+            length = self.headers.get("Content-Length", "0").strip()
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower() or not length.isdigit():
+                self.close_connection = True
+                return super().run_wsgi()
+            raw = self.rfile
+            self.rfile = body = LimitedStream(raw, int(length))
+            try:
+                super().run_wsgi()
+                while not body.is_exhausted and body.read(1 << 20):  # unread by the app
+                    pass
+            finally:
+                self.rfile = raw
+
+        def send_header(self, keyword: str, value: str) -> None:
+            if keyword.lower() == "connection" and value.lower() == "close" and not self.close_connection:
+                return  # werkzeug's "always close"; the connection can serve the next request
+            super().send_header(keyword, value)
+
+    return KeepAliveHandler
