@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,20 +14,36 @@ from pathlib import Path
 
 
 @contextmanager
-def replaced_when_complete(dest: Path, prefix: str) -> Iterator[Path]:
+def replaced_when_complete(dest: Path, prefix: str, keep: Callable[[], bool] | None = None) -> Iterator[Path]:
     """Yield a temporary folder beside ``dest``; when the block completes, it
-    replaces ``dest``. An interrupted or failed block leaves ``dest`` as it was,
-    so nothing half-built is ever trusted by a later run."""
+    replaces ``dest`` (unless ``keep()`` says to keep ``dest`` as it is now). An
+    interrupted or failed block leaves ``dest`` as it was, so nothing half-built is
+    ever trusted by a later run."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=prefix, dir=dest.parent))
+    work.chmod(0o755)  # as a folder made by mkdir would be, not mkdtemp's private 0700
     try:
         yield work
-        if dest.exists():
-            shutil.rmtree(dest)
-        work.rename(dest)
+        if keep is None or not keep():
+            if dest.exists():
+                _remove(dest)
+            work.rename(dest)
     finally:
         if work.exists():
-            shutil.rmtree(work)
+            _remove(work)
+
+
+def _remove(folder: Path) -> None:
+    """rmtree, also of a folder made read-only (unzipped code, as /var/task is)."""
+
+    def writable_then_retry(function, path, _):
+        os.chmod(os.path.dirname(path), 0o755)
+        if os.path.isdir(path):
+            os.chmod(path, 0o755)
+        function(path)
+
+    handler = {"onexc" if sys.version_info >= (3, 12) else "onerror": writable_then_retry}
+    shutil.rmtree(folder, **handler)
 
 
 def built_once(
@@ -34,16 +52,18 @@ def built_once(
     """``dest`` built once for every thread and process that shares it: ``build(work)``
     fills a temporary folder that replaces ``dest`` when complete (``replaced_when_complete``),
     under a lock file beside it, so a second caller waits for the first and then uses its
-    folder. A complete ``dest`` is never replaced — someone may be running from it.
-    True when ``dest`` was complete already (nothing built)."""
+    folder. A complete ``dest`` is never replaced — someone may be running from it — even
+    where the lock cannot be taken (a file system without locks: then both build, and the
+    first to finish wins). True when ``dest`` was complete already (nothing built)."""
     if complete(dest):
         return True
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest.parent / f".{dest.name}.lock", "a") as lock:  # one open file per caller
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        with contextlib.suppress(OSError):  # no locks here: the check below still holds
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if complete(dest):
             return True
-        with replaced_when_complete(dest, f".{dest.name}-") as work:
+        with replaced_when_complete(dest, f".{dest.name}-", keep=lambda: complete(dest)) as work:
             build(work)
     return False
 

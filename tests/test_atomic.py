@@ -100,3 +100,35 @@ def test_a_second_process_waits_for_the_first_build_and_uses_it(tmp_path):
     second = subprocess.run([sys.executable, "-c", code, str(dest), "second"], capture_output=True, text=True)
     assert first.communicate()[0].strip() == "False" and second.stdout.strip() == "True", second.stderr
     assert (dest / "by").read_text() == "first"
+
+
+def test_without_file_locks_both_build_and_the_first_complete_folder_stays(tmp_path, monkeypatch):
+    """On a file system with no locks (flock fails), both callers build; the second finds
+    the first's folder complete and throws its own away instead of replacing it under
+    whoever runs from it."""
+    import errno
+    import threading
+
+    import lambdapack.atomic as atomic
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(atomic.fcntl, "flock", no_locks)
+    dest = tmp_path / "runtime" / "boto3"
+    started = threading.Barrier(2)
+
+    def build(work):
+        started.wait(timeout=10)  # both are building at once
+        time.sleep(0.2 if threading.current_thread().name == "slow" else 0.0)
+        (work / "by").write_text(threading.current_thread().name)
+
+    callers = [
+        threading.Thread(target=atomic.built_once, args=(dest, build), name=name) for name in ("fast", "slow")
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert (dest / "by").read_text() == "fast"
+    assert [p.name for p in dest.parent.iterdir() if p.is_dir()] == ["boto3"]  # the slow one's work is gone

@@ -603,6 +603,36 @@ def test_deploy_wires_again_when_it_recreates_a_deleted_alias(deployed, zip_path
     assert _ours() == entry_before  # the same prefix, suffix and events
 
 
+def test_a_recreated_alias_that_cannot_be_wired_again_is_a_warning_after_a_good_deploy(
+    deployed, zip_path, monkeypatch
+):
+    """The deploy itself succeeded; S3's permission could not be granted again (here a stub
+    refuses AddPermission, as IAM would for a deployer without lambda:AddPermission: moto
+    enforces no IAM). deploy says so, and what to run."""
+    from lambdapack.errors import AWSError
+
+    wire(WireSettings(FUNCTION, "photos", prefix="incoming/"), AWSClient())
+    lam = client("lambda")
+    lam.delete_alias(FunctionName=FUNCTION, Name="live")
+    lam.remove_permission(FunctionName=FUNCTION, Qualifier="live", StatementId=statement_id("photos"))
+
+    def refused(self, *args, **kwargs):
+        raise AWSError("AccessDenied: not authorized to perform lambda:AddPermission")
+
+    monkeypatch.setattr(AWSClient, "add_permission", refused)
+    lines: list[str] = []
+    result = deploy(settings(zip_path), AWSClient(), log=lines.append)
+    assert (
+        result.version
+        and lam.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == result.version
+    )
+    assert [line for line in lines if line.startswith("warning:")] == [
+        "warning: alias live was recreated and S3's permission went with the old one; wiring it again "
+        "failed (AccessDenied: not authorized to perform lambda:AddPermission): run lambdapack wire "
+        f"--function {FUNCTION} --bucket photos --prefix 'incoming/'"
+    ]
+
+
 def test_what_moto_does_with_alias_permissions(deployed):
     """What lambdapack's tests can and cannot show with moto 5.2 (checked here, so an
     upgrade that changes it is noticed)."""

@@ -5,6 +5,7 @@ Lambda's asynchronous retries."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -123,12 +124,31 @@ def test_moto_keeps_connections_alive(local):
     connection.close()
 
 
+@contextlib.contextmanager
+def serving(app):
+    """``app`` behind the local AWS's server (moto's handler, connections kept alive)."""
+    from werkzeug.serving import make_server
+
+    server = make_server(
+        "127.0.0.1",
+        0,
+        motoseam.marking_failures(app),
+        threaded=True,
+        request_handler=motoseam.keep_alive_handler(),
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_kept_alive_connection_skips_a_body_the_application_did_not_read():
     """The next request starts where the previous body ends, read or not (werkzeug drains
     whatever the socket holds after a response: here that is only the body's rest)."""
     import http.client
-
-    from werkzeug.serving import make_server
 
     def app(environ, start_response):
         answer = b"ignored"
@@ -137,11 +157,8 @@ def test_a_kept_alive_connection_skips_a_body_the_application_did_not_read():
         start_response("200 OK", [("Content-Length", str(len(answer)))])
         return [answer]
 
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=motoseam.keep_alive_handler())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+    with serving(app) as port:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         answers = []
         for path, size in (("/ignore", 300_000), ("/read", 1_000), ("/ignore", 5), ("/read", 70_000)):
             connection.request("PUT", path, body=b"x" * size)
@@ -152,9 +169,49 @@ def test_a_kept_alive_connection_skips_a_body_the_application_did_not_read():
         assert answers == [(200, b"ignored"), (200, b"1000"), (200, b"ignored"), (200, b"70000")]
         assert connection.sock is first_socket
         connection.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+
+
+def test_a_kept_alive_connection_ends_where_it_cannot_go_on(capfd):
+    """A client gone mid-body (a function killed during its upload) costs no traceback; a
+    response the application failed in after its headers, and http.server's own error
+    answers, end the connection, so the client sees the end at once instead of waiting for
+    the rest of a body."""
+    import http.client
+    import socket
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/fails-midway":
+            start_response("200 OK", [("Content-Length", "100")])
+            yield b"part of it"
+            raise RuntimeError("failed while sending the body")
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("200 OK", [("Content-Length", "2")])
+        yield b"ok"
+
+    with serving(app) as port:
+        gone = socket.create_connection(("127.0.0.1", port))
+        gone.sendall(b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10)
+        gone.close()
+
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/fails-midway")
+        response = connection.getresponse()
+        began = time.monotonic()
+        with pytest.raises(http.client.IncompleteRead):
+            response.read()
+        assert time.monotonic() - began < 5  # not the client's 30 s timeout
+
+        too_long = socket.create_connection(("127.0.0.1", port))
+        too_long.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+        too_long.settimeout(30)
+        answer = b""
+        while chunk := too_long.recv(65536):  # the server closes after its answer
+            answer += chunk
+        too_long.close()
+        assert answer.startswith(b"HTTP/1.1 431") and b"Connection: close" in answer
+        time.sleep(0.3)
+    err = capfd.readouterr().err
+    assert "ClientDisconnected" not in err and "Exception occurred" not in err, err
 
 
 def test_log_lines_sent_to_motos_process_are_what_the_logs_api_returns(local):

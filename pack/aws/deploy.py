@@ -47,7 +47,7 @@ from lambdapack.handler.lambdapack_handler.contract import (
 from lambdapack.handler.lambdapack_handler.modelstore import sha256_file
 
 from .. import limits
-from ..errors import AWSError, DeployError
+from ..errors import AWSError, DeployError, PackError
 from ..packing.target import LIFECYCLE, Target
 from ..packing.zipper import digest
 from . import names
@@ -387,6 +387,7 @@ class DeployRun:
     role_arn: str | None = None
     current: dict | None = None  # get_function's answer (Configuration); None if missing
     code_changes: bool = False  # the function is missing, or its code or architecture differ
+    alias_recreated: bool = False  # the alias was created on a function that existed without it
 
 
 def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
@@ -494,9 +495,17 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
                 "lambda create_alias or update_alias",
                 f"{name}:{settings.alias}",
                 "if a version was published",
-                "to the new version; an alias recreated on an existing function is wired again where "
-                "the bucket's lambdapack entry invokes it (S3's permission went with the old alias)",
+                "to the new version",
                 run=_point_alias,
+            ),
+            Call(
+                "lambdapack wire: s3 get_bucket_notification_configuration, lambda get_policy, "
+                "add_permission, put_function_recursion_config",
+                f"{name}:{settings.alias}",
+                f"if the alias was created on an existing function and s3://{settings.bucket}'s "
+                "lambdapack entry invokes it",
+                "a deleted alias took S3's permission with it: wired again, as lambdapack wire does",
+                run=_wire_recreated_alias,
             ),
         ]
     return calls
@@ -680,43 +689,58 @@ def _point_alias(run: DeployRun) -> None:
     if run.result.version and run.settings.alias:
         done = run.aws.point_alias(run.settings.function, run.settings.alias, run.result.version)
         run.log(f"published version {run.result.version}; alias {run.settings.alias} {done}")
-        if done == "created" and run.current is not None:
-            _wire_recreated_alias(run)
+        run.alias_recreated = done == "created" and run.current is not None
 
 
 def _wire_recreated_alias(run: DeployRun) -> None:
     """The function existed without the alias: someone deleted it (or deployed with
     --alias ''). A deleted alias takes its resource policy, S3's permission included: where
     the input bucket's lambdapack entry still invokes the alias, wire it again (the same
-    filter and events), so uploads do not fail on a missing permission."""
+    filter and events), so uploads do not fail on a missing permission. The deploy itself
+    is done by now: a wiring that fails is a warning, with the command to run."""
     settings = run.settings
     alias = settings.alias
-    assert alias
-    entry = None
-    if settings.bucket and run.aws.bucket_exists(settings.bucket):
-        arn = (run.aws.alias(settings.function, alias) or {}).get("AliasArn")
-        entries = run.aws.notification(settings.bucket).get("LambdaFunctionConfigurations", [])
-        entry = next(
-            (
-                e
-                for e in entries
-                if e.get("Id") == entry_id(settings.function) and e.get("LambdaFunctionArn") == arn
+    if not run.alias_recreated or not alias:
+        return
+    command = f"lambdapack wire --function {settings.function} --bucket {settings.bucket or 'BUCKET'}"
+    try:
+        entry = _entry_invoking_alias(run)
+        if entry is None:
+            run.log(
+                f"warning: alias {alias} is new on an existing function: if a bucket was wired to it "
+                f"before, S3 lost its permission with the old alias; run {command} (with its --prefix) again"
+            )
+            return
+        prefix, suffix = filter_of(entry)
+        command += f" --prefix {prefix!r}" if prefix else ""
+        command += f" --suffix {suffix!r}" if suffix else ""
+        wired = wire(
+            WireSettings(
+                settings.function, settings.bucket, prefix, suffix, tuple(entry["Events"]), alias=alias
             ),
-            None,
+            run.aws,
         )
-    if entry is None:
+    except PackError as exc:
         run.log(
-            f"warning: alias {alias} is new on an existing function: if a bucket was wired to it "
-            "before, S3 lost its permission with the old alias; run lambdapack wire again"
+            f"warning: alias {alias} was recreated and S3's permission went with the old one; wiring it "
+            f"again failed ({exc}): run {command}"
         )
         return
-    prefix, suffix = filter_of(entry)
-    wired = wire(
-        WireSettings(settings.function, settings.bucket, prefix, suffix, tuple(entry["Events"]), alias=alias),
-        run.aws,
-    )
+    # (wire's warnings are deploy's own here: the recursion setting was just made, and the
+    # alias runs the version just published.)
     for action in wired.actions:
         run.log(f"alias {alias} was recreated; wired again: {action}")
+
+
+def _entry_invoking_alias(run: DeployRun) -> dict | None:
+    """The input bucket's lambdapack entry for this function, if it invokes the alias."""
+    settings = run.settings
+    if not settings.bucket or not settings.alias or not run.aws.bucket_exists(settings.bucket):
+        return None
+    arn = (run.aws.alias(settings.function, settings.alias) or {}).get("AliasArn")
+    ours = entry_id(settings.function)
+    entries = run.aws.notification(settings.bucket).get("LambdaFunctionConfigurations", [])
+    return next((e for e in entries if e.get("Id") == ours and e.get("LambdaFunctionArn") == arn), None)
 
 
 def _upload(aws: AWSClient, bucket: str | None, key: str, path: Path, sha256: str, log) -> None:

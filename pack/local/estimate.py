@@ -15,7 +15,8 @@ all of them alike.
 A size whose CPU share is more vCPUs than this machine has cores cannot be
 emulated: its row says so and holds no figures (nothing is extrapolated). When
 no container of the target's Python is on this machine, the zip runs in this
-machine's Python with neither cap, and the result says the figures are uncapped.
+machine's Python with no CPU share (memory is still capped), and the result says the
+figures are uncapped.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class Runner:
     """Where the zip runs: the runtime folders (boto3, awslambdaric) and the interpreter."""
 
     paths: list[Path]
-    python: TargetPython | None  # None: this process's Python, no caps
+    python: TargetPython | None  # None: this process's Python, no CPU share (memory capped)
 
     @property
     def capped(self) -> bool:
@@ -165,7 +166,7 @@ def zip_target(zip_path: Path) -> tuple[Target, dict]:
 
 def runner_for(target: Target, cache_dir: Path) -> Runner:
     """A container of the target's Python whenever one is here (memory and CPU share
-    enforced), for this machine's own Python too; else this machine's Python, uncapped."""
+    enforced), for this machine's own Python too; else this machine's Python, with no CPU share."""
     from .lambda_runtime import LocalRuntimes
 
     paths, python = LocalRuntimes(cache_dir).for_target(target, contained=True)
@@ -249,8 +250,8 @@ def measure(
     if not runner.capped:
         notes.append(
             "uncapped: no container of the target's Python is here, so every size ran in this "
-            "machine's Python with all its cores and no memory cap — the sizes differ only in "
-            "price, not in speed (scripts/docker_setup.sh builds the images)"
+            "machine's Python with all its cores (memory capped, CPU not) — the sizes differ only "
+            "in price, not in speed (scripts/docker_setup.sh builds the images)"
         )
     elif runner.python is not None and runner.python.arch != host_arch():
         notes.append(

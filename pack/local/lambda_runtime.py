@@ -92,7 +92,7 @@ class LocalRuntimes:
             if contained or not host_can_run(target):
                 python, why = find_target_python(target, contained=contained)
                 if python is not None and python.image is None:
-                    python = None  # no image here: this machine's own Python, uncapped
+                    python = None  # no image here: this machine's own Python, no CPU share
             if python is None and host_can_run(target):
                 chosen = [runtime_boto3(self.cache_dir), runtime_interface_client(self.cache_dir)], None
             else:

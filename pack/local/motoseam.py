@@ -100,7 +100,30 @@ def make_server(host: str, port: int):
     connections kept alive (``keep_alive_handler``)."""
     from werkzeug.serving import make_server as werkzeug_server
 
-    return werkzeug_server(host, port, dispatcher_app(), threaded=True, request_handler=keep_alive_handler())
+    app = marking_failures(dispatcher_app())
+    return werkzeug_server(host, port, app, threaded=True, request_handler=keep_alive_handler())
+
+
+FAILED = "lambdapack.failed"  # set in the request's environ when the application raised
+
+
+def marking_failures(app):
+    """``app``, noting in the request's environ when it raised — also while its body was being
+    sent, after the headers, where werkzeug can only cut the response short."""
+
+    def marked(environ, start_response):
+        result = None
+        try:
+            result = app(environ, start_response)
+            yield from result
+        except Exception:
+            environ[FAILED] = True
+            raise
+        finally:
+            if result is not None and hasattr(result, "close"):
+                result.close()
+
+    return marked
 
 
 @functools.cache
@@ -113,12 +136,25 @@ def keep_alive_handler():
     a new thread in this process and a connection set-up in the caller. Here the request's
     body is bounded by its Content-Length (werkzeug's own LimitedStream) while werkzeug
     handles it — what werkzeug drains afterwards is only what is left of that body — and
-    the rest of an unread body is read before the next request. A chunked body, or a
-    client that asks to close, still closes the connection."""
+    the rest of an unread body is read before the next request. The connection still
+    closes after a chunked body, a client that asks for it or went away mid-body, an
+    error answered by http.server itself (a header too long), and a response the
+    application failed in (``marking_failures``): the client then sees the connection
+    end instead of waiting for the rest of a body."""
     import socket
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.wsgi import LimitedStream
+
+    class Body(LimitedStream):
+        def __init__(self, stream, limit: int, handler) -> None:
+            super().__init__(stream, limit)
+            self.handler = handler
+
+        def on_disconnect(self, error: Exception | None = None) -> None:
+            # The client went away mid-body: no traceback here (the application sees a short
+            # body and answers it, to nobody), and the connection ends.
+            self.handler.close_connection = True
 
     class KeepAliveHandler(MotoRequestHandler):
         def setup(self) -> None:
@@ -133,13 +169,21 @@ def keep_alive_handler():
                 self.close_connection = True
                 return super().run_wsgi()
             raw = self.rfile
-            self.rfile = body = LimitedStream(raw, int(length))
+            self.rfile = body = Body(raw, int(length), self)
             try:
                 super().run_wsgi()
-                while not body.is_exhausted and body.read(1 << 20):  # unread by the app
-                    pass
+                while not self.close_connection and not body.is_exhausted and body.read(1 << 20):
+                    pass  # the rest of a body the application did not read
+            except OSError:
+                self.close_connection = True
             finally:
                 self.rfile = raw
+            if getattr(self, "environ", {}).get(FAILED):
+                self.close_connection = True
+
+        def send_error(self, *args, **kwargs) -> None:
+            self.close_connection = True  # http.server's own answers (bad request line, headers)
+            super().send_error(*args, **kwargs)
 
         def send_header(self, keyword: str, value: str) -> None:
             if keyword.lower() == "connection" and value.lower() == "close" and not self.close_connection:

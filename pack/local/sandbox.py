@@ -18,8 +18,9 @@ Lambda's limits enforced: the code at ``/var/task`` read-only on a read-only roo
 memory capped at the function's memory size with no swap (an out-of-memory kill
 is reported as Lambda reports it, ``Runtime.ExitError``, "signal: killed"), and a
 CPU share of memory / 1,769 MB (capped at this machine's cores). A process on this
-machine (the fast path) gets the memory cap only: the sandbox kills it once its resident
-memory passes the function's memory size, reported the same way.
+machine (the fast path) gets the memory cap only: the sandbox kills it once the memory it
+allocated (resident, less file-backed pages) passes the function's memory size, reported
+the same way.
 """
 
 from __future__ import annotations
@@ -424,17 +425,20 @@ class Sandbox:
         )
 
     def _over_memory(self) -> bool:
-        """A process on this machine has no cgroup to cap it: past the function's memory size
-        (resident, checked every poll, a few ms apart), the sandbox kills it as Lambda's cap
-        would. A container's cap is the kernel's."""
+        """A process on this machine has no cgroup to cap it: once the memory it allocated
+        (resident and anonymous: file-backed pages such as libraries and a mapped model
+        are left out, as a cgroup would reclaim them before it kills) passes the function's
+        memory size, checked every poll (a few ms apart), the sandbox kills it as Lambda's
+        cap would. A container's cap is the kernel's."""
         process = self.process
         if process is None or isinstance(process, _Container):
             return False
         try:
-            resident_pages = int(Path(f"/proc/{process.pid}/statm").read_text().split()[1])
+            pages = Path(f"/proc/{process.pid}/statm").read_text().split()
+            allocated = (int(pages[1]) - int(pages[2])) * PAGE_BYTES  # resident less file-backed/shared
         except (OSError, IndexError, ValueError):
             return False
-        if resident_pages * PAGE_BYTES <= self.spec.memory * 1024 * 1024:
+        if allocated <= self.spec.memory * 1024 * 1024:
             return False
         self.memory_killed = True
         with contextlib.suppress(ProcessLookupError):
