@@ -292,6 +292,30 @@ def test_a_failing_function_is_retried_twice_then_recorded(local, tmp_path):
     assert unquote_plus(stats.failures[0]["event"]["Records"][0]["s3"]["object"]["key"]) == "incoming/a.png"
 
 
+def test_a_retry_runs_what_the_alias_points_at_when_it_retries(cache_dir, tmp_path, monkeypatch):
+    """As on Lambda, a retry runs the function the ARN names at the retry: here the failing
+    code is fixed and deployed (the alias moved) between the first attempt and the retry."""
+    with LocalAWS(cache_dir, concurrency=1, retry_delays=(5.0, 5.0)) as local:
+        for key, value in local.client_environment().items():
+            monkeypatch.setenv(key, value)
+        s3 = local.client("s3")
+        s3.create_bucket(Bucket="photos")
+        deploy_and_wire(function_zip(tmp_path / "broken.zip", FAILING), "fixed")
+        s3.put_object(Bucket="photos", Key="incoming/a.png", Body=b"x")
+        deadline = time.monotonic() + 60
+        while not local.dispatcher.stats.errors and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fixed = function_zip(tmp_path / "fixed.zip", SLOW)
+        deploy(
+            DeploySettings(fixed, "fixed", bucket="photos", prefix="incoming/"), AWSClient(), log=lambda _: 0
+        )
+        assert local.dispatcher.stats.retries == 1 and len(local.dispatcher.stats.records) == 1  # not yet run
+        assert local.wait_idle(60)
+        records = local.dispatcher.stats.records
+        assert [(r.attempt, r.ok) for r in records] == [(0, False), (1, True)]
+        assert s3.get_object(Bucket="photos", Key="timing/incoming/a.png")["Body"].read()
+
+
 CHAIN = """
 import boto3
 from urllib.parse import unquote_plus

@@ -206,7 +206,11 @@ def _dispatcher(tmp_path, runtime_paths, retry_delays):
     (task / "index.py").write_text(GOOD)
     spec = FunctionSpec("fn", task, timeout=5, memory=256)
     return Dispatcher(
-        lambda arn: (spec, "sha"), lambda spec: (runtime_paths, None), tmp_path / "sb", 1, retry_delays
+        lambda arn, attempt: (spec, "sha"),
+        lambda spec: (runtime_paths, None),
+        tmp_path / "sb",
+        1,
+        retry_delays,
     )
 
 

@@ -4,10 +4,11 @@ warm sandboxes reused, errors retried twice, then recorded.
 A job names a function (by ARN) and an event, and keeps its request id across
 retries, as Lambda's asynchronous invocations do. Closing the dispatcher never
 loses a job: retries still waiting, and jobs submitted after it, are recorded as
-given up, with the reason. The resolver turns the ARN into the function as
-deployed (code, handler, timeout, memory, environment; for the local AWS, as of
-the ARN's latest S3 notice); sandboxes are pooled per code and configuration, so
-an update means fresh sandboxes — cold starts, as on Lambda.
+given up, with the reason. The resolver turns the ARN and the attempt into the
+function as deployed (code, handler, timeout, memory, environment; for the local
+AWS, as of the ARN's latest S3 notice, and for a retry as of the retry — an alias
+may have moved meanwhile, as on Lambda); sandboxes are pooled per code and
+configuration, so an update means fresh sandboxes — cold starts, as on Lambda.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
 class Dispatcher:
     def __init__(
         self,
-        resolver: Callable[[str], tuple[FunctionSpec, str]],
+        resolver: Callable[[str, int], tuple[FunctionSpec, str]],  # (ARN, attempt) -> (spec, CodeSha256)
         runtimes: Runtimes,
         workdir: Path,
         concurrency: int,
@@ -174,7 +175,7 @@ class Dispatcher:
                 self._finish(job, None, {"errorType": type(exc).__name__, "errorMessage": str(exc)})
 
     def _run(self, job: Job) -> None:
-        spec, code_sha256 = self.resolver(job.function_arn)
+        spec, code_sha256 = self.resolver(job.function_arn, job.attempt)
         sandbox = self._acquire(spec, code_sha256)
         with self._lock:
             self._active += 1

@@ -7,6 +7,7 @@ share an interpreter lock with the dispatcher and the runtime API that feed the
 functions. Each S3 notification arrives with the function as deployed at that
 moment (configuration, and the zip by CodeSha256, unzipped once, read-only like
 ``/var/task``); an alias or version in the notification's ARN runs that version.
+A retry asks moto again: it runs what the ARN names at the retry.
 """
 
 from __future__ import annotations
@@ -189,7 +190,9 @@ class LocalAWS:
         try:
             for line in self._notices:
                 notice = json.loads(line)
-                if "invoke" in notice:
+                if "reply" in notice:  # first: a reply may carry a function's code too
+                    self._replies.put(notice)
+                elif "invoke" in notice:
                     arn = notice["invoke"]
                     self._deployed[arn] = (
                         (notice["configuration"], Path(notice["code"]))
@@ -204,8 +207,6 @@ class LocalAWS:
                     )
                     self._unpacking.append(unpack)
                     unpack.start()
-                elif "reply" in notice:
-                    self._replies.put(notice)
         except (OSError, ValueError):  # the pipe closed under us: stopping
             pass
         finally:
@@ -323,8 +324,16 @@ class LocalAWS:
 
     # --- the deployed function -------------------------------------------------------
 
-    def _resolve(self, function_arn: str) -> tuple[FunctionSpec, str]:
-        """The function as moto had it deployed when it last asked for this ARN's invocation."""
+    def _resolve(self, function_arn: str, attempt: int = 0) -> tuple[FunctionSpec, str]:
+        """The function as moto had it deployed when it last asked for this ARN's invocation;
+        for a retry, as moto has it now (Lambda's retry runs what the alias points at then)."""
+        if attempt:
+            reply = self._request({"function": function_arn})
+            self._deployed[function_arn] = (
+                (reply["configuration"], Path(reply["code"]))
+                if reply["reply"] == "function"
+                else reply["error"]
+            )
         deployed = self._deployed[function_arn]
         if isinstance(deployed, str):  # moto could not read the function it was wired to
             raise LookupError(deployed)

@@ -18,8 +18,10 @@ one JSON object per line:
   ``"id"`` its answer repeats: ``{"sync": true}``,
   answered ``{"reply": "synced"}`` after every notice already sent (a barrier:
   when the local AWS reads the answer, it has queued every invocation that an S3
-  request answered before it asked), and ``{"logs": [account, region, group,
-  stream, events]}``, answered ``{"reply": "ok"}`` or an error.
+  request answered before it asked), ``{"function": ARN}``, answered ``{"reply":
+  "function", "configuration": ..., "code": PATH}`` (what the ARN runs now: for a
+  retry), and ``{"logs": [account, region, group, stream, events]}``, answered
+  ``{"reply": "ok"}``; either of the last two may be answered with an error.
 
 Standard input closing (the local AWS stopped or died) ends this process.
 Standard output is not used: moto prints there now and then.
@@ -106,9 +108,15 @@ def main() -> None:
             notices.send({"reply": "synced", "id": number})
             continue
         try:
-            motoseam.write_log_events(*request["logs"])
-            notices.send({"reply": "ok", "id": number})
-        except Exception as exc:  # answered, never fatal: logs are a convenience
+            if "function" in request:  # what the ARN runs now (a retry, as Lambda's)
+                configuration, path = deployed_function(request["function"], code_dir)
+                notices.send(
+                    {"reply": "function", "id": number, "configuration": configuration, "code": str(path)}
+                )
+            else:
+                motoseam.write_log_events(*request["logs"])
+                notices.send({"reply": "ok", "id": number})
+        except Exception as exc:  # answered, never fatal
             notices.send({"reply": "error", "id": number, "error": f"{type(exc).__name__}: {exc}"})
     server.shutdown()
 
