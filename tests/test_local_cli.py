@@ -18,11 +18,11 @@ from .conftest import ROOT, SAMPLE
 pytestmark = pytest.mark.functional
 
 
-@pytest.fixture
-def local_endpoint(cache_dir):
+def start_local(cache_dir, *args: str) -> tuple[subprocess.Popen, str]:
+    """``lambdapack local ARGS`` in its own process, once it says where it serves."""
     env = dict(os.environ, LAMBDAPACK_CACHE=str(cache_dir), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lambdapack", "local", "--port", "0", "--bucket", "photos"],
+        [sys.executable, "-m", "lambdapack", "local", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -30,15 +30,59 @@ def local_endpoint(cache_dir):
         cwd=ROOT,
     )
     endpoint = None
+    output = []
     for line in proc.stdout:
+        output.append(line)
         if line.startswith("local AWS endpoint:"):
             endpoint = line.split()[3]
             break
-    assert endpoint and endpoint.startswith("http://127.0.0.1:"), "lambdapack local did not start"
+    assert endpoint and endpoint.startswith("http://127.0.0.1:"), f"lambdapack local did not start: {output}"
+    return proc, endpoint
+
+
+@pytest.fixture
+def local_endpoint(cache_dir):
+    proc, endpoint = start_local(cache_dir, "--port", "0", "--bucket", "photos")
     yield proc, endpoint
     if proc.poll() is None:
         proc.kill()
         proc.wait()
+
+
+def test_local_starts_again_on_its_port_right_after_it_stopped(cache_dir):
+    """Stopping closes kept-alive connections from the server's side, which leaves the port
+    in TIME-WAIT for a minute: the next start on that port must not call it busy."""
+    proc, endpoint = start_local(cache_dir, "--port", "0", "--bucket", "photos")
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert s3.list_buckets()["Buckets"]  # a connection the server will close
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    port = endpoint.rsplit(":", 1)[1]
+    again, endpoint_again = start_local(cache_dir, "--port", port)
+    again.send_signal(signal.SIGTERM)
+    again.communicate(timeout=60)
+    assert endpoint_again == endpoint and again.returncode == 0
+
+
+def test_local_refuses_a_bad_bucket_name_before_it_starts(cache_dir):
+    proc = subprocess.run(
+        [sys.executable, "-m", "lambdapack", "local", "--port", "0", "--bucket", "b2"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, LAMBDAPACK_CACHE=str(cache_dir)),
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "--bucket" in proc.stderr and "b2" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "local AWS endpoint" not in proc.stdout
 
 
 def cli(endpoint: str, *args: str) -> subprocess.CompletedProcess:

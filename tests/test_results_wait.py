@@ -12,7 +12,7 @@ import threading
 import boto3
 import pytest
 
-from lambdapack.local.s3io import wait_for_results
+from lambdapack.local.s3io import output_prefixes, wait_for_results
 
 from .conftest import ROOT
 
@@ -76,3 +76,26 @@ def test_the_command_exits_12_naming_what_is_missing(photos):
     assert proc.returncode == 12, proc.stderr
     assert "1 images have no result after 0.5 s: incoming/b.jpg" in " ".join(proc.stderr.split())
     assert "Traceback" not in proc.stderr
+
+
+def test_a_narrower_results_location_finds_the_results_there(photos):
+    """results s3://photos/results/incoming/ (not the output prefix itself) waits for the
+    same keys: the location is the output prefix plus the start of the inputs' prefix."""
+    photos.put_object(Bucket="photos", Key="results/incoming/b.jpg.json", Body=b"{}")
+    for location in ("results/", "results/incoming/", "results/inc"):
+        assert (
+            wait_for_results(photos, ("photos", "incoming/"), ("photos", location), timeout=0, poll=0.1) == []
+        )
+    photos.delete_object(Bucket="photos", Key="results/incoming/b.jpg.json")
+    assert wait_for_results(
+        photos, ("photos", "incoming/"), ("photos", "results/incoming/"), timeout=0, poll=0.1
+    ) == ["incoming/b.jpg"]
+
+
+def test_output_prefixes():
+    # Every reading where the location is an output prefix plus the start of the inputs' prefix.
+    assert output_prefixes("results/incoming/bad/", "incoming/bad/") == ["results/", "results/incoming/bad/"]
+    assert output_prefixes("results/", "incoming/") == ["results/"]
+    assert output_prefixes("out/in", "incoming/") == ["out/", "out/in"]
+    # An output prefix that itself looks like the start of the inputs' prefix: both readings.
+    assert output_prefixes("in/", "in/x/") == ["", "in/"]

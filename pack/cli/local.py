@@ -114,10 +114,16 @@ def local_command(port, concurrency, buckets, verbose) -> None:
     Objects created in a wired bucket invoke the deployed function's code in the
     local Lambda runtime, filtered by the bucket's notification configuration.
     """
+    from ..aws import names
     from ..local.localaws import LocalAWS
 
+    for bucket in buckets:
+        if problem := names.bucket_problem(bucket):
+            raise click.BadParameter(problem, param_hint="--bucket")
     if port:
         with socket.socket() as probe:
+            # As the server binds: a port left in TIME-WAIT by the last run is free to use.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError as exc:

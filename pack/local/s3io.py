@@ -157,19 +157,32 @@ def wait_for_results(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """Wait until every input image under ``inputs`` (bucket, prefix) has its result under
-    ``results`` (bucket, output prefix) — the key ``contract.result_key`` names — or
-    ``timeout`` seconds pass; return the input keys still without a result."""
-    (in_bucket, in_prefix), (out_bucket, out_prefix) = inputs, results
-    expected = {result_key(out_prefix, key): key for key in list_inputs(in_bucket, in_prefix, client)}
+    ``results`` (bucket, prefix: the function's output prefix, or a narrower one such as
+    ``results/incoming/cats/``) — the key ``contract.result_key`` names — or ``timeout``
+    seconds pass; return the input keys still without a result."""
+    (in_bucket, in_prefix), (out_bucket, location) = inputs, results
+    prefixes = output_prefixes(location, in_prefix)
+    expected = {
+        key: {result_key(prefix, key) for prefix in prefixes}
+        for key in list_inputs(in_bucket, in_prefix, client)
+    }
     deadline = clock() + timeout
     while True:
-        present = set(list_results(out_bucket, out_prefix, client))
-        missing = sorted(key for result, key in expected.items() if result not in present)
+        present = set(list_results(out_bucket, location, client))
+        missing = sorted(key for key, results_of in expected.items() if not results_of & present)
         if progress is not None:
             progress(len(expected) - len(missing), len(expected))
         if not missing or clock() >= deadline:
             return missing
         sleep(min(poll, max(0.0, deadline - clock())))
+
+
+def output_prefixes(location: str, input_prefix: str) -> list[str]:
+    """The output prefixes results listed under ``location`` can have been written with: a
+    result is OUTPUT_PREFIX + input key + ".json", so the location is an output prefix
+    followed by the start of the inputs' prefix — ``results/`` and ``results/incoming/``
+    both hold the results of inputs under ``incoming/`` written with ``results/``."""
+    return [location[:cut] for cut in range(len(location) + 1) if input_prefix.startswith(location[cut:])]
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
