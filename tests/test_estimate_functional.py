@@ -154,3 +154,30 @@ def test_a_region_without_prices_is_refused_before_anything_runs(tmp_path, cache
     proc = run_cli("estimate", str(fake), "--images", "10", "--region", "eu-west-1", cache=cache_dir)
     assert proc.returncode == 2
     assert "no prices for the Region 'eu-west-1'" in proc.stderr and "us-east-1" in proc.stderr
+
+
+def test_sizes_this_machine_cannot_emulate_are_refused_before_anything_runs(packed, cache_dir, tmp_path):
+    """Every size asked for needs more vCPUs than this machine has: one line, exit 2, and the
+    largest size that fits — not a table of empty rows. A file that is not a zip is refused
+    before anything is said to be measured."""
+    import os
+
+    out, _, _ = packed
+    if not bookworm_image():
+        pytest.skip("uncapped here (no bookworm image): every size runs at full speed")
+    cores = os.cpu_count() or 1
+    too_big = min(10_240, cores * 1_769 + 1)
+    if too_big / 1_769 <= cores:
+        pytest.skip(f"{cores} cores: even 10,240 MB fits")
+    proc = run_cli(
+        "estimate", str(out / "function.zip"), "--images", "100", "--memory", str(too_big), cache=cache_dir
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    first, *hint = proc.stderr.strip().splitlines()
+    assert first.startswith(f"error: none of {too_big:,} MB can be measured here"), proc.stderr
+    assert f"up to {cores * 1_769:,} MB" in " ".join(hint) and "measuring" not in proc.stderr
+
+    not_zip = tmp_path / "notazip.zip"
+    not_zip.write_text("not a zip")
+    proc = run_cli("estimate", str(not_zip), "--images", "100", cache=cache_dir)
+    assert proc.returncode == 2 and "not a zip" in proc.stderr and "measuring" not in proc.stderr, proc.stderr

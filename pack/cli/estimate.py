@@ -79,7 +79,6 @@ def estimate_command(
 
     prices_for(region)  # an unknown Region fails before anything runs
     sizes = list(dict.fromkeys(memory_sizes or DEFAULT_MEMORY_MB))
-    err.print(f"measuring {zip_path} at {', '.join(f'{m:,} MB' for m in sizes)} …", highlight=False)
     measurements = measure(
         zip_path,
         sizes,
@@ -99,7 +98,7 @@ def estimate_command(
     else:
         render(result, console())
     if result["cheapest_memory_mb"] is None:
-        raise SystemExit(1)  # no size could be measured: the rows say why
+        raise SystemExit(1)  # no size could be measured (e.g. every run failed): the rows say why
 
 
 def render(result: dict, console: Console) -> None:

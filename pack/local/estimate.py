@@ -258,6 +258,15 @@ def measure(
             f"{target.arch} runs under QEMU user emulation here: durations are far longer than "
             "on Lambda's own hardware"
         )
+    if runner.capped and all(too_big_for_here(memory, cores) for memory in memory_sizes):
+        largest = min(MEMORY_MB.high, cores * ONE_VCPU_MB)
+        raise InputError(
+            f"none of {', '.join(f'{m:,} MB' for m in memory_sizes)} can be measured here: a size gets "
+            f"memory / {ONE_VCPU_MB:,} MB vCPUs on Lambda and this machine has {cores} "
+            f"core{'s' if cores != 1 else ''}",
+            f"Choose --memory sizes up to {largest:,} MB here, or estimate on a machine with more cores.",
+        )
+    say(f"measuring {zip_path.name} at {', '.join(f'{m:,} MB' for m in memory_sizes)} …")
     sizes = [SizeMeasurement(memory, round(vcpus(memory), 3)) for memory in memory_sizes]
     with tempfile.TemporaryDirectory(prefix="lambdapack-estimate-") as work_dir:
         work = Path(work_dir)
