@@ -112,6 +112,16 @@ def test_an_event_file_that_is_not_json(tmp_path, packed):
     )
 
 
+def test_a_model_file_that_is_not_its_format_is_one_line_exit_2(tmp_path):
+    """Keras answered a .keras file that is not a zip with "File not found"."""
+    junk = tmp_path / "junk.keras"
+    junk.write_text("a text file named like a model")
+    for command in (("init", str(junk)), ("pack", str(junk), "--out", str(tmp_path / "dist"))):
+        proc = lambdapack(*command)
+        assert_clean_failure(proc, 2, "junk.keras is not a Keras 3 .keras file (a zip archive)")
+        assert proc.stderr.startswith("error") and "File not found" not in proc.stderr
+
+
 def test_local_refuses_a_concurrency_below_one():
     assert_clean_failure(lambdapack("local", "--port", "0", "--concurrency", "0"), 2, "--concurrency")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from lambdapack.packing.model import (
     find_config,
     init_config,
     last_error_line,
+    model_kind,
     parse_labels,
     parse_size,
     prepare_model,
@@ -31,9 +33,37 @@ from lambdapack.packing.target import Target
 
 
 def model_file(folder: Path, name: str = "digits.keras") -> Path:
+    """A file that passes the format check of its name (a zip, a flatbuffer's identifier) and
+    is not really a model: for what happens before and around the conversion."""
     path = folder / name
-    path.write_bytes(b"not really a model")
+    if name.endswith(".keras"):
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("config.json", "not really a model")
+    else:
+        path.write_bytes(b"\x1c\x00\x00\x00TFL3not really a model")
     return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "what"),
+    [
+        ("m.keras", b"PK but not a zip", "a Keras 3 .keras file (a zip archive)"),
+        ("m.h5", b"\x00" * 2048, "an HDF5 file"),
+        ("m.tflite", b"\x00" * 64, "a LiteRT/TFLite flatbuffer"),
+    ],
+)
+def test_a_model_file_whose_content_is_not_its_format_is_bad_input(tmp_path, name, content, what):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        model_kind(path)
+    assert str(caught.value) == f"{name} is not {what}: its content is not that format"
+
+
+def test_an_hdf5_file_after_a_user_block_is_recognised(tmp_path):
+    path = tmp_path / "m.h5"
+    path.write_bytes(b"\x00" * 1024 + b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
+    assert model_kind(path) == "keras"
 
 
 # --- discovery ---------------------------------------------------------------------------------------

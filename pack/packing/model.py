@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,7 +114,41 @@ def model_kind(path: Path) -> str:
             f"{path.name}: unknown model format {path.suffix!r}",
             "Pass a .tflite, .keras or .h5 file, or a TensorFlow SavedModel folder.",
         )
+    _require_format(path, path.suffix.lower())
     return kinds[path.suffix.lower()]
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # at 0, or after a user block of 512 * 2^n bytes
+
+
+def _require_format(path: Path, suffix: str) -> None:
+    """The file is what its name says, before TensorFlow reads it (Keras answers a .keras
+    file that is not a zip with "File not found")."""
+    with path.open("rb") as handle:
+        head = handle.read(8)
+        if suffix == ".keras" and not zipfile.is_zipfile(path):
+            what, hint = "a Keras 3 .keras file (a zip archive)", "Save it with model.save('NAME.keras')."
+        elif suffix in (".h5", ".hdf5") and not _has_hdf5_signature(handle, head):
+            what, hint = "an HDF5 file", "Save it with model.save('NAME.h5'), or as NAME.keras."
+        elif suffix == ".tflite" and head[4:8] != b"TFL3":
+            what, hint = (
+                "a LiteRT/TFLite flatbuffer",
+                "Convert it with TensorFlow's TFLiteConverter, or pass the Keras model.",
+            )
+        else:
+            return
+    raise InputError(f"{path.name} is not {what}: its content is not that format", hint)
+
+
+def _has_hdf5_signature(handle, head: bytes) -> bool:
+    offset = 512
+    while head != HDF5_SIGNATURE:
+        handle.seek(offset)
+        head = handle.read(8)
+        if len(head) < 8:
+            return False
+        offset *= 2
+    return True
 
 
 def default_config_path(model: Path) -> Path:
