@@ -56,6 +56,19 @@ def test_upload_to_a_missing_bucket(aws, images):
     assert_clean_failure(results, 9, "bucket no-such-bucket does not exist")
 
 
+def test_upload_says_which_files_it_skipped(aws, images):
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="photos")
+    (images / "readme.txt").write_text("notes")
+    upload = lambdapack("upload", str(images), "s3://photos/in/", env=aws)
+    assert upload.returncode == 0, upload.stderr
+    assert upload.stdout.splitlines()[-2:] == [
+        "uploaded 1 images to s3://photos/in/",
+        "skipped 1 files that are not images by their name: readme.txt",
+    ]
+
+
 def test_upload_and_results_with_the_endpoint_down(images):
     env = {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port()}",

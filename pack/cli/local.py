@@ -176,7 +176,7 @@ def local_command(port, concurrency, buckets, verbose) -> None:
 @aws_options
 def upload_command(folder, destination, profile, region) -> None:
     """Upload the images in FOLDER to s3://BUCKET/PREFIX/, with a progress bar."""
-    from ..local.s3io import image_files, parse_s3_url, require_bucket, upload_folder
+    from ..local.s3io import image_files, other_files, parse_s3_url, require_bucket, upload_folder
 
     bucket, prefix = parse_s3_url(destination)
     if prefix and not prefix.endswith("/"):
@@ -188,6 +188,10 @@ def upload_command(folder, destination, profile, region) -> None:
         task = progress.add_task(f"uploading to s3://{bucket}/{prefix}", total=len(files))
         keys = upload_folder(folder, bucket, prefix, client, advance=lambda: progress.advance(task))
     click.echo(f"uploaded {len(keys)} images to s3://{bucket}/{prefix}")
+    if skipped := other_files(folder):
+        names = ", ".join(p.relative_to(folder).as_posix() for p in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        click.echo(f"skipped {len(skipped)} files that are not images by their name: {names}{more}")
 
 
 @click.command("results")

@@ -58,6 +58,11 @@ def image_files(folder: Path) -> list[Path]:
     return files
 
 
+def other_files(folder: Path) -> list[Path]:
+    """The files under ``folder`` that ``image_files`` leaves out (by their suffix)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES)
+
+
 def upload_folder(
     folder: Path,
     bucket: str,
