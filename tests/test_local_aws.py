@@ -350,6 +350,21 @@ def test_an_upload_to_a_bucket_wired_to_a_deleted_function_succeeds_and_is_recor
     assert not local.dispatcher.stats.records
 
 
+def test_a_deleted_functions_warm_environments_end(local, tmp_path):
+    """destroy (DeleteFunction) ends the function's warm execution environments at once,
+    instead of leaving their processes or containers until the endpoint stops."""
+    deploy_and_wire(function_zip(tmp_path / "gone.zip", SLOW), "gone")
+    local.client("s3").put_object(Bucket="photos", Key="incoming/1.png", Body=b"x")
+    assert local.wait_idle(60)
+    (warm,) = local.dispatcher.sandboxes()
+    assert warm.alive()
+    local.client("lambda").delete_function(FunctionName="gone")
+    deadline = time.monotonic() + 30
+    while warm.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not warm.alive()
+
+
 def test_an_updated_function_runs_its_new_code_from_a_cold_start(local, tmp_path):
     deploy_and_wire(function_zip(tmp_path / "v1.zip", SLOW), "changing")
     s3 = local.client("s3")

@@ -128,7 +128,7 @@ def preflight(settings: DeploySettings) -> Preflight:
     _check_ranges(settings)
     path = settings.zip_path
     if not path.is_file():
-        raise DeployError(f"{path} does not exist", "Build it first: lambdapack pack MODEL (or make pack).")
+        raise DeployError(f"{path} does not exist", "Build it first: lambdapack pack MODEL.")
     if not zipfile.is_zipfile(path):
         raise DeployError(f"{path} is not a zip file")
     with zipfile.ZipFile(path) as archive:

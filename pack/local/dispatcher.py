@@ -145,6 +145,15 @@ class Dispatcher:
         with self._lock:
             return list(self._all)
 
+    def retire(self, name: str) -> None:
+        """The function ``name`` was deleted: its idle environments stop now, busy ones when
+        their invocation ends (they no longer match its current code)."""
+        with self._lock:
+            key = self._current_key.pop(name, None)
+            idle = self._idle.pop(key, []) if key else []
+        for sandbox in idle:
+            sandbox.stop()
+
     def close(self) -> None:
         """Stop: retries still waiting are given up (and recorded), running jobs finish."""
         with self._lock:

@@ -201,6 +201,10 @@ class LocalAWS:
                     )
                     self._submitted += 1
                     self.dispatcher.submit(arn, notice["event"])
+                elif "deleted" in notice:  # its warm environments end, as on Lambda
+                    threading.Thread(
+                        target=self.dispatcher.retire, args=(notice["deleted"],), daemon=True
+                    ).start()
                 elif "code" in notice and not self._stopped:  # unzipped now, not in the first invocation
                     unpack = threading.Thread(
                         target=self._task_dir, args=(Path(notice["code"]), notice["sha256"]), daemon=True

@@ -13,7 +13,8 @@ one JSON object per line:
   once per CodeSha256 under the code folder; or ``"error"`` instead when moto
   cannot read the function), ``{"code": PATH, "sha256": ...}``
   when a function's code is stored (so it is unzipped before it is first
-  invoked), and ``{"reply": ...}`` answers;
+  invoked), ``{"deleted": NAME}`` when a function is deleted (its execution
+  environments end), and ``{"reply": ...}`` answers;
 - requests, the local AWS -> this process (standard input), each with an
   ``"id"`` its answer repeats: ``{"sync": true}``,
   answered ``{"reply": "synced"}`` after every notice already sent (a barrier:
@@ -98,6 +99,7 @@ def main() -> None:
 
     motoseam.install(invoke)
     motoseam.watch_code(deployed)
+    motoseam.watch_deletes(lambda name: notices.send({"deleted": name}))
     server = motoseam.make_server("127.0.0.1", int(port))
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     notices.send({"ready": server.server_address[1]})

@@ -9,7 +9,8 @@ routes those calls to lambdapack instead, with moto's own event JSON.
 returns, and its zip) from moto's Lambda backend, by ARN with or without a
 version or alias, without an HTTP round trip. ``write_log_events`` puts a
 function's log lines into moto's CloudWatch Logs backend, as moto's own Lambda
-does. ``watch_code`` tells when moto stores new code. ``make_server`` is moto's
+does. ``watch_code`` tells when moto stores new code, ``watch_deletes`` when it
+deletes a function. ``make_server`` is moto's
 threaded server with the host -> service lookup cached (moto works it out per
 request by listing its package folder: a quarter of its time per request) and
 connections kept alive (werkzeug closes each after one request).
@@ -63,6 +64,23 @@ def watch_code(deployed: Callable[[str], None]) -> None:
             return result
 
         setattr(LambdaBackend, method, stored)
+
+
+def watch_deletes(deleted: Callable[[str], None]) -> None:
+    """Call ``deleted(function name)`` after moto deletes a function (not one version of
+    it), so its execution environments can end instead of idling until the endpoint stops."""
+    from moto.awslambda.models import LambdaBackend
+
+    original = LambdaBackend.delete_function
+
+    @functools.wraps(original)
+    def delete_function(self, function_name: str, qualifier: str | None = None) -> None:
+        original(self, function_name, qualifier)
+        if qualifier is None:
+            with contextlib.suppress(Exception):  # only a clean-up: the delete itself is done
+                deleted(function_name.split(":")[6] if function_name.startswith("arn:") else function_name)
+
+    LambdaBackend.delete_function = delete_function
 
 
 def function(function_arn: str):
