@@ -49,18 +49,22 @@ def local_endpoint(cache_dir):
         proc.wait()
 
 
+def s3_at(endpoint: str):
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def test_local_starts_again_on_its_port_right_after_it_stopped(cache_dir):
     """Stopping closes kept-alive connections from the server's side, which leaves the port
     in TIME-WAIT for a minute: the next start on that port must not call it busy."""
     proc, endpoint = start_local(cache_dir, "--port", "0", "--bucket", "photos")
     try:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        s3 = s3_at(endpoint)
         assert s3.list_buckets()["Buckets"]  # a connection the server will close
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -102,13 +106,7 @@ def cli(endpoint: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_local_serves_an_endpoint_that_upload_and_results_use_then_stops_cleanly(local_endpoint, tmp_path):
     proc, endpoint = local_endpoint
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = s3_at(endpoint)
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["photos"]  # made by --bucket
 
     uploaded = cli(endpoint, "upload", str(SAMPLE / "samples"), "s3://photos/incoming")
