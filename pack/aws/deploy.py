@@ -53,7 +53,7 @@ from ..packing.zipper import digest
 from . import names
 from .client import AWSClient
 from .plan import Call, run_calls
-from .wire import WireSettings, entry_id, filter_of, wire
+from .wire import WireSettings, entry_id, filter_of, wire, wired_entry
 
 POLICY_NAME = "lambdapack"
 
@@ -645,18 +645,17 @@ def _refuse_recursive_trigger(run: DeployRun) -> None:
     assert bucket is not None
     if not run.aws.bucket_exists(bucket):
         return  # nothing can be wired to it yet
-    ours = entry_id(run.settings.function)
     outputs = Outputs.from_env(run.check.environment(run.settings))
-    for entry in run.aws.notification(bucket).get("LambdaFunctionConfigurations", []):
-        if entry.get("Id") == ours and outputs.would_trigger(bucket, KeyFilter(*filter_of(entry))):
-            prefix, suffix = filter_of(entry)
-            raise DeployError(
-                f"the function is wired to s3://{bucket} (prefix {prefix!r}, suffix {suffix!r}), and its "
-                f"results would go to {outputs.prefix}…json there, which that trigger matches: every "
-                "result would invoke it again",
-                "Choose another --output-prefix or --output-bucket, or unwire first "
-                f"(lambdapack unwire --function {run.settings.function} --bucket {bucket}).",
-            )
+    entry = wired_entry(run.aws.notification(bucket), run.settings.function)
+    if entry is not None and outputs.would_trigger(bucket, KeyFilter(*filter_of(entry))):
+        prefix, suffix = filter_of(entry)
+        raise DeployError(
+            f"the function is wired to s3://{bucket} (prefix {prefix!r}, suffix {suffix!r}), and its "
+            f"results would go to {outputs.prefix}…json there, which that trigger matches: every "
+            "result would invoke it again",
+            "Choose another --output-prefix or --output-bucket, or unwire first "
+            f"(lambdapack unwire --function {run.settings.function} --bucket {bucket}).",
+        )
 
 
 def _terminate_recursion(run: DeployRun) -> None:
@@ -700,7 +699,7 @@ def _wire_recreated_alias(run: DeployRun) -> None:
     is done by now: a wiring that fails is a warning, with the command to run."""
     settings = run.settings
     alias = settings.alias
-    if not run.alias_recreated or not alias:
+    if not run.alias_recreated:  # set only where deploy created the alias
         return
     command = f"lambdapack wire --function {settings.function} --bucket {settings.bucket or 'BUCKET'}"
     try:
@@ -735,12 +734,11 @@ def _wire_recreated_alias(run: DeployRun) -> None:
 def _entry_invoking_alias(run: DeployRun) -> dict | None:
     """The input bucket's lambdapack entry for this function, if it invokes the alias."""
     settings = run.settings
-    if not settings.bucket or not settings.alias or not run.aws.bucket_exists(settings.bucket):
+    if not settings.bucket or not run.aws.bucket_exists(settings.bucket):
         return None
     arn = (run.aws.alias(settings.function, settings.alias) or {}).get("AliasArn")
-    ours = entry_id(settings.function)
-    entries = run.aws.notification(settings.bucket).get("LambdaFunctionConfigurations", [])
-    return next((e for e in entries if e.get("Id") == ours and e.get("LambdaFunctionArn") == arn), None)
+    entry = wired_entry(run.aws.notification(settings.bucket), settings.function)
+    return entry if entry is not None and entry.get("LambdaFunctionArn") == arn else None
 
 
 def _upload(aws: AWSClient, bucket: str | None, key: str, path: Path, sha256: str, log) -> None:

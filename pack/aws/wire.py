@@ -98,6 +98,12 @@ def our_entry(function_arn: str, settings: WireSettings) -> dict:
     return entry
 
 
+def wired_entry(config: dict, function: str) -> dict | None:
+    """lambdapack's entry for ``function`` in a bucket's notification configuration."""
+    ours = entry_id(function)
+    return next((e for e in config.get("LambdaFunctionConfigurations", []) if e.get("Id") == ours), None)
+
+
 def filter_of(entry: dict) -> tuple[str, str]:
     prefix = suffix = ""
     for rule in entry.get("Filter", {}).get("Key", {}).get("FilterRules", []):

@@ -428,8 +428,8 @@ class Sandbox:
         """A process on this machine has no cgroup to cap it: once the memory it allocated
         (resident and anonymous: file-backed pages such as libraries and a mapped model
         are left out, as a cgroup would reclaim them before it kills) passes the function's
-        memory size, checked every poll (a few ms apart), the sandbox kills it as Lambda's
-        cap would. A container's cap is the kernel's."""
+        memory size, checked every poll (a few ms apart), the sandbox kills it (``_failed``
+        resets the environment) as Lambda's cap would. A container's cap is the kernel's."""
         process = self.process
         if process is None or isinstance(process, _Container):
             return False
@@ -438,13 +438,8 @@ class Sandbox:
             allocated = (int(pages[1]) - int(pages[2])) * PAGE_BYTES  # resident less file-backed/shared
         except (OSError, IndexError, ValueError):
             return False
-        if allocated <= self.spec.memory * 1024 * 1024:
-            return False
-        self.memory_killed = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        return True
+        self.memory_killed = allocated > self.spec.memory * 1024 * 1024  # _failed's reset kills it
+        return self.memory_killed
 
     def _max_memory_mb(self) -> int | None:
         if self.process is None:
