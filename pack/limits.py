@@ -75,3 +75,26 @@ SIZE_LIMITS = (
         "unzipped (function + layers)", UNZIPPED_BYTES, "unzipped", True, "Lambda refuses the function"
     ),
 )
+
+
+# SnapStart (AWS Lambda Developer Guide, "Improving startup performance with Lambda
+# SnapStart", checked 2026-11): Python from 3.12, published versions only, zip functions.
+SNAPSTART_MIN_PYTHON = (3, 12)
+SNAPSTART_MAX_EPHEMERAL_MB = 512
+
+
+def snapstart_problem(runtime: str, ephemeral_mb: int = EPHEMERAL_MB.low) -> str | None:
+    """Why Lambda would refuse SnapStart for this function (None: it allows it). Container
+    images, EFS and provisioned concurrency are refused too; lambdapack makes none of them."""
+    try:
+        version = tuple(int(part) for part in runtime.removeprefix("python").split("."))
+    except ValueError:
+        return f"SnapStart is for Python runtimes; {runtime} is not one"
+    if version < SNAPSTART_MIN_PYTHON:
+        return f"SnapStart needs python3.12 or later; this zip is for {runtime}"
+    if ephemeral_mb > SNAPSTART_MAX_EPHEMERAL_MB:
+        return (
+            f"SnapStart does not work with more than {SNAPSTART_MAX_EPHEMERAL_MB} MB of ephemeral storage; "
+            f"this function needs {ephemeral_mb:,} MB (staged dependencies)"
+        )
+    return None
