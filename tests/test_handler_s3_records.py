@@ -211,7 +211,5 @@ def test_the_two_colliding_long_keys_get_two_results(s3, classifier):
     summary = App(classifier, Settings(None, "results/", 1), s3).handle(event((first, None), (second, None)))
     written = [r["result_key"] for r in summary["results"]]
     assert len(set(written)) == 2
-    inputs = {
-        json.loads(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read())["input"]["key"] for k in written
-    }
+    inputs = {json.loads(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read())["input"]["key"] for k in written}
     assert inputs == {first, second}

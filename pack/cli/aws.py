@@ -244,4 +244,168 @@ def logs_command(function, since, follow, profile, region) -> None:
         err.print(f"no log lines of {function} in the last {since:g} s", highlight=False)
 
 
-COMMANDS = (deploy_command, wire_command, unwire_command, destroy_command, logs_command)
+def _alias_option(command):
+    return click.option(
+        "--alias",
+        default=None,
+        help="The alias S3 invokes, as deploy points it. Default live; '' for the function itself ($LATEST).",
+    )(command)
+
+
+def _alias(value: str | None) -> str | None:
+    from ..aws.wire import DEFAULT_ALIAS
+
+    return (DEFAULT_ALIAS if value is None else value) or None
+
+
+def _shown(keys: list[str], limit: int = 10) -> list[str]:
+    return keys[:limit] + (
+        [f"… and {len(keys) - limit} more (all of them: --json)"] if len(keys) > limit else []
+    )
+
+
+@click.command("status")
+@click.argument("location", metavar="s3://BUCKET/PREFIX/")
+@click.option("--function", "function", help="Lambda function name.")
+@_alias_option
+@click.option(
+    "--json", "as_json", is_flag=True, help="Totals and the keys of every state but classified, as JSON."
+)
+@aws_options
+def status_command(location, function, alias, as_json, profile, region) -> None:
+    """One state for every image under s3://BUCKET/PREFIX/: classified, error result, failed
+    (in the function's failure destination), pending, or not triggered."""
+    from ..aws.client import AWSClient
+    from ..aws.settings import load_settings, pick
+    from ..aws.status import status
+    from ..local.s3io import parse_s3_url
+
+    bucket, prefix = parse_s3_url(location)
+    name = required(pick(function, load_settings(), "function"), "--function")
+    report = status(AWSClient(session(profile, region)), bucket, prefix, name, _alias(alias))
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+        return
+    click.echo(
+        f"{report.inputs} inputs: {report.count('classified')} classified, {report.count('errors')} errors, "
+        f"{report.count('failed')} failed, {report.count('pending')} pending, "
+        f"{report.count('not_triggered')} not triggered"
+    )
+    for key in _shown(report.keys["errors"]):
+        click.echo(f"  error result: {key}")
+    for key in _shown(report.keys["failed"]):
+        click.echo(f"  failed: {key} — {report.reasons.get(key, '')}")
+    if report.keys["failed"]:
+        click.echo(f"  run them again once fixed: lambdapack redrive --function {name}")
+    for key in _shown(report.keys["pending"]):
+        click.echo(f"  pending: {key}")
+    if report.keys["not_triggered"]:
+        wired = ", ".join(t.describe() for t in report.triggers) or "none"
+        click.echo(
+            f"  not triggered ({report.count('not_triggered')}): no trigger of {name} on "
+            f"s3://{bucket} covers them (its triggers: {wired}); classify them with: "
+            f"lambdapack backfill {location} --function {name}"
+        )
+        for key in _shown(report.keys["not_triggered"]):
+            click.echo(f"    {key}")
+    if report.destination is None:
+        click.echo(f"  note: {name} has no on-failure destination: an invocation that fails is dropped")
+    elif not report.destination_read:
+        click.echo(f"  note: failures go to {report.destination}, which status cannot read (not SQS)")
+    if report.foreign:
+        click.echo(
+            f"  skipped {report.foreign} objects under the results prefix that are not lambdapack results"
+        )
+
+
+@click.command("redrive")
+@click.option("--function", "function", help="Lambda function name.")
+@_alias_option
+@click.option("--dry-run", is_flag=True, help="List the failed events; invoke nothing, delete nothing.")
+@aws_options
+def redrive_command(function, alias, dry_run, profile, region) -> None:
+    """Invoke again every failed event in the function's failure destination (SQS), deleting
+    each record once Lambda accepted its invocation."""
+    from ..aws.client import AWSClient
+    from ..aws.redrive import redrive
+    from ..aws.settings import load_settings, pick
+
+    name = required(pick(function, load_settings(), "function"), "--function")
+    result = redrive(AWSClient(session(profile, region)), name, _alias(alias), dry_run, log=click.echo)
+    if dry_run:
+        for record in result.records:
+            keys = ", ".join(key for _, key in record.objects) or "(not an invocation record)"
+            click.echo(f"{record.message_id}: {keys} — {record.reason if record.record else ''}".rstrip(" —"))
+        click.echo(f"dry run: {len(result.records)} records; nothing invoked or deleted")
+        return
+    click.echo(f"invoked {result.invoked} failed events again and deleted their records")
+    if result.not_records:
+        click.echo(f"left {result.not_records} messages that are not Lambda invocation records in the queue")
+    for line in result.kept:
+        click.echo(f"kept (not accepted): {line}")
+
+
+@click.command("backfill")
+@click.argument("location", metavar="s3://BUCKET/PREFIX/")
+@click.option("--function", "function", help="Lambda function name.")
+@_alias_option
+@click.option("--batch", type=int, default=10, show_default=True, help="Keys per invocation (1–100).")
+@click.option(
+    "--rate", default="10/s", show_default=True, help="At most this many invocations a second (N/s)."
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be invoked; invoke nothing.")
+@aws_options
+def backfill_command(location, function, alias, batch, rate, dry_run, profile, region) -> None:
+    """Classify the images already under s3://BUCKET/PREFIX/ (S3 triggers fire for new
+    objects only): invokes the function asynchronously for those without a result for the
+    same object. Safe to stop and run again."""
+    from rich.markup import escape
+
+    from ..aws import backfill
+    from ..aws.client import AWSClient
+    from ..aws.settings import load_settings, pick
+    from ..local.s3io import parse_s3_url
+    from ..render import progress_bar
+
+    bucket, prefix = parse_s3_url(location)
+    name = required(pick(function, load_settings(), "function"), "--function")
+    per_second = backfill.parse_rate(rate)
+    aws = AWSClient(session(profile, region))
+    work = backfill.plan(aws, bucket, prefix, name, _alias(alias))
+    events = len(backfill.batches(work.todo, batch)) if batch > 0 else 0
+    summary = (
+        f"{work.listed} images under {location}: {work.done} have a result, {len(work.todo)} to classify"
+    )
+    if dry_run:
+        click.echo(f"{summary} in {events} invocations — dry run, nothing invoked")
+        return
+    click.echo(summary)
+    if work.todo:
+        with progress_bar() as progress:
+            task = progress.add_task(escape(f"invoking {name}"), total=len(work.todo))
+            backfill.run(
+                aws,
+                bucket,
+                name,
+                _alias(alias),
+                work,
+                batch,
+                per_second,
+                advance=lambda n: progress.advance(task, n),
+            )
+    click.echo(
+        f"invoked {name} {work.invocations} times for {len(work.todo)} images; "
+        f"follow them with: lambdapack status {location} --function {name}"
+    )
+
+
+COMMANDS = (
+    deploy_command,
+    wire_command,
+    unwire_command,
+    destroy_command,
+    logs_command,
+    status_command,
+    redrive_command,
+    backfill_command,
+)

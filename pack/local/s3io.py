@@ -16,7 +16,7 @@ from urllib.parse import quote_plus, urlparse
 
 from botocore.exceptions import ClientError
 
-from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX, result_key
+from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX, read_result, result_key
 
 from ..aws.client import NOT_FOUND, translated
 from ..errors import AWSError, InputError, ToolError
@@ -111,30 +111,34 @@ def list_results(bucket: str, prefix: str, client) -> list[str]:
 
 def collect_results(bucket: str, prefix: str, client, workers: int = 8) -> list[dict]:
     """One row per result object under ``prefix``: input, top-1 label and score, or the error."""
+    return read_result_rows(bucket, prefix, client, workers)[0]
 
-    def read(key: str) -> dict:
+
+def read_result_rows(bucket: str, prefix: str, client, workers: int = 8) -> tuple[list[dict], int]:
+    """The rows of ``collect_results``, and how many objects under ``prefix`` ending in
+    .json were not lambdapack results (``contract.read_result``): counted and skipped."""
+
+    def read(key: str) -> dict | None:
         with translated(f"read s3://{bucket}/{key}"):
             raw = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         try:
-            body = json.loads(raw)
-        except ValueError:
-            body = {"error": {"type": "NotAResult", "message": "the object is not JSON"}}
-        row = {
+            result = read_result(json.loads(raw))
+        except ValueError:  # not JSON (nor UTF-8)
+            return None
+        if result is None:
+            return None
+        return {
             "result": key,
-            "input": body.get("input", {}).get("key", ""),
-            "label": "",
-            "score": "",
-            "error": "",
+            "input": result.key,
+            "label": result.label or "",
+            "score": result.score if result.score is not None else "",
+            "error": result.error or "",
         }
-        if "error" in body:
-            row["error"] = f"{body['error']['type']}: {body['error']['message']}"
-        elif body.get("top_k"):
-            row["label"] = body["top_k"][0]["label"]
-            row["score"] = body["top_k"][0]["score"]
-        return row
 
     with ThreadPoolExecutor(workers) as pool:
-        return sorted(pool.map(read, list_results(bucket, prefix, client)), key=lambda r: r["input"])
+        read_back = list(pool.map(read, list_results(bucket, prefix, client)))
+    rows = sorted((row for row in read_back if row is not None), key=lambda r: r["input"])
+    return rows, len(read_back) - len(rows)
 
 
 def list_inputs(bucket: str, prefix: str, client) -> list[str]:
@@ -190,11 +194,19 @@ def output_prefixes(location: str, input_prefix: str) -> list[str]:
     return [location[:cut] for cut in range(len(location) + 1) if input_prefix.startswith(location[cut:])]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
+
+
+def csv_cell(value: object) -> object:
+    """A text cell a spreadsheet would read as a formula, kept as text: a leading quote."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def write_csv(rows: list[dict], path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["input", "label", "score", "error", "result"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({name: csv_cell(value) for name, value in row.items()} for row in rows)
 
 
 class PrivateS3:
