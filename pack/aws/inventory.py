@@ -220,13 +220,15 @@ def read_record(message: dict) -> FailureRecord:
 
 
 def receive_all(aws: AWSClient, url: str, visibility: int) -> list[FailureRecord]:
-    """Every message in the queue now, each hidden for ``visibility`` seconds."""
+    """Every message in the queue now, each hidden for ``visibility`` seconds. Long polls of
+    1 s: SQS's short poll samples some of its servers and may answer empty while messages
+    remain, a long poll asks them all."""
     sqs = aws.client("sqs")
     seen: dict[str, FailureRecord] = {}
     with translated("read the failure queue"):
         while True:
             messages = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility, WaitTimeSeconds=0
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility, WaitTimeSeconds=1
             ).get("Messages", [])
             if not messages:
                 return list(seen.values())
