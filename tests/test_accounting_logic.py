@@ -9,9 +9,9 @@ import pytest
 
 from lambdapack.aws.backfill import batches, parse_rate
 from lambdapack.aws.inventory import Trigger, covers_prefix, read_record
+from lambdapack.csvfile import csv_cell
 from lambdapack.errors import InputError
 from lambdapack.local.motoseam import qualified_arn
-from lambdapack.local.s3io import csv_cell
 
 
 @pytest.mark.parametrize(("text", "rate"), [("20/s", 20.0), ("2.5", 2.5), ("0.5/s", 0.5)])

@@ -278,7 +278,7 @@ def status_command(location, function, alias, as_json, profile, region) -> None:
     from ..aws.client import AWSClient
     from ..aws.settings import load_settings, pick
     from ..aws.status import status
-    from ..local.s3io import parse_s3_url
+    from ..s3url import parse_s3_url
 
     bucket, prefix = parse_s3_url(location)
     name = required(pick(function, load_settings(), "function"), "--function")
@@ -364,8 +364,8 @@ def backfill_command(location, function, alias, batch, rate, dry_run, profile, r
     from ..aws import backfill
     from ..aws.client import AWSClient
     from ..aws.settings import load_settings, pick
-    from ..local.s3io import parse_s3_url
     from ..render import progress_bar
+    from ..s3url import parse_s3_url
 
     bucket, prefix = parse_s3_url(location)
     name = required(pick(function, load_settings(), "function"), "--function")

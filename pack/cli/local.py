@@ -55,7 +55,7 @@ def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, 
     With --image, print the result object the function writes for each file, one JSON object
     a line with the file's path added as "file"; otherwise print the function's response."""
     from ..local.invoke import InvokeOptions, ZipFunction, classify_files, passed_environment
-    from ..local.s3io import s3_event
+    from ..local.s3event import s3_event
 
     options = InvokeOptions(
         cache_dir=default_cache_dir(),
@@ -177,7 +177,9 @@ def local_command(port, concurrency, buckets, verbose) -> None:
 @aws_options
 def upload_command(folder, destination, profile, region) -> None:
     """Upload the images in FOLDER to s3://BUCKET/PREFIX/, with a progress bar."""
-    from ..local.s3io import image_files, other_files, parse_s3_url, require_bucket, upload_folder
+    from ..aws.objects import require_bucket, upload_folder
+    from ..images import image_files, other_files
+    from ..s3url import parse_s3_url
 
     bucket, prefix = parse_s3_url(destination)
     if prefix and not prefix.endswith("/"):
@@ -236,7 +238,9 @@ def _untriggered_warning(aws_session, bucket: str, prefix: str) -> str | None:
 @aws_options
 def results_command(location, csv_path, wait, inputs, profile, region) -> None:
     """Collect the result objects under s3://BUCKET/PREFIX/ into a table (and CSV)."""
-    from ..local.s3io import parse_s3_url, read_result_rows, wait_for_results, write_csv
+    from ..aws.objects import read_result_rows, wait_for_results
+    from ..csvfile import write_csv
+    from ..s3url import parse_s3_url
 
     bucket, prefix = parse_s3_url(location)
     client = session(profile, region).client("s3")

@@ -40,11 +40,13 @@ from pathlib import Path
 
 from .. import limits, pricing
 from ..errors import InputError
+from ..images import image_files
 from ..limits import MEMORY_MB, ONE_VCPU_MB
 from ..packing.interpreter import TargetPython
 from ..packing.report import build_record_in
 from ..packing.target import Target, TargetError, host_arch, host_python
-from .s3io import PrivateS3, image_files, s3_event
+from .private_s3 import PrivateS3
+from .s3event import s3_event
 
 DEFAULT_MEMORY_MB = (512, 1024, 1769, 3008)
 DEFAULT_WARM = 32  # warm invocations per memory size (at least 4 per sample image)

@@ -1,66 +1,24 @@
-"""S3 as the local loop uses it: build an S3 event, upload a folder of images,
-collect the result objects. Library code: the CLI and scripts/demo.py call it."""
+"""Images and results in S3, on AWS or the local AWS alike: upload a folder of images,
+list and read the result objects (``contract.read_result``: JSON that is not
+lambdapack's is counted and skipped), and wait until every input has its result.
+Library code: the CLI and scripts/demo.py call it."""
 
 from __future__ import annotations
 
-import csv
 import json
-import logging
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import ClassVar
-from urllib.parse import quote_plus, urlparse
 
 from botocore.exceptions import ClientError
 
 from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX, read_result, result_key
 
-from ..aws.client import NOT_FOUND, translated
-from ..errors import AWSError, InputError, ToolError
+from ..errors import AWSError
+from ..images import image_files
 from ..packing.model import IMAGE_SUFFIXES
-
-
-def s3_event(bucket: str, keys: list[str]) -> dict:
-    """An S3 ObjectCreated:Put notification, keys encoded as S3 encodes them."""
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": os.environ.get("AWS_REGION", "us-east-1"),
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {"key": quote_plus(key, safe="/")},
-                },
-            }
-            for key in keys
-        ]
-    }
-
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """``s3://BUCKET/PREFIX`` -> (bucket, prefix); InputError otherwise."""
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise InputError(f"{url!r} is not s3://BUCKET/PREFIX")
-    return parsed.netloc, parsed.path.lstrip("/")
-
-
-def image_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise InputError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return files
-
-
-def other_files(folder: Path) -> list[Path]:
-    """The files under ``folder`` that ``image_files`` leaves out (by their suffix)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES)
+from .client import NOT_FOUND, translated
 
 
 def upload_folder(
@@ -192,79 +150,3 @@ def output_prefixes(location: str, input_prefix: str) -> list[str]:
     followed by the start of the inputs' prefix — ``results/`` and ``results/incoming/``
     both hold the results of inputs under ``incoming/`` written with ``results/``."""
     return [location[:cut] for cut in range(len(location) + 1) if input_prefix.startswith(location[cut:])]
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
-
-
-def csv_cell(value: object) -> object:
-    """A text cell a spreadsheet would read as a formula, kept as text: a leading quote."""
-    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["input", "label", "score", "error", "result"])
-        writer.writeheader()
-        writer.writerows({name: csv_cell(value) for name, value in row.items()} for row in rows)
-
-
-class PrivateS3:
-    """An S3 of this call's own: moto's server on 127.0.0.1 with one bucket, for commands
-    that run a function on local files (invoke --image, estimate). No access log."""
-
-    bucket = "lambdapack-private"
-    credentials: ClassVar[dict[str, str]] = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-
-    def __init__(self, region: str) -> None:
-        self.region = region
-        self.server = None
-        self.endpoint = ""
-
-    def __enter__(self) -> PrivateS3:
-        try:
-            from moto.server import ThreadedMotoServer
-        except ImportError as exc:
-            raise ToolError(
-                "this command needs moto's server for its private S3",
-                'Install lambdapack with its local extra: pip install "lambdapack[local]".',
-            ) from exc
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.server.start()
-        host, port = self.server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
-        self.client().create_bucket(Bucket=self.bucket)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.server is not None:
-            self.server.stop()
-
-    def client(self):
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=self.credentials["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=self.credentials["AWS_SECRET_ACCESS_KEY"],
-        )
-
-    def upload(self, images: list[Path], prefix: str) -> list[str]:
-        """Each file under ``prefix``, numbered so that equal names stay apart; the keys."""
-        client = self.client()
-        keys = []
-        for index, path in enumerate(images):
-            key = f"{prefix}{index:04d}-{path.name}"
-            client.put_object(Bucket=self.bucket, Key=key, Body=path.read_bytes())
-            keys.append(key)
-        return keys
-
-    def function_environment(self) -> dict[str, str]:
-        """What the function needs to reach this S3 (and nothing else)."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, **self.credentials}
