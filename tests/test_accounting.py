@@ -92,6 +92,7 @@ def test_backfill_status_and_redrive_account_for_every_image(local, packed, tmp_
 
     second = run_cli("backfill", "s3://photos/old/", "--function", "digits", env=env)
     assert second.returncode == 0 and "1001 have a result, 0 to classify" in second.stdout
+    assert "nothing to invoke" in second.stdout
     assert local.wait_idle(10) and local.dispatcher.stats.invocations == invocations  # invoked nothing
 
     # A re-uploaded image (another ETag) with its old result, then a trigger over old/
@@ -200,3 +201,24 @@ def test_upload_warns_when_no_trigger_covers_its_prefix(aws):
     warning = [line for line in proc.stderr.splitlines() if "warning" in line]
     assert len(warning) == 1 and "no trigger on s3://photos covers unwired/" in warning[0]
     assert "no Lambda trigger at all" in warning[0]
+
+
+def test_expected_failures_are_one_line_with_their_exit_code(aws, tmp_path):
+    from .test_local_aws import FAILING, function_zip
+
+    boto3.client("s3").create_bucket(Bucket="photos")
+    bad_rate = run_cli("backfill", "s3://photos/", "--function", "f", "--rate", "fast")
+    assert bad_rate.returncode == 2 and "--rate 'fast'" in bad_rate.stderr
+    bad_batch = run_cli("backfill", "s3://photos/", "--function", "f", "--batch", "0")
+    assert bad_batch.returncode == 2 and "--batch" in bad_batch.stderr
+    missing = run_cli("status", "s3://photos/", "--function", "nothere")
+    assert missing.returncode == 9 and "function nothere:live does not exist" in missing.stderr
+    deploy(
+        DeploySettings(function_zip(tmp_path / "f.zip", FAILING), "f", bucket="photos"),
+        AWSClient(),
+        log=lambda _: None,
+    )
+    nowhere = run_cli("redrive", "--function", "f")
+    assert nowhere.returncode == 9 and "f:live has no on-failure destination" in nowhere.stderr
+    for proc in (bad_rate, bad_batch, missing, nowhere):
+        assert "Traceback" not in proc.stderr

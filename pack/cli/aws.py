@@ -349,7 +349,9 @@ def redrive_command(function, alias, dry_run, profile, region) -> None:
 @click.argument("location", metavar="s3://BUCKET/PREFIX/")
 @click.option("--function", "function", help="Lambda function name.")
 @_alias_option
-@click.option("--batch", type=int, default=10, show_default=True, help="Keys per invocation (1–100).")
+@click.option(
+    "--batch", type=click.IntRange(1, 100), default=10, show_default=True, help="Keys per invocation (1–100)."
+)
 @click.option(
     "--rate", default="10/s", show_default=True, help="At most this many invocations a second (N/s)."
 )
@@ -372,7 +374,7 @@ def backfill_command(location, function, alias, batch, rate, dry_run, profile, r
     per_second = backfill.parse_rate(rate)
     aws = AWSClient(session(profile, region))
     work = backfill.plan(aws, bucket, prefix, name, _alias(alias))
-    events = len(backfill.batches(work.todo, batch)) if batch > 0 else 0
+    events = len(backfill.batches(work.todo, batch))
     summary = (
         f"{work.listed} images under {location}: {work.done} have a result, {len(work.todo)} to classify"
     )
@@ -380,19 +382,21 @@ def backfill_command(location, function, alias, batch, rate, dry_run, profile, r
         click.echo(f"{summary} in {events} invocations — dry run, nothing invoked")
         return
     click.echo(summary)
-    if work.todo:
-        with progress_bar() as progress:
-            task = progress.add_task(escape(f"invoking {name}"), total=len(work.todo))
-            backfill.run(
-                aws,
-                bucket,
-                name,
-                _alias(alias),
-                work,
-                batch,
-                per_second,
-                advance=lambda n: progress.advance(task, n),
-            )
+    if not work.todo:
+        click.echo("nothing to invoke: every image has a result for the object there now")
+        return
+    with progress_bar() as progress:
+        task = progress.add_task(escape(f"invoking {name}"), total=len(work.todo))
+        backfill.run(
+            aws,
+            bucket,
+            name,
+            _alias(alias),
+            work,
+            batch,
+            per_second,
+            advance=lambda n: progress.advance(task, n),
+        )
     click.echo(
         f"invoked {name} {work.invocations} times for {len(work.todo)} images; "
         f"follow them with: lambdapack status {location} --function {name}"
