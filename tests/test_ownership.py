@@ -283,9 +283,15 @@ def test_on_failure_uses_the_users_destination_and_grants_it(zip_path, buckets, 
     assert all("lambdapack-" not in url for url in queue_urls())
 
 
-def test_an_on_failure_that_is_not_a_destination_is_refused(zip_path, aws):
+def test_an_on_failure_that_is_not_a_destination_and_a_queue_name_too_long_are_refused(zip_path, aws):
     with pytest.raises(DeployError, match="is not an on-failure destination"):
         quiet_deploy(zip_path, "classify", on_failure="arn:aws:dynamodb:us-east-1:1:table/t")
+    # A 64-character function name is valid (with a role of the user's: lambdapack-NAME would
+    # be too long too), but its queue's name would pass SQS's 80.
+    with pytest.raises(DeployError, match="over SQS's 80") as refused:
+        quiet_deploy(zip_path, "f" * 64, role=f"arn:aws:iam::{ACCOUNT}:role/mine")
+    assert "--on-failure" in refused.value.hint
+    assert queue_urls() == [] and boto3.client("lambda").list_functions()["Functions"] == []
 
 
 def test_sse_kms_buckets_get_their_keys_granted(zip_path, buckets):

@@ -594,6 +594,11 @@ class AWSClient:
                 if f.get("Role") == role_arn
             ]
 
+    def function_tags(self, arn: str) -> dict[str, str]:
+        """The function's tags, read with ListTags (GetFunction includes them only for a
+        caller allowed lambda:ListTags, and is silent otherwise: this call says so)."""
+        return self._call(f"read the tags of {arn}", "lambda", "list_tags", Resource=arn).get("Tags", {})
+
     def tag_function(self, arn: str, tags: dict[str, str]) -> None:
         self._call(f"tag {arn}", "lambda", "tag_resource", Resource=arn, Tags=tags)
 

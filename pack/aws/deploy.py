@@ -27,7 +27,8 @@ those the user passes, and never removes anyone else's.
 
 The calls are data: ``plan`` lists them (``Call``: API, target, condition)
 from the settings and the zip alone; ``execute`` runs that very list, and
-``--dry-run`` prints it and makes no call at all.
+``--dry-run`` prints it and writes nothing (``preview`` reads the function once, to
+show each configuration change, old → new).
 """
 
 from __future__ import annotations
@@ -560,7 +561,7 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
     # recursive trigger) comes before anything is written.
     calls: list[Call] = [
         Call(
-            "lambda get_function",
+            "lambda get_function, list_tags",
             name,
             detail=f"refuse to create it if AWS blocks new {check.runtime} functions; refuse to change "
             f"it if it exists without the tag {owner.TAG_KEY}={name}"
@@ -746,11 +747,11 @@ def code_key(function: str, sha256: str) -> str:
     return f"{owner.uploads_prefix(function)}{sha256}.zip"
 
 
-def ownership(settings: DeploySettings, function: dict) -> tuple[bool, bool]:
+def ownership(settings: DeploySettings, function: dict, aws: AWSClient) -> tuple[bool, bool]:
     """For an existing function (get_function's answer): (adopting it now, keeping the
     settings the user did not pass). Refuses a function lambdapack did not make, unless
     --adopt."""
-    tags = function.get("Tags") or {}
+    tags = aws.function_tags(function["Configuration"]["FunctionArn"])
     if owner.owned(tags, settings.function):
         return False, owner.adopted(tags)
     if not settings.adopt:
@@ -770,7 +771,7 @@ def preview(settings: DeploySettings, check: Preflight, aws: AWSClient) -> list[
     if function is None:
         return []
     current = function["Configuration"]
-    _, keep = ownership(settings, function)
+    _, keep = ownership(settings, function, aws)
     run = DeployRun(settings, check, aws, lambda _: None, current=current, keep=keep)
     if settings.role:
         role = settings.role
@@ -950,7 +951,7 @@ def _read_function(run: DeployRun) -> None:
     function = run.aws.get_function(run.settings.function)
     run.current = function["Configuration"] if function else None
     if function is not None:
-        run.adopting, run.keep = ownership(run.settings, function)
+        run.adopting, run.keep = ownership(run.settings, function, run.aws)
     if run.current is None:
         refusal = _lifecycle_refusal(
             {"runtime": run.check.runtime, "architecture": run.check.architecture}, run.settings.today, True

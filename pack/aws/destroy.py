@@ -104,7 +104,7 @@ def plan(settings: DestroySettings) -> list[Call]:
     mark = f"{owner.TAG_KEY}={name}"
     calls = [
         Call(
-            "lambda get_function, list_functions; iam get_role, list_role_policies, "
+            "lambda get_function, list_tags, list_functions; iam get_role, list_role_policies, "
             "list_attached_role_policies; sqs get_queue_url, list_queue_tags, get_queue_attributes"
             + ("; s3 list_objects_v2, get_object_tagging" if settings.code_bucket else ""),
             name,
@@ -185,8 +185,8 @@ def inspect(settings: DestroySettings, aws: AWSClient) -> Decisions:
     function = aws.get_function(name)
     function_role = None
     if function is not None:
-        tags = function.get("Tags") or {}
         arn = function["Configuration"]["FunctionArn"]
+        tags = aws.function_tags(arn)
         if not owner.owned(tags, name):
             raise DestroyRefused(
                 f"destroy refused, nothing changed: the function {name} exists and lambdapack did not make "
