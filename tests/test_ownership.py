@@ -328,3 +328,22 @@ def test_sse_kms_buckets_get_their_keys_granted(zip_path, buckets):
     s3.create_bucket(Bucket="plain")
     plain = quiet_deploy(zip_path, "plain", bucket="plain")
     assert not [s for s in plain.policy["Statement"] if "kms" in json.dumps(s["Action"])]
+
+
+@pytest.mark.parametrize("foreign", ["role", "queue"])
+def test_a_foreign_role_or_queue_under_lambdapacks_name_is_refused_before_any_write(
+    zip_path, buckets, foreign
+):
+    if foreign == "role":
+        boto3.client("iam").create_role(RoleName="lambdapack-classify", AssumeRolePolicyDocument=TRUST)
+    else:
+        boto3.client("sqs").create_queue(QueueName="lambdapack-classify-failures")
+    roles_before = boto3.client("iam").list_roles()["Roles"]
+    with pytest.raises(DeployError, match=f"deploy refused before any AWS write: the {foreign}") as refused:
+        quiet_deploy(zip_path, "classify")
+    assert "--adopt" in refused.value.hint if foreign == "role" else "--on-failure" in refused.value.hint
+    assert boto3.client("lambda").list_functions()["Functions"] == []
+    assert boto3.client("iam").list_roles()["Roles"] == roles_before
+    assert len(queue_urls()) == (1 if foreign == "queue" else 0)
+    if foreign == "role":
+        assert boto3.client("iam").list_role_policies(RoleName="lambdapack-classify")["PolicyNames"] == []
