@@ -32,6 +32,10 @@ ONE_VCPU_MB = 1_769  # memory at which a function gets one full vCPU
 DEFAULT_MEMORY_MB = 1_024
 DEFAULT_TIMEOUT_S = 60
 DEFAULT_CONCURRENCY = 1_000  # per Region, per account
+# Asynchronous invocation (PutFunctionEventInvokeConfig): Lambda's own defaults, set explicitly.
+EVENT_AGE_S = Range(60, 21_600, "s")
+DEFAULT_EVENT_AGE_S = 21_600
+ASYNC_RETRY_ATTEMPTS = 2
 
 DIRECT_ZIP_BYTES = 50 * MiB  # ZipFile in the request
 REQUEST_BYTES = 70_167_211  # the whole CreateFunction/UpdateFunctionCode body

@@ -13,7 +13,7 @@ import pytest
 
 from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, deploy
-from lambdapack.aws.inventory import failure_queue_name
+from lambdapack.aws.owner import failure_queue_name
 from lambdapack.aws.wire import WireSettings, wire
 from lambdapack.local.localaws import LocalAWS
 

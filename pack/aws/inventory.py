@@ -29,11 +29,6 @@ from .wire import filter_of
 PEEK_VISIBILITY_S = 30  # how long a peeked message is hidden before it is made visible again
 
 
-def failure_queue_name(function: str) -> str:
-    """The SQS queue lambdapack creates as a function's failure destination."""
-    return f"lambdapack-{function}-failures"
-
-
 @dataclass(frozen=True)
 class Input:
     key: str

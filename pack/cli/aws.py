@@ -46,7 +46,30 @@ from .common import aws_options, env_pairs, err, required, session
 @click.option("--prefix", help="The input prefix (limits the created role to it).")
 @click.option("--output-bucket", help="Where results go (default: the input bucket).")
 @click.option("--output-prefix", help="Prefix of result objects. Default results/.")
-@click.option("--dry-run", is_flag=True, help="Print the plan; make no AWS call.")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over an existing function lambdapack did not make: tag it, keep the settings not passed, "
+    "merge its environment variables.",
+)
+@click.option(
+    "--on-failure",
+    metavar="ARN",
+    help="Send failed asynchronous invocations to this SQS queue, SNS topic, S3 bucket or function "
+    "(default: the queue lambdapack-FUNCTION-failures, created).",
+)
+@click.option(
+    "--max-event-age",
+    type=int,
+    help="Seconds an event may wait for a retry before it goes to the failure destination (60–21600). "
+    "Default 21600.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan and each change to an existing function's configuration (old → new); "
+    "reads only, writes nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the log goes to stderr).")
 @aws_options
 def deploy_command(
@@ -64,6 +87,9 @@ def deploy_command(
     prefix,
     output_bucket,
     output_prefix,
+    adopt,
+    on_failure,
+    max_event_age,
     dry_run,
     as_json,
     profile,
@@ -71,8 +97,9 @@ def deploy_command(
 ) -> None:
     """Create or update the Lambda function from ZIP (default dist/function.zip)."""
     from ..aws.client import AWSClient
-    from ..aws.deploy import DeploySettings, deploy, plan, preflight
+    from ..aws.deploy import KEPT_SETTINGS, DeploySettings, deploy, plan, preflight, preview
     from ..aws.settings import load_settings, pick
+    from ..errors import AWSError
 
     file = load_settings()
     name = pick(function, file, "function")
@@ -95,20 +122,49 @@ def deploy_command(
         output_bucket=pick(output_bucket, file, "output_bucket"),
         output_prefix=pick(output_prefix, file, "output_prefix", DeploySettings.output_prefix),
         deps_path=deps_path,
+        adopt=adopt,
+        explicit=_given(KEPT_SETTINGS, file),
+        on_failure=pick(on_failure, file, "on_failure"),
+        max_event_age=int(pick(max_event_age, file, "max_event_age", DeploySettings.max_event_age)),
     )
     if dry_run:
         check = preflight(settings)
+        try:
+            changes: list[str] | None = preview(settings, check, AWSClient(session(profile, region)))
+            read = "reads only, nothing written"
+        except AWSError as exc:  # a refusal (DeployError) is the answer; an unreadable function is not
+            changes, read = None, f"the function could not be read ({exc}), so its changes are not shown"
         click.echo(
             f"dry run: {settings.zip_path} ({check.runtime}, {check.architecture}, "
-            f"{check.zipped:,} bytes, {check.upload} upload) — no AWS call made. Plan:"
+            f"{check.zipped:,} bytes, {check.upload} upload) — {read}. Plan:"
         )
         for number, call in enumerate(plan(settings, check), 1):
             click.echo(f"  {number}. {call.describe()}")
+        if changes:
+            click.echo(f"changes to the configuration of {settings.function} (old → new):")
+            for line in changes:
+                click.echo(f"  {line}")
+        elif changes == []:
+            click.echo(f"no change to the configuration of {settings.function} (or it does not exist yet)")
         return
     log = (lambda line: err.print(line, markup=False, highlight=False)) if as_json else click.echo
     result = deploy(settings, AWSClient(session(profile, region)), log=log)
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(result), indent=2, sort_keys=True))
+
+
+def _given(names, file: dict) -> frozenset[str]:
+    """The settings among ``names`` the user gave: on the command line (or through the
+    environment), or in lambdapack.toml; not the defaults."""
+    context = click.get_current_context()
+    given = {
+        name
+        for name in names
+        if context.get_parameter_source(name)
+        in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+        or name in file
+    }
+    return frozenset(given)
 
 
 @click.command("wire")
@@ -191,14 +247,27 @@ def unwire_command(function, bucket, profile, region) -> None:
 @click.option(
     "--code-bucket", help="Where deploy uploaded code and staged dependencies (lambdapack/FUNCTION/)."
 )
+@click.option(
+    "--delete-failures",
+    is_flag=True,
+    help="Delete the failure queue even if it still holds failed invocation records.",
+)
 @click.option("--yes", is_flag=True, help="Remove them; without it, only print the plan.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read everything and print what would be removed and what kept (and why); remove nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and what was removed as JSON.")
 @aws_options
-def destroy_command(function, bucket, code_bucket, yes, as_json, profile, region) -> None:
+def destroy_command(
+    function, bucket, code_bucket, delete_failures, yes, dry_run, as_json, profile, region
+) -> None:
     """Remove what lambdapack created for a function (trigger, permission, function, its role,
-    uploaded objects), and nothing else. Prints the plan; --yes carries it out."""
+    failure queue, uploaded objects) and carries its mark, and nothing else. Prints the plan;
+    --dry-run reads and says what would go; --yes carries it out."""
     from ..aws.client import AWSClient
-    from ..aws.destroy import DestroySettings, destroy, plan
+    from ..aws.destroy import DestroySettings, destroy, inspect, plan
     from ..aws.settings import load_settings, pick
 
     file = load_settings()
@@ -206,8 +275,23 @@ def destroy_command(function, bucket, code_bucket, yes, as_json, profile, region
         function=required(pick(function, file, "function"), "--function"),
         bucket=pick(bucket, file, "bucket"),
         code_bucket=pick(code_bucket, file, "code_bucket"),
+        delete_failures=delete_failures,
     )
     steps = [call.describe() for call in plan(settings)]
+    if dry_run:
+        decided = inspect(settings, AWSClient(session(profile, region)))
+        removals = decided.removals(settings)
+        if as_json:
+            click.echo(json.dumps({"plan": steps, "would_remove": removals, "kept": decided.kept}, indent=2))
+            return
+        click.echo(f"destroy {settings.function} — dry run (reads only, nothing removed):")
+        for line in removals:
+            click.echo(f"  would remove: {line}")
+        if settings.bucket:
+            click.echo(f"  would remove: lambdapack's trigger on s3://{settings.bucket}, if any")
+        for line in decided.kept:
+            click.echo(f"  kept: {line}")
+        return
     if not yes:
         if as_json:
             click.echo(json.dumps({"plan": steps, "removed": []}, indent=2))
