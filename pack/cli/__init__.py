@@ -11,10 +11,10 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.text import Text
 
 from .. import __version__
 from ..errors import PackError
+from ..render import line, text
 from . import aws, estimate, init, local, pack
 from .common import err
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _fail(error: PackError) -> None:
     where = f" ({error.stage})" if error.stage else ""
-    err.print(Text(f"error{where}: ", style="bold red") + Text(str(error)), highlight=False)
+    err.print(line((f"error{where}: ", "bold red"), str(error)), highlight=False)
     if error.hint:
-        err.print(Text(error.hint), highlight=False)
+        err.print(text(error.hint, newlines=True), highlight=False)
     sys.exit(error.exit_code)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import click
-from rich.text import Text
 
+from ..render import echo, say
 from .common import aws_options, env_pairs, err, required, session
+
+# CloudWatch Logs keeps events ten years at the longest (3,653 days).
+MAX_SINCE_S = 3653 * 86400
 
 
 @click.command("deploy")
@@ -98,14 +102,14 @@ def deploy_command(
     )
     if dry_run:
         check = preflight(settings)
-        click.echo(
+        echo(
             f"dry run: {settings.zip_path} ({check.runtime}, {check.architecture}, "
             f"{check.zipped:,} bytes, {check.upload} upload) — no AWS call made. Plan:"
         )
         for number, call in enumerate(plan(settings, check), 1):
-            click.echo(f"  {number}. {call.describe()}")
+            echo(f"  {number}. {call.describe()}")
         return
-    log = (lambda line: err.print(line, markup=False, highlight=False)) if as_json else click.echo
+    log = (lambda message: echo(message, err=True)) if as_json else echo
     result = deploy(settings, AWSClient(session(profile, region)), log=log)
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(result), indent=2, sort_keys=True))
@@ -152,11 +156,11 @@ def wire_command(
         click.echo(json.dumps({**dataclasses.asdict(result), "changed": result.changed}, indent=2))
         return
     for warning in result.warnings:
-        err.print(Text("warning: ", style="yellow") + Text(warning))
+        say(err, ("warning: ", "yellow"), warning)
     for action in result.actions:
-        click.echo(action)
+        echo(action)
     if not result.changed:
-        click.echo(
+        echo(
             f"{settings.function} is already wired to s3://{settings.bucket} (S3 invokes {result.target}): "
             "nothing to change"
         )
@@ -180,9 +184,9 @@ def unwire_command(function, bucket, profile, region) -> None:
         AWSClient(session(profile, region)),
     )
     for action in result.actions:
-        click.echo(action)
+        echo(action)
     if not result.changed:
-        click.echo("nothing to remove")
+        echo("nothing to remove")
 
 
 @click.command("destroy")
@@ -212,12 +216,12 @@ def destroy_command(function, bucket, code_bucket, yes, as_json, profile, region
         if as_json:
             click.echo(json.dumps({"plan": steps, "removed": []}, indent=2))
             return
-        click.echo(f"destroy {settings.function} — plan (no AWS call made):")
+        echo(f"destroy {settings.function} — plan (no AWS call made):")
         for number, step in enumerate(steps, 1):
-            click.echo(f"  {number}. {step}")
+            echo(f"  {number}. {step}")
         click.echo("nothing removed: run again with --yes to carry it out")
         return
-    log = (lambda line: err.print(line, markup=False, highlight=False)) if as_json else click.echo
+    log = (lambda message: echo(message, err=True)) if as_json else echo
     removed = destroy(settings, AWSClient(session(profile, region)), log=log)
     if as_json:
         click.echo(json.dumps({"plan": steps, "removed": removed}, indent=2))
@@ -225,7 +229,14 @@ def destroy_command(function, bucket, code_bucket, yes, as_json, profile, region
 
 @click.command("logs")
 @click.argument("function")
-@click.option("--since", type=click.FloatRange(min=0), default=3600, show_default=True, help="Seconds back.")
+@click.option(
+    "--since",
+    type=float,
+    default=3600,
+    show_default=True,
+    callback=lambda ctx, param, value: _seconds_back(value),
+    help=f"Seconds back (0 to {MAX_SINCE_S:,}: ten years, CloudWatch Logs' longest retention).",
+)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
 @aws_options
 def logs_command(function, since, follow, profile, region) -> None:
@@ -237,11 +248,17 @@ def logs_command(function, since, follow, profile, region) -> None:
 
     def emit(event: dict) -> None:
         when = datetime.datetime.fromtimestamp(event["timestamp"] / 1000, datetime.timezone.utc)
-        click.echo(f"{when:%Y-%m-%d %H:%M:%S} {event['message'].rstrip()}")
+        echo(f"{when:%Y-%m-%d %H:%M:%S} {event['message'].rstrip()}")
 
     count = tail(AWSClient(session(profile, region)), function, since, follow, emit)
     if not count:
-        err.print(f"no log lines of {function} in the last {since:g} s", highlight=False)
+        say(err, f"no log lines of {function} in the last {since:g} s")
+
+
+def _seconds_back(value: float) -> float:
+    if not math.isfinite(value) or not 0 <= value <= MAX_SINCE_S:
+        raise click.BadParameter(f"{value:g} is not a number of seconds from 0 to {MAX_SINCE_S:,}")
+    return value
 
 
 COMMANDS = (deploy_command, wire_command, unwire_command, destroy_command, logs_command)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ..limits import MEMORY_MB
@@ -23,6 +22,7 @@ from ..pages import (
     write_page,
 )
 from ..pricing import prices_for
+from ..render import say, text
 from ..resources import default_cache_dir
 from .common import console, err
 
@@ -86,13 +86,13 @@ def estimate_command(
         images_dir=images_dir,
         warm=warm,
         region=region,
-        log=lambda line: err.print(line, markup=False, highlight=False),
+        log=lambda message: say(err, message),
     )
     result = estimate(measurements, images, region, concurrency)
     for path, page in ((html_path, estimate_page), (svg_path, estimate_svg)):
         if path is not None:
             write_page(path, page(result))
-            err.print(f"wrote {path}", highlight=False)
+            say(err, f"wrote {path}")
     if as_json:
         click.echo(json.dumps(result, indent=1))
     else:
@@ -103,8 +103,8 @@ def estimate_command(
 
 def render(result: dict, console: Console) -> None:
     images = result["images"]
-    title = (
-        f"{escape(result['zip'])} — {result['runtime']} {result['architecture']}: "
+    title = text(
+        f"{result['zip']} — {result['runtime']} {result['architecture']}: "
         f"{images:,} images in {result['region']}"
     )
     table = Table(title=title, title_justify="left")
@@ -137,39 +137,40 @@ def render(result: dict, console: Console) -> None:
         )
     console.print(table)
     for line in notes:
-        console.print(escape(line), highlight=False)
+        say(console, line)
     sequential = result["sequential"]
     if sequential:
-        console.print(
+        say(
+            console,
             f"one process in a loop on this machine ({sequential['memory_mb']:,} MB share): init "
             f"{sequential['init_ms']:,.0f} ms + {images:,} × {sequential['warm_ms']:,.1f} ms = "
             f"{duration(sequential['wall_s'])}",
-            highlight=False,
         )
     prices, billing, scaling = result["prices"], result["billing"], result["scaling"]
     gb_second = prices["gb_second"][result["architecture"]]
-    console.print(
+    say(
+        console,
         f"prices ({prices['region']}, taken {prices['taken']}): Lambda {result['architecture']} "
         f"{price(gb_second)} per GB-s, ${prices['per_million_requests']:.2f} per 1M requests — "
         f"{prices['lambda_source']}; S3 PUT {price(prices['s3_put_per_1000'])} and GET "
         f"{price(prices['s3_get_per_1000'])} per 1,000 — {prices['s3_source']}. {prices['note']}.",
-        highlight=False,
     )
-    console.print(
+    say(
+        console,
         f"billing: duration rounded up to {billing['granularity_ms']} ms, memory/{billing['mb_per_gb']} GB; "
         f"the init of each cold start is billed — {billing['source']} (taken {billing['taken']}).",
-        highlight=False,
     )
-    console.print(
+    say(
+        console,
         f"scaling: +{scaling['step']:,} concurrent executions every {scaling['every_s']:g} s per "
         f"function, up to the account concurrency {scaling['account_concurrency']:,} — "
         f"{scaling['source']} (taken {scaling['taken']}).",
-        highlight=False,
     )
     measured = result["measured_with"]
     sample = measured["sample_images"]
-    console.print(
-        f"measured: {escape(measured['how'])}"
+    say(
+        console,
+        f"measured: {measured['how']}"
         + (
             ", memory capped and a CPU share of memory/1,769 MB"
             if measured["cpu_capped"]
@@ -177,12 +178,11 @@ def render(result: dict, console: Console) -> None:
         )
         + f"; {len(sample)} sample images ({', '.join(_image_text(i) for i in sample)}); "
         f"{measured['warm_figure']}; S3 was {measured['s3']}.",
-        highlight=False,
     )
     for line in result["assumptions"]:
-        console.print(f"assumed: {escape(line)}", highlight=False)
+        say(console, f"assumed: {line}")
     for line in result["notes"]:
-        console.print(f"[bold]note:[/bold] {escape(line)}", highlight=False)
+        say(console, ("note:", "bold"), f" {line}")
 
 
 def _image_text(image: dict) -> str:

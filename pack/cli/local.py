@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError, ResultsMissing
-from ..render import progress_bar, results_table
+from ..render import echo, progress_bar, results_table, say
 from ..resources import default_cache_dir
 from .common import aws_options, console, env_pairs, session
 
@@ -68,7 +68,7 @@ def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, 
         objects, result = classify_files(zip_path, list(images), options)
         _report_invocation(result, options.memory)
         for path, body in zip(images, objects, strict=True):
-            click.echo(json.dumps({"file": str(path), **body}, sort_keys=True))
+            echo(json.dumps({"file": str(path), **body}, sort_keys=True))
         return
     if event_file:
         try:
@@ -82,16 +82,16 @@ def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, 
     with ZipFunction(zip_path, options) as function:
         result = function.invoke(event)
     _report_invocation(result, options.memory)
-    click.echo((result.payload or b"null").decode())
+    echo((result.payload or b"null").decode(errors="replace"))
 
 
 def _report_invocation(result, memory: int) -> None:
     """The function's log and Lambda's REPORT line on stderr; a failed invocation exits 1."""
     if result.logs:
-        click.echo(result.logs.rstrip(), err=True)
-    click.echo(result.report_line(memory), err=True)
+        echo(result.logs.rstrip(), err=True)
+    echo(result.report_line(memory), err=True)
     if not result.ok:
-        click.echo(json.dumps(result.error, indent=2))
+        echo(json.dumps(result.error, indent=2))
         raise SystemExit(1)
 
 
@@ -139,16 +139,16 @@ def local_command(port, concurrency, buckets, verbose) -> None:
         default_cache_dir(),
         port=port,
         concurrency=concurrency,
-        log=lambda line: out.print(line, markup=False, highlight=False),
+        log=lambda message: say(out, message),
         verbose=verbose,
     ) as local:
         for bucket in buckets:
             local.client("s3").create_bucket(Bucket=bucket)
-            out.print(f"created bucket {bucket}", highlight=False)
-        out.print(f"local AWS endpoint: {local.endpoint} — in another shell:", highlight=False)
+            say(out, f"created bucket {bucket}")
+        say(out, f"local AWS endpoint: {local.endpoint} — in another shell:")
         for key, value in local.client_environment().items():
-            out.print(f"  export {key}={value}", highlight=False)
-        out.print("then lambdapack deploy / wire / upload work against it. Ctrl-C stops.")
+            say(out, f"  export {key}={value}")
+        say(out, "then lambdapack deploy / wire / upload work against it. Ctrl-C stops.")
         try:
             while not stop.wait(0.5):
                 pass
@@ -162,11 +162,10 @@ def local_command(port, concurrency, buckets, verbose) -> None:
     )
     for failure in stats.failures:
         error = failure["error"]
-        out.print(
+        say(
+            out,
             f"  gave up: {failure['function']} {failure['request_id']} after {failure['attempts']} "
             f"attempt(s): {error.get('errorType')}: {error.get('errorMessage')}",
-            markup=False,
-            highlight=False,
         )
 
 
@@ -187,11 +186,11 @@ def upload_command(folder, destination, profile, region) -> None:
     with progress_bar() as progress:
         task = progress.add_task(f"uploading to s3://{bucket}/{prefix}", total=len(files))
         keys = upload_folder(folder, bucket, prefix, client, advance=lambda: progress.advance(task))
-    click.echo(f"uploaded {len(keys)} images to s3://{bucket}/{prefix}")
+    echo(f"uploaded {len(keys)} images to s3://{bucket}/{prefix}")
     if skipped := other_files(folder):
         names = ", ".join(p.relative_to(folder).as_posix() for p in skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        click.echo(f"skipped {len(skipped)} files that are not images by their name: {names}{more}")
+        echo(f"skipped {len(skipped)} files that are not images by their name: {names}{more}")
 
 
 @click.command("results")
@@ -230,10 +229,10 @@ def results_command(location, csv_path, wait, inputs, profile, region) -> None:
     out = console()
     out.print(results_table(rows))
     errors = sum(1 for r in rows if r["error"])
-    out.print(f"{len(rows) - errors} classified, {errors} errors")
+    say(out, f"{len(rows) - errors} classified, {errors} errors")
     if csv_path:
         write_csv(rows, csv_path)
-        out.print(f"wrote {csv_path}")
+        say(out, f"wrote {csv_path}")
     if missing:
         shown = ", ".join(missing[:5]) + (f" … and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise ResultsMissing(
