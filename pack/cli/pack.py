@@ -209,40 +209,10 @@ def pack_command(
 
 
 def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: bool) -> Report:
-
-    if options.find_links:
-        raise click.UsageError("--find-links folders are not mounted into the build container")
-    args = [
-        "/model",
-        "--python",
-        options.target.python,
-        "--arch",
-        options.target.arch,
-        "--runtime",
-        options.runtime.name,
-        "--stage-deps",
-        options.stage_deps,
-        "--deps-level",
-        str(options.deps_level),
-    ]
-    for requirement in options.requirements:
-        args += ["--require", requirement]
-    for group in options.keep:
-        args += ["--keep", group]
-    args += ["--bundle-boto3"] * options.bundle_boto3 + ["--refresh"] * options.refresh
-    args += ["--no-smoke"] * (not options.smoke)
     return pack_in_docker(
-        options.model,
-        options.out,
-        args,
-        options.target.python,
-        options.cache_dir,
+        options,
         DockerOptions(base_image=base_image, host_network=host_network),
-        options.samples,
-        options.quantize,
-        options.config,
         log=lambda message: err.print(text(message, newlines=True), highlight=False),
-        model_format=options.runtime.model_format,
     )
 
 
