@@ -101,6 +101,9 @@ def test_errors_name_hostile_paths_literally(tmp_path):
     proc = run_cli("report", str(path))
     one_line_error(proc, 2, "is not a zip file")
     assert "[bold]x\\u202e.zip" in proc.stderr and RLO not in proc.stderr
+    # click's own usage errors quote what was typed: shown through the same layer.
+    proc = run_cli("report", str(tmp_path / f"missing{ESC}.zip"))
+    assert proc.returncode == 2 and "missing\\x1b[31m.zip" in proc.stderr and "\x1b" not in proc.stderr
 
 
 def test_compare_shows_hostile_names_literally(tmp_path):

@@ -8,13 +8,14 @@ imports it.
 
 from __future__ import annotations
 
+import io
 import sys
 
 import click
 
 from .. import __version__
 from ..errors import PackError
-from ..render import line, text
+from ..render import echo, line, text
 from . import aws, estimate, init, local, pack
 from .common import err
 
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> None:
         err.print("aborted")
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()
+        exc.show(file=shown)  # it may quote what was typed: shown through the output layer
+        echo(shown.getvalue().rstrip("\n"), err=True)
         sys.exit(exc.exit_code)
     except PackError as exc:
         _fail(exc)
