@@ -321,15 +321,20 @@ def build_record_in(archive: zipfile.ZipFile) -> dict:
 
 
 def _target_problem(record: dict) -> str | None:
+    """A recorded target lambdapack does not know (``packing.target``), named by its field."""
     target = record.get("target")
     if target is None:
         return None
-    if target["python"] not in PYTHON_VERSIONS:
-        return f"target.python: {target['python']!r} is not one of {', '.join(PYTHON_VERSIONS)}"
+    runtimes = {f"python{version}": version for version in PYTHON_VERSIONS}
+    python = target.get("python")
+    if python is not None and python not in PYTHON_VERSIONS:
+        return f"target.python: {python!r} is not one of {', '.join(PYTHON_VERSIONS)}"
+    if target["runtime"] not in runtimes:
+        return f"target.runtime: {target['runtime']!r} is not one of {', '.join(runtimes)}"
+    if python is not None and runtimes[target["runtime"]] != python:
+        return f"target.runtime: {target['runtime']!r} is not python{python}, the recorded target.python"
     if target["architecture"] not in ARCHES:
         return f"target.architecture: {target['architecture']!r} is not one of {', '.join(ARCHES)}"
-    if target["runtime"] != f"python{target['python']}":
-        return f"target.runtime: {target['runtime']!r} is not python{target['python']}"
     return None
 
 
