@@ -51,13 +51,14 @@ def text(value: object, style: str = "", newlines: bool = False) -> Text:
     return Text(visible(value, newlines), style=style)
 
 
-def line(*parts: object) -> Text:
+def line(*parts: object, newlines: bool = False) -> Text:
     """One printed line from pieces: a plain piece or a ``(piece, style)`` pair. Every piece is
-    shown literally (``visible``); only the styles given here apply."""
+    shown literally (``visible``); only the styles given here apply. ``newlines``: a message
+    of several lines (else a newline in a name cannot fake a line of output)."""
     out = Text()
     for part in parts:
         piece, style = part if isinstance(part, tuple) else (part, "")
-        out.append(visible(piece, newlines=True), style=style)
+        out.append(visible(piece, newlines), style=style)
     return out
 
 
@@ -66,9 +67,9 @@ def echo(message: object, err: bool = False) -> None:
     click.echo(visible(message, newlines=True), err=err)
 
 
-def say(console: Console, *parts: object) -> None:
+def say(console: Console, *parts: object, newlines: bool = False) -> None:
     """Print ``line(*parts)`` without rich's highlighting."""
-    console.print(line(*parts), highlight=False)
+    console.print(line(*parts, newlines=newlines), highlight=False)
 
 
 def size(value: int) -> str:

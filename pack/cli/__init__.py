@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> None:
 def _fail(error: PackError) -> None:
     where = f" ({error.stage})" if error.stage else ""
     # soft_wrap: the message is one line however narrow the terminal (a test may read it).
-    err.print(line((f"error{where}: ", "bold red"), str(error)), highlight=False, soft_wrap=True)
+    err.print(
+        line((f"error{where}: ", "bold red"), str(error), newlines=True), highlight=False, soft_wrap=True
+    )
     if error.hint:
         err.print(text(error.hint, newlines=True), highlight=False, soft_wrap=True)
     sys.exit(error.exit_code)
