@@ -346,3 +346,20 @@ def test_two_packs_into_one_folder_take_turns(packed, cache_dir, tmp_path):
     assert f"process {first.pid} is packing into {dest}: waiting" in results[1][2]
     assert zipfile.ZipFile(dest / "function.zip").testzip() is None
     assert not list(dest.glob(".*.partial"))
+
+
+def test_names_aws_would_refuse_are_refused_before_any_call(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "one.png").write_bytes(png_bytes())
+    for args, words in (
+        (("upload", str(folder), "s3://B[x]/p/"), "'B[x]' is not an S3 bucket name"),
+        (("results", "s3://b[/x]/results/"), "'b[' is not an S3 bucket name"),
+        (("wire", "--function", "[/x]", "--bucket", "photos"), "'[/x]' is not a Lambda function name"),
+        (("unwire", "--function", "f", "--bucket", "b[/x]"), "'b[/x]' is not an S3 bucket name"),
+        (("logs", "[bold]f"), "'[bold]f' is not a Lambda function name"),
+    ):
+        proc = run_cli(*args, env={"AWS_REGION": "us-east-1"})
+        no_traceback(proc)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert words in proc.stderr, (args, proc.stderr)

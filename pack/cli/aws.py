@@ -151,6 +151,7 @@ def wire_command(
         allow_recursion=allow_recursion,
         alias=pick(alias, file, "alias", DEFAULT_ALIAS) or None,
     )
+    _check_names(function=settings.function, bucket=settings.bucket)
     result = wire(settings, AWSClient(session(profile, region)))
     if as_json:
         click.echo(json.dumps({**dataclasses.asdict(result), "changed": result.changed}, indent=2))
@@ -178,11 +179,10 @@ def unwire_command(function, bucket, profile, region) -> None:
     from ..aws.wire import unwire
 
     file = load_settings()
-    result = unwire(
-        required(pick(function, file, "function"), "--function"),
-        required(pick(bucket, file, "bucket"), "--bucket"),
-        AWSClient(session(profile, region)),
-    )
+    function = required(pick(function, file, "function"), "--function")
+    bucket = required(pick(bucket, file, "bucket"), "--bucket")
+    _check_names(function=function, bucket=bucket)
+    result = unwire(function, bucket, AWSClient(session(profile, region)))
     for action in result.actions:
         echo(action)
     if not result.changed:
@@ -250,9 +250,20 @@ def logs_command(function, since, follow, profile, region) -> None:
         when = datetime.datetime.fromtimestamp(event["timestamp"] / 1000, datetime.timezone.utc)
         echo(f"{when:%Y-%m-%d %H:%M:%S} {event['message'].rstrip()}")
 
+    _check_names(FUNCTION=function)
     count = tail(AWSClient(session(profile, region)), function, since, follow, emit)
     if not count:
         say(err, f"no log lines of {function} in the last {since:g} s")
+
+
+def _check_names(**given: str) -> None:
+    """Names AWS would refuse, refused here in one line (exit 2) before any call."""
+    from ..aws import names
+
+    checks = {"function": names.function_problem, "bucket": names.bucket_problem}
+    for option, value in given.items():
+        if problem := checks[option.lower()](value):
+            raise click.BadParameter(problem, param_hint=option if option.isupper() else f"--{option}")
 
 
 def _seconds_back(value: float) -> float:

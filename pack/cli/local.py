@@ -175,9 +175,9 @@ def local_command(port, concurrency, buckets, verbose) -> None:
 @aws_options
 def upload_command(folder, destination, profile, region) -> None:
     """Upload the images in FOLDER to s3://BUCKET/PREFIX/, with a progress bar."""
-    from ..local.s3io import image_files, other_files, parse_s3_url, require_bucket, upload_folder
+    from ..local.s3io import image_files, other_files, require_bucket, upload_folder
 
-    bucket, prefix = parse_s3_url(destination)
+    bucket, prefix = _parsed(destination)
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     client = session(profile, region).client("s3")
@@ -206,9 +206,9 @@ def upload_command(folder, destination, profile, region) -> None:
 @aws_options
 def results_command(location, csv_path, wait, inputs, profile, region) -> None:
     """Collect the result objects under s3://BUCKET/PREFIX/ into a table (and CSV)."""
-    from ..local.s3io import collect_results, parse_s3_url, wait_for_results, write_csv
+    from ..local.s3io import collect_results, wait_for_results, write_csv
 
-    bucket, prefix = parse_s3_url(location)
+    bucket, prefix = _parsed(location)
     client = session(profile, region).client("s3")
     missing: list[str] = []
     if wait is not None:
@@ -220,7 +220,7 @@ def results_command(location, csv_path, wait, inputs, profile, region) -> None:
             task = progress.add_task("waiting for results", total=None)
             missing = wait_for_results(
                 client,
-                parse_s3_url(inputs),
+                _parsed(inputs),
                 (bucket, prefix),
                 wait,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
@@ -240,6 +240,19 @@ def results_command(location, csv_path, wait, inputs, profile, region) -> None:
             "The function may still be running, or gave up on them: look at its log (lambdapack local "
             "prints every invocation), or wait longer.",
         )
+
+
+def _parsed(url: str) -> tuple[str, str]:
+    """``s3://BUCKET/PREFIX`` -> (bucket, prefix); a bucket name AWS would refuse is refused here
+    (split by hand: urllib reads ``[…]`` in the host as an IPv6 address and raises)."""
+    from ..aws import names
+
+    if not url.startswith("s3://") or not url[5:].partition("/")[0]:
+        raise InputError(f"{url!r} is not s3://BUCKET/PREFIX")
+    bucket, _, prefix = url[5:].partition("/")
+    if problem := names.bucket_problem(bucket):
+        raise InputError(problem, f"Check the bucket in {url}.")
+    return bucket, prefix
 
 
 COMMANDS = (invoke_command, local_command, upload_command, results_command)
