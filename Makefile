@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # lambdapack is installed into .venv as a user gets it (a built wheel, not an
 # editable checkout), so the tests run the package with its shipped resources;
 # it is reinstalled whenever one of these changes.
-SOURCES := pyproject.toml Dockerfile.amazonlinux build.sh $(shell find pack handler -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
+SOURCES := pyproject.toml Dockerfile.amazonlinux build.sh $(shell find pack handler \( -name '*.py' -o -name '*.json' \) -not -path '*/__pycache__/*' 2>/dev/null)
 SAMPLE := build/sample
 SAMPLE_MODEL := $(SAMPLE)/digits.keras
 OUT ?= dist

@@ -68,6 +68,30 @@ def built_once(
     return False
 
 
+@contextmanager
+def folder_lock(
+    folder: Path, name: str, on_wait: Callable[[str], None] = lambda holder: None
+) -> Iterator[None]:
+    """Hold ``folder/name`` locked (fcntl, released when the file closes, so also when the
+    process dies) for the block: a second holder waits. The lock file carries the holder's PID;
+    ``on_wait(pid)`` is told it once before waiting ("?" when unknown). Where the file system
+    has no locks, the block runs unlocked, as ``built_once`` does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / name, "a+") as lock:  # "a+": never truncated by a waiter
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            on_wait(lock.read().strip() or "?")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError:
+            pass  # no locks on this file system
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
+
+
 def write_whole(dest: Path, data: bytes) -> None:
     """Write ``dest`` beside itself and rename it into place: a reader (another thread or
     process, or a later run) sees the old file, or none, or all of the new one."""

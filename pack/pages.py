@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .packing.report import FileRow, Report
-from .render import size
+from .render import size, visible
 
 # --- shared: the document, its style, escaping, writing ----------------------------------------
 
@@ -38,7 +38,9 @@ FONT = "system-ui, sans-serif"  # the charts carry it, for when they stand alone
 
 
 def esc(value: object) -> str:
-    return html.escape(str(value))
+    """Outside text in HTML: markup escaped, control and bidirectional characters shown as
+    escapes (``render.visible``), so a file name cannot turn a label around."""
+    return html.escape(visible(value))
 
 
 def document(title: str, body: str, css: str = "") -> str:

@@ -1,19 +1,75 @@
 """What a person reads on a terminal (rich): the pack report's tables, the
 results table and progress bars. Terminal layout lives here; the report itself
-is a typed object (``packing.report.Report``) that ``--json`` prints as it is."""
+is a typed object (``packing.report.Report``) that ``--json`` prints as it is.
+
+The output layer: every string that came from outside (keys, labels, file
+names, prefixes, model names, other programs' messages) reaches the terminal
+through ``visible`` — as plain text (``text``, ``line``, ``echo``), never as
+rich markup, with control and bidirectional characters shown as escapes
+(``\x1b``, ``\u202e``), so a name cannot restyle, reorder or rewrite what is
+printed around it. lambdapack's own words may carry styles; what it quotes never does.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 
+import click
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from .packing.report import Report
 
 MiB = 1024 * 1024
+
+# C0 and C1 control characters (ESC starts a terminal escape sequence, CR rewrites the line,
+# BS erases), DEL, the line and paragraph separators, and Unicode's bidirectional controls
+# (U+202E turns the rest of a line around). Tab and newline are kept where a message has lines.
+_HIDDEN = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_HIDDEN_IN_LINE = re.compile(f"[{_HIDDEN}\\t\\n]")
+_HIDDEN_IN_LINES = re.compile(f"[{_HIDDEN}]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(value: object, newlines: bool = False) -> str:
+    """``value`` as it may be shown: every character that would act on the terminal instead
+    of appearing (controls, bidirectional overrides) written as its escape, ``\\u202e``.
+    ``newlines``: keep newline and tab (a multi-line message, a log line)."""
+    pattern = _HIDDEN_IN_LINES if newlines else _HIDDEN_IN_LINE
+    return pattern.sub(_escape, str(value))
+
+
+def text(value: object, style: str = "", newlines: bool = False) -> Text:
+    """Outside text as a rich ``Text``: shown literally, never read as markup."""
+    return Text(visible(value, newlines), style=style)
+
+
+def line(*parts: object, newlines: bool = False) -> Text:
+    """One printed line from pieces: a plain piece or a ``(piece, style)`` pair. Every piece is
+    shown literally (``visible``); only the styles given here apply. ``newlines``: a message
+    of several lines (else a newline in a name cannot fake a line of output)."""
+    out = Text()
+    for part in parts:
+        piece, style = part if isinstance(part, tuple) else (part, "")
+        out.append(visible(piece, newlines), style=style)
+    return out
+
+
+def echo(message: object, err: bool = False) -> None:
+    """A plain line on stdout (or stderr), its outside text made visible (``visible``)."""
+    click.echo(visible(message, newlines=True), err=err)
+
+
+def say(console: Console, *parts: object, newlines: bool = False) -> None:
+    """Print ``line(*parts)`` without rich's highlighting."""
+    console.print(line(*parts, newlines=newlines), highlight=False)
 
 
 def size(value: int) -> str:
@@ -29,9 +85,11 @@ def size(value: int) -> str:
 def render(report: Report, console: Console, verbose: bool = False) -> None:
     z = report.zip
     target = report.target
-    title = escape(z.path)
+    title = text(z.path)
     if target:
-        title += f" — {target['runtime']} {target['architecture']} ({target['os']}, glibc {target['glibc']})"
+        title += text(
+            f" — {target['runtime']} {target['architecture']} ({target['os']}, glibc {target['glibc']})"
+        )
     table = Table(title=title, title_justify="left")
     table.add_column("package")
     table.add_column("version")
@@ -42,8 +100,8 @@ def render(report: Report, console: Console, verbose: bool = False) -> None:
     table.add_column("prune saved", justify="right")
     for row in report.packages:
         table.add_row(
-            row.name,
-            row.version,
+            text(row.name),
+            text(row.version),
             str(row.files),
             size(row.unzipped),
             size(row.zipped),
@@ -69,7 +127,7 @@ def render(report: Report, console: Console, verbose: bool = False) -> None:
     largest.add_column("unzipped", justify="right")
     largest.add_column("zipped", justify="right")
     for file in report.largest_files:
-        largest.add_row(file.path, file.package, size(file.unzipped), size(file.zipped))
+        largest.add_row(text(file.path), text(file.package), size(file.unzipped), size(file.zipped))
     console.print(largest)
 
     limits = Table(title="Lambda limits", title_justify="left")
@@ -78,18 +136,18 @@ def render(report: Report, console: Console, verbose: bool = False) -> None:
     limits.add_column("limit", justify="right")
     limits.add_column("")
     for limit in report.limits:
-        mark = "[green]ok[/]" if limit.ok else ("[red]OVER[/]" if limit.fatal else "[yellow]over[/]")
+        mark = ("ok", "green") if limit.ok else (("OVER", "red") if limit.fatal else ("over", "yellow"))
         note = "" if limit.ok else f" — {limit.remedy}"
-        limits.add_row(limit.name, f"{limit.value:,}", f"{limit.limit:,}", mark + note)
+        limits.add_row(text(limit.name), f"{limit.value:,}", f"{limit.limit:,}", line(mark, note))
     console.print(limits)
     if report.section("deps"):
         _render_deps(report.build["deps"], console)
 
     _render_checks(report, console, verbose)
     for warning in report.warnings:
-        console.print(f"[yellow]warning: {escape(warning)}[/]")
-    console.print(f"sha256      {z.sha256}")
-    console.print(f"CodeSha256  {z.code_sha256}  (what Lambda reports)")
+        say(console, ("warning: ", "yellow"), (warning, "yellow"))
+    say(console, f"sha256      {z.sha256}")
+    say(console, f"CodeSha256  {z.code_sha256}  (what Lambda reports)")
 
 
 def _render_deps(deps: dict, console: Console) -> None:
@@ -98,17 +156,18 @@ def _render_deps(deps: dict, console: Console) -> None:
     table.add_column("unpacked", justify="right")
     packages = sorted(deps.get("packages", {}).items(), key=lambda item: (-item[1], item[0]))
     for name, unpacked in packages[:10]:
-        table.add_row(name, size(unpacked))
+        table.add_row(text(name), size(unpacked))
     if len(packages) > 10:
         table.add_row(f"{len(packages) - 10} more", size(sum(v for _, v in packages[10:])))
     table.add_section()
     table.add_row(f"total ({deps['files']:,} files)", size(deps["unpacked_bytes"]))
     console.print(table)
-    console.print(
-        f"staged dependencies: {escape(deps.get('path', deps['file']))}, {size(deps['bytes'])} "
+    say(
+        console,
+        f"staged dependencies: {deps.get('path', deps['file'])}, {size(deps['bytes'])} "
         f"(zstd -{deps['zstd_level']}), unpacked into /tmp at cold start; ephemeral storage "
         f"needed {deps['ephemeral_storage_mb']:,} MB of Lambda's 10,240 (deploy sets it); "
-        f"sha256 {deps['sha256']}"
+        f"sha256 {deps['sha256']}",
     )
 
 
@@ -117,61 +176,82 @@ def _render_checks(report: Report, console: Console, verbose: bool = False) -> N
     if elf is not None:
         highest = ", ".join(f"{k} {v}" for k, v in elf["highest_required"].items()) or "none"
         if elf["ok"]:
-            console.print(
-                f"[green]native libraries: {elf['files']} ELF files can load on the target[/] "
-                f"(highest versions needed: {highest})"
+            say(
+                console,
+                (f"native libraries: {elf['files']} ELF files can load on the target", "green"),
+                f" (highest versions needed: {highest})",
             )
         else:
-            console.print(f"[red]native libraries: {len(elf['problems'])} problems[/]")
+            say(console, (f"native libraries: {len(elf['problems'])} problems", "red"))
             for problem in elf["problems"][:20]:
-                console.print(f"  {escape(problem['path'])}: {escape(problem['problem'])}")
+                say(console, f"  {problem['path']}: {problem['problem']}")
     strip = report.section("strip")
     if strip:
         if strip.get("note"):
-            console.print(f"[yellow]strip: {escape(strip['note'])}[/]")
+            say(console, (f"strip: {strip['note']}", "yellow"))
         kept = strip["kept_original"]
         if kept and verbose:
             for file in kept:
-                console.print(f"[yellow]kept unstripped[/] {escape(file['path'])}: {escape(file['reason'])}")
+                say(console, ("kept unstripped", "yellow"), f" {file['path']}: {file['reason']}")
         elif kept:
             names = ", ".join(PurePosixPath(file["path"]).name for file in kept[:3])
             more = f" and {len(kept) - 3} more" if len(kept) > 3 else ""
-            console.print(
-                f"[yellow]strip: {len(kept)} files kept unstripped (stripped, they would not load): "
-                f"{escape(names)}{more}[/] (why: --verbose)"
+            say(
+                console,
+                (
+                    f"strip: {len(kept)} files kept unstripped (stripped, they would not load): "
+                    f"{names}{more}",
+                    "yellow",
+                ),
+                " (why: --verbose)",
             )
     bytecode = report.section("bytecode")
     if bytecode:
         style = "green" if bytecode["compiled"] else "yellow"
-        console.print(f"[{style}]bytecode: {escape(bytecode['note'])}[/] ({bytecode['files']} files)")
+        say(console, (f"bytecode: {bytecode['note']}", style), f" ({bytecode['files']} files)")
     model = report.section("model")
     if model:
         served = "SavedModel" if model.get("format") == "saved_model" else ".tflite"
-        line = f"model: {model['kind']} -> {size(model['bytes'])} {served} (quantize {model['quantize']})"
-        line += f", config {model['config']}" if model.get("config") else ", no config (defaults)"
+        summary = f"model: {model['kind']} -> {size(model['bytes'])} {served} (quantize {model['quantize']})"
+        summary += f", config {model['config']}" if model.get("config") else ", no config (defaults)"
         check = model.get("conversion_check")
         if check:
-            line += (
+            summary += (
                 f"; conversion check on {check['inputs']} inputs: top-1 agreement "
                 f"{check['top1_agreement']:.0%}, largest probability difference "
                 f"{check['max_probability_difference']:.2g}"
             )
-        console.print(line)
+        say(console, summary)
     smoke = report.smoke
     if smoke:
         if smoke.get("ran"):
-            console.print(
-                f"[green]smoke run: {smoke['images']} images classified by the zip in a clean "
-                f"interpreter[/] (import {smoke['import_s']:.2f} s, first inference "
-                f"{smoke['first_inference_ms']:.1f} ms)"
+            say(
+                console,
+                (
+                    f"smoke run: {smoke['images']} images classified by the zip in a clean interpreter",
+                    "green",
+                ),
+                f" (import {smoke['import_s']:.2f} s, first inference {smoke['first_inference_ms']:.1f} ms)",
             )
         else:
-            console.print(f"[yellow]smoke run: not run — {escape(smoke['note'])}[/]")
+            say(console, (f"smoke run: not run — {smoke['note']}", "yellow"))
+
+
+class _TextProgress(Progress):
+    """A progress bar whose task descriptions are shown literally (they name buckets, prefixes)."""
+
+    def add_task(self, description: str, *args, **kwargs):
+        return super().add_task(visible(description), *args, **kwargs)
+
+    def update(self, task_id, *args, description: str | None = None, **kwargs) -> None:
+        if description is not None:
+            description = visible(description)
+        super().update(task_id, *args, description=description, **kwargs)
 
 
 def progress_bar(console: Console | None = None) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
+    return _TextProgress(
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -180,12 +260,13 @@ def progress_bar(console: Console | None = None) -> Progress:
 
 
 def results_table(rows: list[dict], limit: int = 20) -> Table:
-    """Rows of ``aws.objects.collect_results``: input, top-1 label and score, or the error."""
+    """Rows of ``aws.objects.collect_results``: input, top-1 label and score, or the error. Every
+    cell is shown literally (``text``): keys and labels are the user's."""
     table = Table(title=f"results ({len(rows)})", title_justify="left")
     for column in ("input", "label", "score", "error"):
         table.add_column(column)
     for row in rows[:limit]:
-        table.add_row(row["input"], row["label"], str(row["score"]), row["error"])
+        table.add_row(text(row["input"]), text(row["label"]), text(row["score"]), text(row["error"]))
     if len(rows) > limit:
         table.add_row(f"… {len(rows) - limit} more (all of them: --csv FILE)", "", "", "")
     return table

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from .errors import InputError
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
-    """``s3://BUCKET/PREFIX`` -> (bucket, prefix); InputError otherwise."""
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
+    """``s3://BUCKET/PREFIX`` -> (bucket, prefix); InputError otherwise, and for a bucket name
+    AWS would refuse. Split by hand: urllib reads ``[…]`` in the host as an IPv6 address and
+    raises."""
+    from .aws import names
+
+    bucket, _, prefix = url[5:].partition("/") if url.startswith("s3://") else ("", "", "")
+    if not bucket:
         raise InputError(f"{url!r} is not s3://BUCKET/PREFIX")
-    return parsed.netloc, parsed.path.lstrip("/")
+    if problem := names.bucket_problem(bucket):
+        raise InputError(problem, f"Check the bucket in {url}.")
+    return bucket, prefix

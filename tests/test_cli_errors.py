@@ -113,7 +113,7 @@ def test_a_malformed_build_record_is_named(tmp_path):
         archive.writestr(BUILD_RECORD, "{not json")
     assert_clean_failure(lambdapack("report", str(broken)), 2, "is not valid JSON")
     deploy = lambdapack("deploy", str(broken), "--function", "f", "--bucket", "photos", "--dry-run")
-    assert_clean_failure(deploy, 10, "is not valid JSON")
+    assert_clean_failure(deploy, 2, "is not valid JSON")
 
 
 def test_an_event_file_that_is_not_json(tmp_path, packed):

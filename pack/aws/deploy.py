@@ -60,6 +60,7 @@ from lambdapack.handler.lambdapack_handler.modelstore import sha256_file
 
 from .. import limits
 from ..errors import AWSError, DeployError, PackError
+from ..packing.report import build_record_in, read_member
 from ..packing.target import LIFECYCLE, Target
 from ..packing.zipper import digest
 from . import names, owner
@@ -174,20 +175,14 @@ def preflight(settings: DeploySettings) -> Preflight:
                 f"the zip has no {module}.py, so Lambda cannot find the handler {HANDLER}",
                 "Pack it with lambdapack pack, which adds the handler.",
             )
-        if not _defines(archive.read(f"{module}.py"), function):
+        if not _defines(read_member(archive, f"{module}.py"), function):
             raise DeployError(f"{module}.py in the zip does not define {function}(event, context)")
-        try:
-            build = json.loads(archive.read(BUILD_RECORD))
-        except KeyError:
+        build = build_record_in(archive)  # checked against its schema: InputError (exit 2) if not
+        if not build:
             raise DeployError(
                 "the zip carries no build record, so its runtime and architecture are unknown",
                 "Pack it with lambdapack pack.",
-            ) from None
-        except ValueError as exc:
-            raise DeployError(
-                f"the zip's build record {BUILD_RECORD} is not valid JSON ({exc})",
-                "Pack it again with lambdapack pack.",
-            ) from exc
+            )
         target = build.get("target") if isinstance(build, dict) else None
         if not isinstance(target, dict) or not {"runtime", "architecture"} <= set(target):
             raise DeployError(

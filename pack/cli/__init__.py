@@ -8,13 +8,14 @@ imports it.
 
 from __future__ import annotations
 
+import io
 import sys
 
 import click
-from rich.text import Text
 
 from .. import __version__
 from ..errors import PackError
+from ..render import echo, line, text
 from . import aws, estimate, init, local, pack
 from .common import err
 
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> None:
         err.print("aborted")
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()
+        exc.show(file=shown)  # it may quote what was typed: shown through the output layer
+        echo(shown.getvalue().rstrip("\n"), err=True)
         sys.exit(exc.exit_code)
     except PackError as exc:
         _fail(exc)
@@ -62,7 +65,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _fail(error: PackError) -> None:
     where = f" ({error.stage})" if error.stage else ""
-    err.print(Text(f"error{where}: ", style="bold red") + Text(str(error)), highlight=False)
+    # soft_wrap: the message is one line however narrow the terminal (a test may read it).
+    err.print(
+        line((f"error{where}: ", "bold red"), str(error), newlines=True), highlight=False, soft_wrap=True
+    )
     if error.hint:
-        err.print(Text(error.hint), highlight=False)
+        err.print(text(error.hint, newlines=True), highlight=False, soft_wrap=True)
     sys.exit(error.exit_code)

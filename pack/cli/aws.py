@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import click
-from rich.text import Text
 
+from ..render import echo, say
 from .common import aws_options, env_pairs, err, required, session
+
+# CloudWatch Logs keeps events ten years at the longest (3,653 days).
+MAX_SINCE_S = 3653 * 86400
 
 
 @click.command("deploy")
@@ -134,20 +138,20 @@ def deploy_command(
             read = "reads only, nothing written"
         except AWSError as exc:  # a refusal (DeployError) is the answer; an unreadable function is not
             changes, read = None, f"the function could not be read ({exc}), so its changes are not shown"
-        click.echo(
+        echo(
             f"dry run: {settings.zip_path} ({check.runtime}, {check.architecture}, "
             f"{check.zipped:,} bytes, {check.upload} upload) — {read}. Plan:"
         )
         for number, call in enumerate(plan(settings, check), 1):
-            click.echo(f"  {number}. {call.describe()}")
+            echo(f"  {number}. {call.describe()}")
         if changes:
-            click.echo(f"changes to the configuration of {settings.function} (old → new):")
+            echo(f"changes to the configuration of {settings.function} (old → new):")
             for line in changes:
-                click.echo(f"  {line}")
+                echo(f"  {line}")
         elif changes == []:
-            click.echo(f"no change to the configuration of {settings.function} (or it does not exist yet)")
+            echo(f"no change to the configuration of {settings.function} (or it does not exist yet)")
         return
-    log = (lambda line: err.print(line, markup=False, highlight=False)) if as_json else click.echo
+    log = (lambda message: echo(message, err=True)) if as_json else echo
     result = deploy(settings, AWSClient(session(profile, region)), log=log)
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(result), indent=2, sort_keys=True))
@@ -203,16 +207,17 @@ def wire_command(
         allow_recursion=allow_recursion,
         alias=pick(alias, file, "alias", DEFAULT_ALIAS) or None,
     )
+    _check_names(function=settings.function, bucket=settings.bucket)
     result = wire(settings, AWSClient(session(profile, region)))
     if as_json:
         click.echo(json.dumps({**dataclasses.asdict(result), "changed": result.changed}, indent=2))
         return
     for warning in result.warnings:
-        err.print(Text("warning: ", style="yellow") + Text(warning))
+        say(err, ("warning: ", "yellow"), warning)
     for action in result.actions:
-        click.echo(action)
+        echo(action)
     if not result.changed:
-        click.echo(
+        echo(
             f"{settings.function} is already wired to s3://{settings.bucket} (S3 invokes {result.target}): "
             "nothing to change"
         )
@@ -230,15 +235,14 @@ def unwire_command(function, bucket, profile, region) -> None:
     from ..aws.wire import unwire
 
     file = load_settings()
-    result = unwire(
-        required(pick(function, file, "function"), "--function"),
-        required(pick(bucket, file, "bucket"), "--bucket"),
-        AWSClient(session(profile, region)),
-    )
+    function = required(pick(function, file, "function"), "--function")
+    bucket = required(pick(bucket, file, "bucket"), "--bucket")
+    _check_names(function=function, bucket=bucket)
+    result = unwire(function, bucket, AWSClient(session(profile, region)))
     for action in result.actions:
-        click.echo(action)
+        echo(action)
     if not result.changed:
-        click.echo("nothing to remove")
+        echo("nothing to remove")
 
 
 @click.command("destroy")
@@ -296,12 +300,12 @@ def destroy_command(
         if as_json:
             click.echo(json.dumps({"plan": steps, "removed": []}, indent=2))
             return
-        click.echo(f"destroy {settings.function} — plan (no AWS call made):")
+        echo(f"destroy {settings.function} — plan (no AWS call made):")
         for number, step in enumerate(steps, 1):
-            click.echo(f"  {number}. {step}")
+            echo(f"  {number}. {step}")
         click.echo("nothing removed: run again with --yes to carry it out")
         return
-    log = (lambda line: err.print(line, markup=False, highlight=False)) if as_json else click.echo
+    log = (lambda message: echo(message, err=True)) if as_json else echo
     removed = destroy(settings, AWSClient(session(profile, region)), log=log)
     if as_json:
         click.echo(json.dumps({"plan": steps, "removed": removed}, indent=2))
@@ -309,7 +313,14 @@ def destroy_command(
 
 @click.command("logs")
 @click.argument("function")
-@click.option("--since", type=click.FloatRange(min=0), default=3600, show_default=True, help="Seconds back.")
+@click.option(
+    "--since",
+    type=float,
+    default=3600,
+    show_default=True,
+    callback=lambda ctx, param, value: _seconds_back(value),
+    help=f"Seconds back (0 to {MAX_SINCE_S:,}: ten years, CloudWatch Logs' longest retention).",
+)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
 @aws_options
 def logs_command(function, since, follow, profile, region) -> None:
@@ -321,11 +332,28 @@ def logs_command(function, since, follow, profile, region) -> None:
 
     def emit(event: dict) -> None:
         when = datetime.datetime.fromtimestamp(event["timestamp"] / 1000, datetime.timezone.utc)
-        click.echo(f"{when:%Y-%m-%d %H:%M:%S} {event['message'].rstrip()}")
+        echo(f"{when:%Y-%m-%d %H:%M:%S} {event['message'].rstrip()}")
 
+    _check_names(FUNCTION=function)
     count = tail(AWSClient(session(profile, region)), function, since, follow, emit)
     if not count:
-        err.print(f"no log lines of {function} in the last {since:g} s", highlight=False)
+        say(err, f"no log lines of {function} in the last {since:g} s")
+
+
+def _check_names(**given: str) -> None:
+    """Names AWS would refuse, refused here in one line (exit 2) before any call."""
+    from ..aws import names
+
+    checks = {"function": names.function_problem, "bucket": names.bucket_problem}
+    for option, value in given.items():
+        if problem := checks[option.lower()](value):
+            raise click.BadParameter(problem, param_hint=option if option.isupper() else f"--{option}")
+
+
+def _seconds_back(value: float) -> float:
+    if not math.isfinite(value) or not 0 <= value <= MAX_SINCE_S:
+        raise click.BadParameter(f"{value:g} is not a number of seconds from 0 to {MAX_SINCE_S:,}")
+    return value
 
 
 def _alias_option(command):
@@ -370,34 +398,34 @@ def status_command(location, function, alias, as_json, profile, region) -> None:
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
         return
-    click.echo(
+    echo(
         f"{report.inputs} inputs: {report.count('classified')} classified, {report.count('errors')} errors, "
         f"{report.count('failed')} failed, {report.count('pending')} pending, "
         f"{report.count('not_triggered')} not triggered"
     )
     for key in _shown(report.keys["errors"]):
-        click.echo(f"  error result: {key}")
+        echo(f"  error result: {key}")
     for key in _shown(report.keys["failed"]):
-        click.echo(f"  failed: {key} — {report.reasons.get(key, '')}")
+        echo(f"  failed: {key} — {report.reasons.get(key, '')}")
     if report.keys["failed"]:
-        click.echo(f"  run them again once fixed: lambdapack redrive --function {name}")
+        echo(f"  run them again once fixed: lambdapack redrive --function {name}")
     for key in _shown(report.keys["pending"]):
-        click.echo(f"  pending: {key}")
+        echo(f"  pending: {key}")
     if report.keys["not_triggered"]:
         wired = ", ".join(t.describe() for t in report.triggers) or "none"
-        click.echo(
+        echo(
             f"  not triggered ({report.count('not_triggered')}): no trigger of {name} on "
             f"s3://{bucket} covers them (its triggers: {wired}); classify them with: "
             f"lambdapack backfill {location} --function {name}"
         )
         for key in _shown(report.keys["not_triggered"]):
-            click.echo(f"    {key}")
+            echo(f"    {key}")
     if report.destination is None:
-        click.echo(f"  note: {name} has no on-failure destination: an invocation that fails is dropped")
+        echo(f"  note: {name} has no on-failure destination: an invocation that fails is dropped")
     elif not report.destination_read:
-        click.echo(f"  note: failures go to {report.destination}, which status cannot read (not SQS)")
+        echo(f"  note: failures go to {report.destination}, which status cannot read (not SQS)")
     if report.foreign:
-        click.echo(
+        echo(
             f"  skipped {report.foreign} objects under the results prefix that are not lambdapack results"
         )
 
@@ -415,18 +443,18 @@ def redrive_command(function, alias, dry_run, profile, region) -> None:
     from ..aws.settings import load_settings, pick
 
     name = required(pick(function, load_settings(), "function"), "--function")
-    result = redrive(AWSClient(session(profile, region)), name, _alias(alias), dry_run, log=click.echo)
+    result = redrive(AWSClient(session(profile, region)), name, _alias(alias), dry_run, log=echo)
     if dry_run:
         for record in result.records:
             keys = ", ".join(key for _, key in record.objects) or "(not an invocation record)"
-            click.echo(f"{record.message_id}: {keys} — {record.reason if record.record else ''}".rstrip(" —"))
-        click.echo(f"dry run: {len(result.records)} records; nothing invoked or deleted")
+            echo(f"{record.message_id}: {keys} — {record.reason if record.record else ''}".rstrip(" —"))
+        echo(f"dry run: {len(result.records)} records; nothing invoked or deleted")
         return
-    click.echo(f"invoked {result.invoked} failed events again and deleted their records")
+    echo(f"invoked {result.invoked} failed events again and deleted their records")
     if result.not_records:
-        click.echo(f"left {result.not_records} messages that are not Lambda invocation records in the queue")
+        echo(f"left {result.not_records} messages that are not Lambda invocation records in the queue")
     for line in result.kept:
-        click.echo(f"kept (not accepted): {line}")
+        echo(f"kept (not accepted): {line}")
 
 
 @click.command("backfill")
@@ -445,8 +473,6 @@ def backfill_command(location, function, alias, batch, rate, dry_run, profile, r
     """Classify the images already under s3://BUCKET/PREFIX/ (S3 triggers fire for new
     objects only): invokes the function asynchronously for those without a result for the
     same object. Safe to stop and run again."""
-    from rich.markup import escape
-
     from ..aws import backfill
     from ..aws.client import AWSClient
     from ..aws.settings import load_settings, pick
@@ -463,14 +489,14 @@ def backfill_command(location, function, alias, batch, rate, dry_run, profile, r
         f"{work.listed} images under {location}: {work.done} have a result, {len(work.todo)} to classify"
     )
     if dry_run:
-        click.echo(f"{summary} in {events} invocations — dry run, nothing invoked")
+        echo(f"{summary} in {events} invocations — dry run, nothing invoked")
         return
-    click.echo(summary)
+    echo(summary)
     if not work.todo:
-        click.echo("nothing to invoke: every image has a result for the object there now")
+        echo("nothing to invoke: every image has a result for the object there now")
         return
     with progress_bar() as progress:
-        task = progress.add_task(escape(f"invoking {name}"), total=len(work.todo))
+        task = progress.add_task(f"invoking {name}", total=len(work.todo))
         backfill.run(
             aws,
             bucket,
@@ -481,7 +507,7 @@ def backfill_command(location, function, alias, batch, rate, dry_run, profile, r
             per_second,
             advance=lambda n: progress.advance(task, n),
         )
-    click.echo(
+    echo(
         f"invoked {name} {work.invocations} times for {len(work.todo)} images; "
         f"follow them with: lambdapack status {location} --function {name}"
     )

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ..limits import MEMORY_MB
@@ -25,6 +24,7 @@ from ..pages import (
     write_page,
 )
 from ..pricing import prices_for
+from ..render import say, text
 from ..resources import default_cache_dir
 from .common import console, err
 
@@ -96,13 +96,13 @@ def estimate_command(
         warm=warm,
         cold=cold,
         region=region,
-        log=lambda line: err.print(line, markup=False, highlight=False),
+        log=lambda message: say(err, message),
     )
     result = estimate(measurements, images, region, concurrency)
     for path, page in ((html_path, estimate_page), (svg_path, estimate_svg)):
         if path is not None:
             write_page(path, page(result))
-            err.print(f"wrote {path}", highlight=False)
+            say(err, f"wrote {path}")
     if as_json:
         click.echo(json.dumps(result, indent=1))
     else:
@@ -113,8 +113,8 @@ def estimate_command(
 
 def render(result: dict, console: Console) -> None:
     images = result["images"]
-    title = (
-        f"{escape(result['zip'])} — {result['runtime']} {result['architecture']}: "
+    title = text(
+        f"{result['zip']} — {result['runtime']} {result['architecture']}: "
         f"{images:,} images in {result['region']}"
     )
     table = Table(title=title, title_justify="left")
@@ -147,41 +147,42 @@ def render(result: dict, console: Console) -> None:
         )
     console.print(table)
     for line in notes:
-        console.print(escape(line), highlight=False)
+        say(console, line)
     _render_verdicts(result, console)
     _render_snapstart(result, console)
     sequential = result["sequential"]
     if sequential:
-        console.print(
+        say(
+            console,
             f"one process in a loop on this machine ({sequential['memory_mb']:,} MB share): init "
             f"{sequential['init_ms']:,.0f} ms + {images:,} × {sequential['warm_ms']:,.1f} ms = "
             f"{duration(sequential['wall_s'])}",
-            highlight=False,
         )
     prices, billing, scaling = result["prices"], result["billing"], result["scaling"]
     gb_second = prices["gb_second"][result["architecture"]]
-    console.print(
+    say(
+        console,
         f"prices ({prices['region']}, taken {prices['taken']}): Lambda {result['architecture']} "
         f"{price(gb_second)} per GB-s, ${prices['per_million_requests']:.2f} per 1M requests — "
         f"{prices['lambda_source']}; S3 PUT {price(prices['s3_put_per_1000'])} and GET "
         f"{price(prices['s3_get_per_1000'])} per 1,000 — {prices['s3_source']}. {prices['note']}.",
-        highlight=False,
     )
-    console.print(
+    say(
+        console,
         f"billing: duration rounded up to {billing['granularity_ms']} ms, memory/{billing['mb_per_gb']} GB; "
         f"the init of each cold start is billed — {billing['source']} (taken {billing['taken']}).",
-        highlight=False,
     )
-    console.print(
+    say(
+        console,
         f"scaling: +{scaling['step']:,} concurrent executions every {scaling['every_s']:g} s per "
         f"function, up to the account concurrency {scaling['account_concurrency']:,} — "
         f"{scaling['source']} (taken {scaling['taken']}).",
-        highlight=False,
     )
     measured = result["measured_with"]
     sample = measured["sample_images"]
-    console.print(
-        f"measured: {escape(measured['how'])}"
+    say(
+        console,
+        f"measured: {measured['how']}"
         + (
             ", memory capped and a CPU share of memory/1,769 MB"
             if measured["cpu_capped"]
@@ -189,12 +190,11 @@ def render(result: dict, console: Console) -> None:
         )
         + f"; {len(sample)} sample images ({', '.join(_image_text(i) for i in sample)}); "
         f"{measured['warm_figure']}; S3 was {measured['s3']}.",
-        highlight=False,
     )
     for line in result["assumptions"]:
-        console.print(f"assumed: {escape(line)}", highlight=False)
+        say(console, f"assumed: {line}")
     for line in result["notes"]:
-        console.print(f"[bold]note:[/bold] {escape(line)}", highlight=False)
+        say(console, ("note:", "bold"), f" {line}")
 
 
 def _render_verdicts(result: dict, console: Console) -> None:
@@ -202,35 +202,35 @@ def _render_verdicts(result: dict, console: Console) -> None:
     for mark, found in result["verdicts"].items():
         if found["memory_mb"] is None and found["within_noise"]:
             sizes = ", ".join(f"{m:,} MB" for m in found["within_noise"])
-            console.print(
+            say(
+                console,
                 f"{mark}: within noise between {sizes} — their ranges overlap; measure with more "
                 "--cold/--warm runs, or on a quieter machine, to tell them apart",
-                highlight=False,
             )
 
 
 def _render_snapstart(result: dict, console: Console) -> None:
     snap = result["snapstart"]
     if not snap["available"]:
-        console.print(f"SnapStart: not available — {escape(snap['why_not'])}", highlight=False)
+        say(console, f"SnapStart: not available — {snap['why_not']}")
         return
     for row in snap["sizes"]:
         verdict = "pays" if row["pays"] else "does not pay"
-        console.print(
+        say(
+            console,
             f"SnapStart at {row['memory_mb']:,} MB: {verdict} for {result['images']:,} images — "
             f"billed init saved {usd(row['init_saved_usd'])} ({row['environments']:,} environments × "
             f"{row['init_saved_ms_each']:,.0f} ms) against restores {usd(row['restore_usd'])} + cache "
             f"{usd(row['cache_usd'])} ({duration(row['cache_seconds'])}); each cold start skips its "
             "init (the restore's own duration is not measured here)",
-            highlight=False,
         )
     prices = result["prices"]
-    console.print(
+    say(
+        console,
         f"SnapStart prices: cache {price(prices['snapstart_cache_gb_second'])} per GB-s (at least "
         f"{prices['snapstart_minimum_cache_s'] // 3600} h per published version), restore "
         f"{price(prices['snapstart_restore_per_gb'])} per GB — {prices['snapstart_source']} "
         f"(taken {prices['taken']}).",
-        highlight=False,
     )
 
 

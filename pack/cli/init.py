@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.text import Text
 
 from ..errors import InputError
 from ..packing.model import init_config, parse_labels, parse_size, read_labels_file
+from ..render import echo, say
 from .common import err
 
 
@@ -40,13 +40,13 @@ def init_command(
     elif labels_file is not None:
         names, labels_from = read_labels_file(labels_file), f"--labels-file {labels_file}"
     result = init_config(model, names, labels_from, parse_size(size) if size else None, force)
-    click.echo(f"{'replaced' if result.replaced else 'wrote'} {result.path}")
+    echo(f"{'replaced' if result.replaced else 'wrote'} {result.path}")
     for name, value, source in result.fields:
-        click.echo(f"  {name:<8} {value} ({source})")
+        echo(f"  {name:<8} {value} ({source})")
     for note in result.notes:
-        click.echo(f"  note: {note}")
+        echo(f"  note: {note}")
     for warning in result.warnings:
-        err.print(Text("warning: ", style="yellow") + Text(warning), highlight=False)
+        say(err, ("warning: ", "yellow"), warning)
 
 
 COMMANDS = (init_command,)

@@ -14,10 +14,9 @@ import threading
 from pathlib import Path
 
 import click
-from rich.text import Text
 
 from ..errors import InputError, ResultsMissing
-from ..render import progress_bar, results_table
+from ..render import echo, progress_bar, results_table, say
 from ..resources import default_cache_dir
 from .common import aws_options, console, env_pairs, err, session
 
@@ -69,7 +68,7 @@ def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, 
         objects, result = classify_files(zip_path, list(images), options)
         _report_invocation(result, options.memory)
         for path, body in zip(images, objects, strict=True):
-            click.echo(json.dumps({"file": str(path), **body}, sort_keys=True))
+            echo(json.dumps({"file": str(path), **body}, sort_keys=True))
         return
     if event_file:
         try:
@@ -83,16 +82,16 @@ def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, 
     with ZipFunction(zip_path, options) as function:
         result = function.invoke(event)
     _report_invocation(result, options.memory)
-    click.echo((result.payload or b"null").decode())
+    echo((result.payload or b"null").decode(errors="replace"))
 
 
 def _report_invocation(result, memory: int) -> None:
     """The function's log and Lambda's REPORT line on stderr; a failed invocation exits 1."""
     if result.logs:
-        click.echo(result.logs.rstrip(), err=True)
-    click.echo(result.report_line(memory), err=True)
+        echo(result.logs.rstrip(), err=True)
+    echo(result.report_line(memory), err=True)
     if not result.ok:
-        click.echo(json.dumps(result.error, indent=2))
+        echo(json.dumps(result.error, indent=2))
         raise SystemExit(1)
 
 
@@ -140,16 +139,16 @@ def local_command(port, concurrency, buckets, verbose) -> None:
         default_cache_dir(),
         port=port,
         concurrency=concurrency,
-        log=lambda line: out.print(line, markup=False, highlight=False),
+        log=lambda message: say(out, message),
         verbose=verbose,
     ) as local:
         for bucket in buckets:
             local.client("s3").create_bucket(Bucket=bucket)
-            out.print(f"created bucket {bucket}", highlight=False)
-        out.print(f"local AWS endpoint: {local.endpoint} — in another shell:", highlight=False)
+            say(out, f"created bucket {bucket}")
+        say(out, f"local AWS endpoint: {local.endpoint} — in another shell:")
         for key, value in local.client_environment().items():
-            out.print(f"  export {key}={value}", highlight=False)
-        out.print("then lambdapack deploy / wire / upload work against it. Ctrl-C stops.")
+            say(out, f"  export {key}={value}")
+        say(out, "then lambdapack deploy / wire / upload work against it. Ctrl-C stops.")
         try:
             while not stop.wait(0.5):
                 pass
@@ -157,17 +156,17 @@ def local_command(port, concurrency, buckets, verbose) -> None:
             pass
     # After the endpoint stopped: retries it never ran count as given up.
     stats = local.dispatcher.stats
-    out.print(
+    say(
+        out,
         f"{stats.invocations} invocations, {stats.cold_starts} cold starts, "
         f"{stats.errors} errors, {len(stats.failures)} given up"
     )
     for failure in stats.failures:
         error = failure["error"]
-        out.print(
+        say(
+            out,
             f"  gave up: {failure['function']} {failure['request_id']} after {failure['attempts']} "
             f"attempt(s): {error.get('errorType')}: {error.get('errorMessage')}",
-            markup=False,
-            highlight=False,
         )
 
 
@@ -190,13 +189,13 @@ def upload_command(folder, destination, profile, region) -> None:
     with progress_bar() as progress:
         task = progress.add_task(f"uploading to s3://{bucket}/{prefix}", total=len(files))
         keys = upload_folder(folder, bucket, prefix, client, advance=lambda: progress.advance(task))
-    click.echo(f"uploaded {len(keys)} images to s3://{bucket}/{prefix}")
+    echo(f"uploaded {len(keys)} images to s3://{bucket}/{prefix}")
     if (warning := _untriggered_warning(session(profile, region), bucket, prefix)) is not None:
-        err.print(Text("warning: ", style="yellow") + Text(warning))
+        say(err, ("warning: ", "yellow"), warning)
     if skipped := other_files(folder):
         names = ", ".join(p.relative_to(folder).as_posix() for p in skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        click.echo(f"skipped {len(skipped)} files that are not images by their name: {names}{more}")
+        echo(f"skipped {len(skipped)} files that are not images by their name: {names}{more}")
 
 
 def _untriggered_warning(aws_session, bucket: str, prefix: str) -> str | None:
@@ -271,22 +270,14 @@ def results_command(location, csv_path, wait, inputs, profile, region) -> None:
     out = console()
     out.print(results_table(rows))
     errors = sum(1 for r in rows if r["error"])
-    out.print(f"{len(rows) - errors} classified, {errors} errors", markup=False, highlight=False)
+    say(out, f"{len(rows) - errors} classified, {errors} errors")
     if inputs:
-        out.print(
-            f"{len(missing)} of {counted['total']} inputs under {inputs} have no result yet",
-            markup=False,
-            highlight=False,
-        )
+        say(out, f"{len(missing)} of {counted['total']} inputs under {inputs} have no result yet")
     if foreign:
-        out.print(
-            f"skipped {foreign} objects under {location} that are not lambdapack results",
-            markup=False,
-            highlight=False,
-        )
+        say(out, f"skipped {foreign} objects under {location} that are not lambdapack results")
     if csv_path:
         write_csv(rows, csv_path)
-        out.print(f"wrote {csv_path}", markup=False, highlight=False)
+        say(out, f"wrote {csv_path}")
     if missing and wait is not None:
         shown = ", ".join(missing[:5]) + (f" … and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise ResultsMissing(

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import click
-from rich.text import Text
 
 from ..packing.compare import compare
 from ..packing.docker import DockerOptions, pack_in_docker
@@ -17,6 +16,7 @@ from ..packing.runtimes import RUNTIMES, STAGE_MODES
 from ..packing.staging import DEFAULT_LEVEL
 from ..packing.target import ARCHES, DEFAULT_PYTHON, PYTHON_VERSIONS, Target
 from ..pages import report_page, write_page
+from ..render import echo, line, say, text
 from ..resources import default_cache_dir
 from ..resources import handler_dir as handler_folder
 from .common import err, show, target
@@ -198,8 +198,7 @@ def pack_command(
     )
 
     def progress(stage: str, summary: str, seconds: float) -> None:
-        line = Text(f"{stage:<8} ", style="bold") + Text(summary) + Text(f" ({seconds:.1f} s)", style="dim")
-        err.print(line, highlight=False)
+        say(err, (f"{stage:<8} ", "bold"), summary, (f" ({seconds:.1f} s)", "dim"))
 
     if builder == "docker":
         report = _pack_in_docker(options, base_image, docker_host_network)
@@ -210,40 +209,10 @@ def pack_command(
 
 
 def _pack_in_docker(options: PackOptions, base_image: str | None, host_network: bool) -> Report:
-
-    if options.find_links:
-        raise click.UsageError("--find-links folders are not mounted into the build container")
-    args = [
-        "/model",
-        "--python",
-        options.target.python,
-        "--arch",
-        options.target.arch,
-        "--runtime",
-        options.runtime.name,
-        "--stage-deps",
-        options.stage_deps,
-        "--deps-level",
-        str(options.deps_level),
-    ]
-    for requirement in options.requirements:
-        args += ["--require", requirement]
-    for group in options.keep:
-        args += ["--keep", group]
-    args += ["--bundle-boto3"] * options.bundle_boto3 + ["--refresh"] * options.refresh
-    args += ["--no-smoke"] * (not options.smoke)
     return pack_in_docker(
-        options.model,
-        options.out,
-        args,
-        options.target.python,
-        options.cache_dir,
+        options,
         DockerOptions(base_image=base_image, host_network=host_network),
-        options.samples,
-        options.quantize,
-        options.config,
-        log=lambda line: err.print(Text(line), highlight=False),
-        model_format=options.runtime.model_format,
+        log=lambda message: err.print(text(message, newlines=True), highlight=False),
     )
 
 
@@ -287,11 +256,16 @@ def report_command(
     report = zip_report(zip_path, checked)
     if html_path is not None:
         write_page(html_path, report_page(report, zip_files(zip_path)))
-        err.print(f"wrote {html_path}", highlight=False)
+        say(err, f"wrote {html_path}")
     if report.target is None or report.elf is None:
         err.print(
-            "[yellow]no target recorded in this zip and none given: native libraries not "
-            "checked (pass --python and --arch)[/]"
+            line(
+                (
+                    "no target recorded in this zip and none given: native libraries not "
+                    "checked (pass --python and --arch)",
+                    "yellow",
+                )
+            )
         )
         show(report, as_json, verbose)
         return
@@ -321,13 +295,13 @@ def compare_command(first: Path, second: Path, as_json: bool) -> None:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
         for path in result.only_in_first:
-            click.echo(f"only in {first.name}: {path}")
+            echo(f"only in {first.name}: {path}")
         for path in result.only_in_second:
-            click.echo(f"only in {second.name}: {path}")
+            echo(f"only in {second.name}: {path}")
         for path, reason in result.explained.items():
-            click.echo(f"differs (expected: {reason}): {path}")
+            echo(f"differs (expected: {reason}): {path}")
         for path in result.unexplained:
-            click.echo(f"differs (unexplained): {path}")
+            echo(f"differs (unexplained): {path}")
         click.echo("same files" if result.same_files else "different files", nl=False)
         click.echo(
             f"; {len(result.explained)} explained and {len(result.unexplained)} unexplained differences"

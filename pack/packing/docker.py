@@ -24,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PackError, ToolError
+from ..errors import InputError, PackError, ToolError
 from ..resources import BUILD_SCRIPT, DOCKERFILE, builder_file, package_dir
 from .interpreter import OFFICIAL_IMAGES
 from .model import prepare_model, sample_images
+from .pipeline import PackOptions
 from .report import Report
 
 IMAGE_REPOSITORY = "lambdapack-builder"
@@ -129,23 +130,86 @@ def _build_error(message: str, base_image: str) -> PackError:
     return ToolError(f"building the builder image failed: {message.strip()}")
 
 
-def pack_in_docker(
-    model: Path,
-    out: Path,
-    pack_args: list[str],
-    python: str,
-    cache_dir: Path,
-    options: DockerOptions,
-    samples: Path | None,
-    quantize: str,
-    config: Path | None,
-    log: Callable[[str], None] = print,
-    model_format: str = "tflite",
-) -> Report:
-    """Run the pipeline in a container; return the report it wrote to ``out``."""
+# How each field of PackOptions reaches the container's ``lambdapack pack`` (every field is in
+# exactly one of these; tests/test_docker_options.py checks it, so a new field cannot be forgotten).
+FORWARDED = frozenset(
+    {
+        "target",
+        "runtime",
+        "requirements",
+        "bundle_boto3",
+        "keep",
+        "refresh",
+        "smoke",
+        "stage_deps",
+        "deps_level",
+    }
+)
+MOUNTED = frozenset({"out", "cache_dir", "samples", "handler_dir"})  # a folder, bound into the container
+# The host converts and checks the model (prepare_model); the container gets the result at /model.
+PREPARED_ON_HOST = frozenset({"model", "quantize", "config", "prepared_model"})
+SAME_IN_CONTAINER = frozenset({"today"})  # the container's clock is the host's
+REFUSED = {
+    "find_links": "--find-links folders are not mounted into the build container: use --builder native",
+    "image": "--image is for --builder native: the Docker builder compiles and smoke-tests in its own "
+    "container (choose it with --base-image)",
+}
+
+
+def refusal(options: PackOptions) -> str | None:
+    """Why the Docker builder cannot honour ``options`` (one line), or None."""
+    defaults = PackOptions(options.model, options.out, options.target, options.runtime)
+    for name, why in REFUSED.items():
+        if getattr(options, name) != getattr(defaults, name):
+            return why
+    return None
+
+
+def container_args(options: PackOptions) -> list[str]:
+    """The ``lambdapack pack`` argv the container runs for ``options`` (FORWARDED fields, and
+    the MOUNTED folders at their mount points)."""
+    args = [
+        "/model",
+        "--prepared-model",
+        "/model",
+        "--out",
+        "/outputs",
+        "--cache-dir",
+        "/cache",
+        "--handler-dir",
+        "/handler",
+        "--python",
+        options.target.python,
+        "--arch",
+        options.target.arch,
+        "--runtime",
+        options.runtime.name,
+        "--stage-deps",
+        options.stage_deps,
+        "--deps-level",
+        str(options.deps_level),
+    ]
+    for requirement in options.requirements:
+        args += ["--require", requirement]
+    for group in options.keep:
+        args += ["--keep", group]
+    args += ["--bundle-boto3"] * options.bundle_boto3 + ["--refresh"] * options.refresh
+    args += ["--no-smoke"] * (not options.smoke)
+    if options.samples is not None:
+        args += ["--samples", "/samples"]
+    return args
+
+
+def pack_in_docker(options: PackOptions, docker: DockerOptions, log: Callable[[str], None] = print) -> Report:
+    """Run the pipeline for ``options`` in a container; return the report it wrote to ``options.out``."""
+    if why := refusal(options):
+        raise InputError(why)
+    model, out, cache_dir, samples = options.model, options.out, options.cache_dir, options.samples
+    python, quantize, config = options.target.python, options.quantize, options.config
+    model_format = options.runtime.model_format
     client = docker_client()
-    base_image = options.base_image or OFFICIAL_IMAGES[python]
-    tag = ensure_image(client, base_image, log, options.host_network)
+    base_image = docker.base_image or OFFICIAL_IMAGES[python]
+    tag = ensure_image(client, base_image, log, docker.host_network)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lambdapack-model-") as prepared:
         result = prepare_model(
@@ -167,21 +231,13 @@ def pack_in_docker(
             str(out.resolve()): {"bind": "/outputs", "mode": "rw"},
             str(Path(prepared)): {"bind": "/model", "mode": "ro"},
             str(cache_dir.resolve()): {"bind": "/cache", "mode": "rw"},
+            str(options.handler_dir.resolve()): {"bind": "/handler", "mode": "ro"},
         }
-        args = [
-            *pack_args,
-            "--prepared-model",
-            "/model",
-            "--out",
-            "/outputs",
-            "--cache-dir",
-            "/cache",
-        ]
+        args = container_args(options)
         if samples is not None:
             volumes[str(samples.resolve())] = {"bind": "/samples", "mode": "ro"}
-            args += ["--samples", "/samples"]
-        run = {"network_mode": "host"} if options.host_network else {}
-        if options.host_network:
+        run = {"network_mode": "host"} if docker.host_network else {}
+        if docker.host_network:
             for path in HOST_NETWORK_MOUNTS:
                 if os.path.exists(path):
                     volumes[path] = {"bind": path, "mode": "ro"}

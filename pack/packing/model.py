@@ -38,6 +38,7 @@ from lambdapack.handler.lambdapack_handler.contract import HANDLER_PACKAGE
 from ..atomic import built_once, write_whole
 from ..errors import InputError, ModelError
 from ..resources import handler_dir
+from . import schema
 
 QUANTIZE_MODES = ("none", "dynamic", "float16")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -187,8 +188,11 @@ def read_user_config(model: Path, config_path: Path | None) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"model config {path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"model config {path} must be a JSON object")
+    if problem := schema.problem(data, schema.load(schema.MODEL_CONFIG)):
+        raise InputError(
+            f"model config {path}: {problem}",
+            f"Fix that field (its schema: {schema.MODEL_CONFIG}); lambdapack init MODEL writes a valid one.",
+        )
     if "labels_file" in data:
         data["labels"] = read_labels_file((path.parent / data.pop("labels_file")).resolve())
     _validate_partial(data, path)

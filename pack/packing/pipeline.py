@@ -43,6 +43,7 @@ from lambdapack.handler.lambdapack_handler.contract import (
 )
 
 from .. import __version__
+from ..atomic import folder_lock
 from ..errors import CompatibilityError, InputError, PackError, SizeLimitError
 from ..limits import UNZIPPED_BYTES
 from ..resources import default_cache_dir, handler_dir
@@ -83,6 +84,7 @@ STAGED_OVER_LIMIT_HINT = (
 )
 ZIP_NAME = "function.zip"
 REPORT_NAME = "report.json"
+LOCK_NAME = ".lambdapack.lock"  # held by the pack writing into the folder (atomic.folder_lock)
 
 
 @dataclass
@@ -404,14 +406,20 @@ def pack(options: PackOptions, progress: Progress = _quiet) -> Report:
     """Build ``function.zip`` (and ``deps.tar.zst`` when staging) and ``report.json``
     in ``options.out``; return the report."""
     _check_handler_dir(options.handler_dir)
-    try:
-        with tempfile.TemporaryDirectory(prefix="lambdapack-build-") as root:
-            build = Build(options, Path(root))
-            timings = run_stages(STAGES, build, progress)
-            return _publish(build, timings)
-    finally:
-        for name in (ZIP_NAME, DEPS_NAME):
-            (options.out / f".{name}.partial").unlink(missing_ok=True)
+
+    def waiting(holder: str) -> None:
+        progress("wait", f"process {holder} is packing into {options.out}: waiting for it to finish", 0.0)
+
+    # One pack at a time into a folder: its outputs and their .partial files are per folder.
+    with folder_lock(options.out, LOCK_NAME, waiting):
+        try:
+            with tempfile.TemporaryDirectory(prefix="lambdapack-build-") as root:
+                build = Build(options, Path(root))
+                timings = run_stages(STAGES, build, progress)
+                return _publish(build, timings)
+        finally:
+            for name in (ZIP_NAME, DEPS_NAME):
+                (options.out / f".{name}.partial").unlink(missing_ok=True)
 
 
 def _publish(build: Build, timings: dict[str, float]) -> Report:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import stat
 import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -28,14 +29,20 @@ from lambdapack.handler.lambdapack_handler.contract import (
 
 from ..errors import InputError
 from ..limits import SIZE_LIMITS, UNZIPPED_BYTES, MiB, request_bytes
-from . import compat
-from .elf import ELF_MAGIC, read_elf_bytes
-from .target import Target, TargetError
+from . import compat, schema
+from .elf import ELF_MAGIC, read_zip_member
+from .target import ARCHES, PYTHON_VERSIONS, Target, TargetError
 from .zipper import digest
 
 SCHEMA = 1
 # Sections of the build record that the report carries as they are.
 BUILD_SECTIONS = ("builder", "install", "strip", "prune", "bytecode", "model", "distributions", "deps")
+# A member read whole (a RECORD, a WHEEL, the build record, index.py) is at most this large
+# unzipped; the size comes from the central directory, before a byte is inflated.
+METADATA_LIMIT = 16 * MiB
+# Real files deflate by far less (an all-zero page of a .so by ~1000:1 at most, a whole file by
+# under 100:1): a member over 1 MiB that inflates more than this is a zip bomb, never read.
+BOMB_RATIO = 200
 
 
 @dataclass(frozen=True)
@@ -227,43 +234,108 @@ def read_entries(archive: zipfile.ZipFile) -> list[Entry]:
     ]
 
 
+def read_member(archive: zipfile.ZipFile, name: str | zipfile.ZipInfo, limit: int = METADATA_LIMIT) -> bytes:
+    """One member read whole, refused (``InputError``) when the central directory says it is
+    larger than ``limit``: the inflated bytes never exceed the size it declares (zipfile
+    stops there and checks the CRC)."""
+    info = name if isinstance(name, zipfile.ZipInfo) else archive.getinfo(name)
+    if info.file_size > limit:
+        raise InputError(
+            f"{archive.filename}: {info.filename} unzips to {info.file_size:,} bytes, more than the "
+            f"{limit:,} lambdapack reads of such a file",
+            "Pack the zip again with lambdapack pack.",
+        )
+    return archive.read(info)
+
+
+def is_bomb(info: zipfile.ZipInfo) -> bool:
+    """A member that inflates far more than real files do (``BOMB_RATIO``)."""
+    return info.file_size > MiB and info.file_size > BOMB_RATIO * max(info.compress_size, 1)
+
+
+def entry_problems(archive: zipfile.ZipFile) -> list[str]:
+    """What is wrong with the members themselves, from the central directory alone: a path
+    that leaves the folder it is unpacked into (``../``, absolute), a symbolic link (Lambda
+    unpacks it as a link to wherever it points), a zip bomb (``is_bomb``)."""
+    problems = []
+    for info in archive.infolist():
+        name = info.filename
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+            problems.append(f"{name}: its path leaves the folder the zip is unpacked into")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            problems.append(f"{name}: a symbolic link (Lambda unpacks it as a link)")
+        if is_bomb(info):
+            problems.append(
+                f"{name}: {info.compress_size:,} bytes inflate to {info.file_size:,} "
+                f"({info.file_size // max(info.compress_size, 1):,}:1, a zip bomb?): not read"
+            )
+    return problems
+
+
 def records_in(archive: zipfile.ZipFile) -> dict[str, str]:
     return {
-        name: archive.read(name).decode("utf-8", errors="replace")
-        for name in archive.namelist()
-        if name.endswith(".dist-info/RECORD") and name.count("/") == 1
+        info.filename: read_member(archive, info).decode("utf-8", errors="replace")
+        for info in archive.infolist()
+        if info.filename.endswith(".dist-info/RECORD") and info.filename.count("/") == 1 and not is_bomb(info)
     }
 
 
 def elves_in(archive: zipfile.ZipFile):
+    """Every ELF file among the members (read through a temporary file when large; zip bombs
+    skipped: ``entry_problems`` names them)."""
     found = {}
     for info in archive.infolist():
-        if info.is_dir() or info.file_size < 4:
+        if info.is_dir() or info.file_size < 4 or is_bomb(info):
             continue
         with archive.open(info) as handle:
             if handle.read(4) != ELF_MAGIC:
                 continue
-        found[info.filename] = read_elf_bytes(archive.read(info))
+        found[info.filename] = read_zip_member(archive, info)
     return found
 
 
 def build_record_in(archive: zipfile.ZipFile) -> dict:
-    """The build record pack wrote into the zip; {} for a zip lambdapack did not pack."""
+    """The build record pack wrote into the zip, checked against its schema
+    (``schemas/build-record.schema.json``) and the targets lambdapack knows; {} for a zip
+    lambdapack did not pack. A record that is not one is an ``InputError`` naming the field."""
+    hint = "Pack the zip again with lambdapack pack."
     try:
-        record = json.loads(archive.read(BUILD_RECORD))
+        record = json.loads(read_member(archive, BUILD_RECORD))
     except KeyError:
         return {}
     except ValueError as exc:
         raise InputError(
-            f"{archive.filename}: its build record {BUILD_RECORD} is not valid JSON ({exc})",
-            "Pack the zip again with lambdapack pack.",
+            f"{archive.filename}: its build record {BUILD_RECORD} is not valid JSON ({exc})", hint
         ) from exc
-    if not isinstance(record, dict) or not isinstance(record.get("target", {}), dict):
-        raise InputError(
-            f"{archive.filename}: its build record {BUILD_RECORD} is malformed",
-            "Pack the zip again with lambdapack pack.",
-        )
+    problem = schema.problem(record, schema.load(schema.BUILD_RECORD)) or _target_problem(record)
+    if (
+        problem is None
+        and "deps" in record
+        and PurePosixPath(record["deps"]["file"]).name != record["deps"]["file"]
+    ):
+        problem = f"deps.file: {record['deps']['file']!r} is not a file name"
+    if problem:
+        raise InputError(f"{archive.filename}: its build record {BUILD_RECORD} is malformed: {problem}", hint)
     return record
+
+
+def _target_problem(record: dict) -> str | None:
+    """A recorded target lambdapack does not know (``packing.target``), named by its field."""
+    target = record.get("target")
+    if target is None:
+        return None
+    runtimes = {f"python{version}": version for version in PYTHON_VERSIONS}
+    python = target.get("python")
+    if python is not None and python not in PYTHON_VERSIONS:
+        return f"target.python: {python!r} is not one of {', '.join(PYTHON_VERSIONS)}"
+    if target["runtime"] not in runtimes:
+        return f"target.runtime: {target['runtime']!r} is not one of {', '.join(runtimes)}"
+    if python is not None and runtimes[target["runtime"]] != python:
+        return f"target.runtime: {target['runtime']!r} is not python{python}, the recorded target.python"
+    if target["architecture"] not in ARCHES:
+        return f"target.architecture: {target['architecture']!r} is not one of {', '.join(ARCHES)}"
+    return None
 
 
 def zip_report(
@@ -274,8 +346,16 @@ def zip_report(
     """Everything the zip itself can tell, plus the build record it carries."""
     if not zipfile.is_zipfile(zip_path):
         raise InputError(f"{zip_path} is not a zip file")
+    try:
+        return _zip_report(zip_path, target, compat_report)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        raise InputError(f"{zip_path} is a damaged zip file ({exc})") from exc
+
+
+def _zip_report(zip_path: Path, target: Target | None, compat_report: compat.CompatReport | None) -> Report:
     with zipfile.ZipFile(zip_path) as archive:
         entries = read_entries(archive)
+        problems = entry_problems(archive)
         owners = owners_from_records(records_in(archive))
         build = build_record_in(archive)
         if target is None and build.get("target"):
@@ -315,6 +395,7 @@ def zip_report(
         largest_files=[_file_row(entry, owners) for entry in largest],
         elf=elf,
         build={key: build[key] for key in BUILD_SECTIONS if key in build},
+        warnings=problems,
     )
 
 
@@ -338,9 +419,9 @@ def abi_problems(
     and ``compat.wheel_tag_findings``. ``listed``: files the ELF check already flagged."""
     names = archive.namelist()
     wheels = {
-        name: archive.read(name).decode("utf-8", errors="replace")
-        for name in names
-        if name.endswith(".dist-info/WHEEL") and name.count("/") == 1
+        info.filename: read_member(archive, info).decode("utf-8", errors="replace")
+        for info in archive.infolist()
+        if info.filename.endswith(".dist-info/WHEEL") and info.filename.count("/") == 1 and not is_bomb(info)
     }
     floors = compat.abi3_floors(
         {dist_name(path.split("/")[0])[0]: text for path, text in wheels.items()}, owners
