@@ -141,6 +141,7 @@ def pack_in_docker(
     config: Path | None,
     log: Callable[[str], None] = print,
     model_format: str = "tflite",
+    allow_unsafe_ops: bool = False,
 ) -> Report:
     """Run the pipeline in a container; return the report it wrote to ``out``."""
     client = docker_client()
@@ -149,7 +150,14 @@ def pack_in_docker(
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lambdapack-model-") as prepared:
         result = prepare_model(
-            model, Path(prepared), cache_dir, quantize, config, sample_images(samples), model_format
+            model,
+            Path(prepared),
+            cache_dir,
+            quantize,
+            config,
+            sample_images(samples),
+            model_format,
+            allow_unsafe_ops,
         )
         (Path(prepared) / "check.json").write_text(json.dumps(result.check))
         (Path(prepared) / "source.json").write_text(

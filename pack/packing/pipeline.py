@@ -106,6 +106,7 @@ class PackOptions:
     stage_deps: str = "none"  # "s3": dependencies go to deps.tar.zst, unpacked at cold start
     deps_level: int = DEFAULT_LEVEL  # zstd level of deps.tar.zst
     image: str | None = None  # a container image of the target's Python (else found: interpreter.py)
+    allow_unsafe_ops: bool = False  # run a SavedModel's file, network and Python ops (graph_ops)
     today: date = field(default_factory=date.today)  # for the runtime's lifecycle dates
 
     @property
@@ -180,6 +181,7 @@ class ModelStage(Stage):
                 options.config,
                 build.samples,
                 options.runtime.model_format,
+                options.allow_unsafe_ops,
             )
         cached = " (cached)" if build.model.cached else ""
         if options.prepared_model is not None and build.model.config_path is None:
