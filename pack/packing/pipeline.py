@@ -181,7 +181,7 @@ class ModelStage(Stage):
                 options.config,
                 build.samples,
                 options.runtime.model_format,
-                options.allow_unsafe_ops,
+                allow_unsafe_ops=options.allow_unsafe_ops,
             )
         cached = " (cached)" if build.model.cached else ""
         if options.prepared_model is not None and build.model.config_path is None:
