@@ -217,3 +217,48 @@ def test_keras_lambda_layer_is_refused_with_lambdapacks_way_out(models, cache_di
     assert "Lambda layer" in line
     assert "safe_mode" not in proc.stderr
     assert "model.export" in proc.stderr
+
+
+def graph_model(nodes: list[tuple[str, str, list[str], dict]], save_tensor: str = "", restore_op: str = ""):
+    """A SavedModel proto with a TensorFlow 1 style graph of ``(name, op, inputs, string attrs)``:
+    the graph is all there is to check, the saver's ops sit in it."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    meta = proto.meta_graphs.add()
+    meta.saver_def.save_tensor_name = save_tensor
+    meta.saver_def.restore_op_name = restore_op
+    for name, op, inputs, attrs in nodes:
+        node = meta.graph_def.node.add(name=name, op=op, input=inputs)
+        for key, value in attrs.items():
+            node.attr[key].s = value.encode()
+    return proto
+
+
+def test_graph_nodes_print_to_a_file_and_a_tf1_saver():
+    """Top-level nodes are checked too: PrintV2 to a file is refused, to stderr it is not; a
+    TensorFlow 1 saver's SaveV2 and RestoreV2 pass in their own paths, a SaveV2 that a
+    serving output or the restore path depends on does not."""
+    nodes = [
+        ("x", "Placeholder", [], {}),
+        ("print_err", "PrintV2", ["x"], {"output_stream": "stderr"}),
+        ("print_file", "PrintV2", ["x"], {"output_stream": "file:///tmp/out.txt"}),
+        ("save/filename", "Placeholder", [], {}),
+        ("save/SaveV2", "SaveV2", ["save/filename", "x"], {}),
+        ("save/control_dependency", "Identity", ["save/filename", "^save/SaveV2"], {}),
+        ("save/RestoreV2", "RestoreV2", ["save/filename"], {}),
+        ("save/restore_all", "NoOp", ["^save/RestoreV2"], {}),
+    ]
+    found = unsafe_ops(graph_model(nodes, "save/control_dependency:0", "save/restore_all"))
+    assert [(item.op, item.function) for item in found] == [("PrintV2", "the graph")]
+    assert "prints to a file" in found[0].text()
+
+    leaked = [*nodes, ("serving_output", "Identity", ["x", "^save/SaveV2"], {})]
+    found = unsafe_ops(graph_model(leaked, "save/control_dependency:0", "save/restore_all"))
+    assert sorted(item.op for item in found) == ["PrintV2", "SaveV2"]
+
+    # A save op on the restore path (which a TensorFlow 1 SavedModel runs at load) is refused.
+    writes_at_load = [*nodes[:-1], ("save/evil", "SaveV2", ["save/filename", "x"], {})]
+    writes_at_load.append(("save/restore_all", "NoOp", ["^save/RestoreV2", "^save/evil"], {}))
+    found = unsafe_ops(graph_model(writes_at_load, "save/control_dependency:0", "save/restore_all"))
+    assert sorted(item.op for item in found) == ["PrintV2", "SaveV2"]
