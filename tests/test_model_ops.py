@@ -147,6 +147,7 @@ def test_allow_unsafe_ops_runs_it(models, written, cache_dir, tmp_path):
     proc = run_cli("init", str(models / "writes"), "--allow-unsafe-ops", cache=cache_dir)
     assert proc.returncode == 0, proc.stderr
     assert written.read_text() == "written by the model"
+    assert "warning: --allow-unsafe-ops: the SavedModel ran on this machine with op WriteFile" in proc.stderr
     config = models / "writes.lambdapack.json"
     assert json.loads(config.read_text())["input"] == {"scale": "0..1", "resize": "stretch"}
     config.unlink()
@@ -157,6 +158,7 @@ def test_allow_unsafe_ops_runs_it(models, written, cache_dir, tmp_path):
     )
     assert result.config["backend"] == "tensorflow"
     assert written.exists()
+    assert [text.split(" in ")[0] for text in result.check["unsafe_ops_allowed"]] == ["op WriteFile"]
     # The refusal is not cached away: without the flag the same model is refused again.
     with pytest.raises(InputError, match="WriteFile"):
         prepare_model(models / "writes", tmp_path / "again", cache_dir, model_format="saved_model")

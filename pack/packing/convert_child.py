@@ -77,11 +77,12 @@ def run(request: dict, out: Path) -> dict:
     reference = None
     tf_version = None
     spec_dict = None
+    allowed: list[str] = []
     if kind != "tflite":
         tf = _import_tensorflow()
         tf_version = tf.__version__
         if kind == "saved_model":  # before anything of it runs: loading, the check, the export
-            refuse_unsafe_ops(model_path, request.get("allow_unsafe_ops", False))
+            allowed = refuse_unsafe_ops(model_path, request.get("allow_unsafe_ops", False))
         reference = _load_reference(tf, model_path, kind)
         # The size is settled before converting: a free-size model is converted at the size
         # the config gives, never at TensorFlow Lite's placeholder of 1x1.
@@ -141,6 +142,8 @@ def run(request: dict, out: Path) -> dict:
             if not name.startswith("random-")
         ],
     }
+    if allowed:
+        check["unsafe_ops_allowed"] = allowed
     probe = _preprocessing_probe(served, spec, sample_bytes, converted[: len(sample_bytes)])
     if probe is not None:
         check["preprocessing_probe"] = probe
@@ -264,12 +267,11 @@ def load_keras_classifier(path: Path):
     return model
 
 
-def refuse_unsafe_ops(path: Path, allow: bool) -> None:
+def refuse_unsafe_ops(path: Path, allow: bool) -> list[str]:
     """Refuse a SavedModel whose graph could write or read files, reach the network or run
     Python (``graph_ops``): ``saved_model.pb`` is read as a protobuf, nothing of it runs.
-    (TensorFlow's loader reads saved_model.pb when it exists, and model_kind requires it.)"""
-    if allow:
-        return
+    (TensorFlow's loader reads saved_model.pb when it exists, and model_kind requires it.)
+    With ``allow``: what it would have refused, for the parent to say it ran."""
     from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -281,7 +283,7 @@ def refuse_unsafe_ops(path: Path, allow: bool) -> None:
     except DecodeError as exc:
         raise ConversionFailure(f"{path / 'saved_model.pb'} is not a SavedModel: {first_line(exc)}") from exc
     found = unsafe_ops(proto)
-    if found:
+    if found and not allow:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise ConversionFailure(
             f"{path.name}: the SavedModel's graph holds {found[0].text()}{more}; lambdapack does not "
@@ -290,6 +292,7 @@ def refuse_unsafe_ops(path: Path, allow: bool) -> None:
             "(unsafe: its ops then run here with your rights).",
             code="unsafe_ops",
         )
+    return [item.text() for item in found]
 
 
 def first_line(exc: Exception) -> str:

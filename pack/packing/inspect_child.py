@@ -69,8 +69,8 @@ def inspect(request: dict) -> dict:
             'Install it with: pip install "lambdapack[convert]"',
         ) from exc
     if kind == "saved_model":
-        refuse_unsafe_ops(path, request.get("allow_unsafe_ops", False))
-        return _inspect_saved_model(path, size)
+        allowed = refuse_unsafe_ops(path, request.get("allow_unsafe_ops", False))
+        return {**_inspect_saved_model(path, size), "unsafe_ops_allowed": allowed}
     return _inspect_keras(path, size)
 
 

@@ -356,6 +356,14 @@ def _inferred_config(
     return config, [f for f in fields if f[0] in ("scale", "input", "output", "resize")]
 
 
+def allowed_text(allowed: list[str] | None) -> list[str]:
+    """What ``--allow-unsafe-ops`` let run, as a warning (none when nothing needed it)."""
+    if not allowed:
+        return []
+    more = f" (and {len(allowed) - 1} more)" if len(allowed) > 1 else ""
+    return [f"--allow-unsafe-ops: the SavedModel ran on this machine with {allowed[0]}{more}"]
+
+
 def _enforce_agreement(result: ModelResult) -> None:
     comparison = result.comparison
     if comparison is None or result.quantize != "none":
@@ -640,6 +648,7 @@ def init_config(
         )
     facts = _run_inspect(model, kind, size, allow_unsafe_ops)
     config, fields, notes, warnings = describe_model(facts, model, labels, labels_from, size)
+    warnings.extend(allowed_text(facts.get("unsafe_ops_allowed")))
     path = existing or default_config_path(model)
     pending = path.with_name(f".{path.name}.partial")
     pending.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

@@ -51,7 +51,7 @@ from .bytecode import BytecodeResult, compile_tree
 from .elf import read_elf_file
 from .install import Installer, InstallResult
 from .interpreter import find_target_python
-from .model import ModelResult, artifact_size, load_prepared, prepare_model, sample_images
+from .model import ModelResult, allowed_text, artifact_size, load_prepared, prepare_model, sample_images
 from .prune import PruneResult, active_rules, matching_rule, prune_tree
 from .report import (
     OVER_LIMIT_HINT,
@@ -188,7 +188,8 @@ class ModelStage(Stage):
             used = "prepared on the host"
         else:
             used = build.model.config_summary()
-        return f"{build.model.kind} -> {build.model.config['model_file']}{cached}; {used}"
+        line = f"{build.model.kind} -> {build.model.config['model_file']}{cached}; {used}"
+        return "; ".join([line, *allowed_text(build.model.check.get("unsafe_ops_allowed"))])
 
 
 class InstallStage(Stage):
