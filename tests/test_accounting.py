@@ -218,6 +218,8 @@ def test_expected_failures_are_one_line_with_their_exit_code(aws, tmp_path):
         AWSClient(),
         log=lambda _: None,
     )
+    # deploy always sets a failure destination; one removed by hand leaves redrive nothing to read.
+    boto3.client("lambda").delete_function_event_invoke_config(FunctionName="f", Qualifier="live")
     nowhere = run_cli("redrive", "--function", "f")
     assert nowhere.returncode == 9 and "f:live has no on-failure destination" in nowhere.stderr
     for proc in (bad_rate, bad_batch, missing, nowhere):

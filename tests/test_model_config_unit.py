@@ -113,7 +113,7 @@ def test_the_model_stage_line_names_the_config_or_the_defaults(tmp_path, monkeyp
     config_path = tmp_path / "digits.lambdapack.json"
     results = []
 
-    def fake_prepare(model, dest, cache, quantize, config, samples, model_format):
+    def fake_prepare(model, dest, cache, quantize, config, samples, model_format, allow_unsafe_ops):
         config = {
             "model_file": "model.tflite",
             "input": {"scale": "0..1"},

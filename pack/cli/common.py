@@ -14,6 +14,12 @@ from ..render import render
 
 err = Console(stderr=True)
 
+ALLOW_UNSAFE_OPS_HELP = (
+    "UNSAFE: load a SavedModel whose graph holds file, network or Python ops (WriteFile, "
+    "ReadFile, EagerPyFunc, …; refused by default). They then run on this machine with your "
+    "rights. Only for a model you trust."
+)
+
 
 def env_pairs(values: tuple[str, ...]) -> dict[str, str]:
     """``("K=V", …)`` from repeated ``--env`` options."""

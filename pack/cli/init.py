@@ -9,7 +9,7 @@ import click
 from ..errors import InputError
 from ..packing.model import init_config, parse_labels, parse_size, read_labels_file
 from ..render import echo, say
-from .common import err
+from .common import ALLOW_UNSAFE_OPS_HELP, err
 
 
 @click.command("init")
@@ -26,8 +26,14 @@ from .common import err
     help="Image size for a model whose input takes any size and that does not resize inside (e.g. 224x224).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing config.")
+@click.option("--allow-unsafe-ops", is_flag=True, help=ALLOW_UNSAFE_OPS_HELP)
 def init_command(
-    model: Path, labels: str | None, labels_file: Path | None, size: str | None, force: bool
+    model: Path,
+    labels: str | None,
+    labels_file: Path | None,
+    size: str | None,
+    force: bool,
+    allow_unsafe_ops: bool,
 ) -> None:
     """Inspect MODEL (.keras, .h5, a SavedModel folder or .tflite) and write its config
     beside it (MODEL_STEM.lambdapack.json): input size, scaling, resize, output kind, labels.
@@ -39,7 +45,9 @@ def init_command(
         names = parse_labels(labels)
     elif labels_file is not None:
         names, labels_from = read_labels_file(labels_file), f"--labels-file {labels_file}"
-    result = init_config(model, names, labels_from, parse_size(size) if size else None, force)
+    result = init_config(
+        model, names, labels_from, parse_size(size) if size else None, force, allow_unsafe_ops
+    )
     echo(f"{'replaced' if result.replaced else 'wrote'} {result.path}")
     for name, value, source in result.fields:
         echo(f"  {name:<8} {value} ({source})")

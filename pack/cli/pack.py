@@ -19,7 +19,7 @@ from ..pages import report_page, write_page
 from ..render import echo, line, say, text
 from ..resources import default_cache_dir
 from ..resources import handler_dir as handler_folder
-from .common import err, show, target
+from .common import ALLOW_UNSAFE_OPS_HELP, err, show, target
 
 
 @click.command("pack")
@@ -144,6 +144,7 @@ from .common import err, show, target
     is_flag=True,
     help="Give build containers the host's network, resolver and CA certificates.",
 )
+@click.option("--allow-unsafe-ops", is_flag=True, help=ALLOW_UNSAFE_OPS_HELP)
 @click.option("--prepared-model", type=click.Path(exists=True, file_okay=False, path_type=Path), hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--verbose", is_flag=True, help="Every detail: why each unstripped file was kept, …")
@@ -170,6 +171,7 @@ def pack_command(
     base_image: str | None,
     docker_host_network: bool,
     image: str | None,
+    allow_unsafe_ops: bool,
     prepared_model: Path | None,
     as_json: bool,
     verbose: bool,
@@ -195,6 +197,7 @@ def pack_command(
         stage_deps=stage_deps,
         deps_level=deps_level,
         image=image,
+        allow_unsafe_ops=allow_unsafe_ops,
     )
 
     def progress(stage: str, summary: str, seconds: float) -> None:

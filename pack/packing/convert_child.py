@@ -35,7 +35,7 @@ SEED = 20171124
 # The preprocessing probe needs a few sample images: with fewer, "all the same answer" means little.
 PROBE_MIN_SAMPLES = 3
 # What the parent turns into an InputError (exit 2) rather than a ModelError (exit 4).
-INPUT_PROBLEMS = ("free_size", "input_size", "free_size_tflite")
+INPUT_PROBLEMS = ("free_size", "input_size", "free_size_tflite", "unsafe_ops")
 
 
 def main(request_path: str) -> int:
@@ -77,9 +77,12 @@ def run(request: dict, out: Path) -> dict:
     reference = None
     tf_version = None
     spec_dict = None
+    allowed: list[str] = []
     if kind != "tflite":
         tf = _import_tensorflow()
         tf_version = tf.__version__
+        if kind == "saved_model":  # before anything of it runs: loading, the check, the export
+            allowed = refuse_unsafe_ops(model_path, request.get("allow_unsafe_ops", False))
         reference = _load_reference(tf, model_path, kind)
         # The size is settled before converting: a free-size model is converted at the size
         # the config gives, never at TensorFlow Lite's placeholder of 1x1.
@@ -139,6 +142,8 @@ def run(request: dict, out: Path) -> dict:
             if not name.startswith("random-")
         ],
     }
+    if allowed:
+        check["unsafe_ops_allowed"] = allowed
     probe = _preprocessing_probe(served, spec, sample_bytes, converted[: len(sample_bytes)])
     if probe is not None:
         check["preprocessing_probe"] = probe
@@ -238,12 +243,21 @@ def _shape_text(shape: list[int]) -> str:
 
 def load_keras_classifier(path: Path):
     """A Keras model with one image input and one score output; ConversionFailure otherwise.
-    (inspect_child loads models the same way.)"""
+    (inspect_child loads models the same way.) Loaded in Keras's safe mode, the default: no
+    Python code stored in the file (a Lambda layer's function) is run; .h5 files too."""
     import keras
 
     try:
-        model = keras.models.load_model(str(path), compile=False)
+        model = keras.models.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:
+        if "safe_mode" in str(exc):  # Keras refused to run Python stored in the file
+            raise ConversionFailure(
+                f"{path.name} holds Python code (a Lambda layer) that loading it would run: "
+                "lambdapack loads Keras files in safe mode and does not run it",
+                "Export the model as a SavedModel where it was made (model.export('DIR')) and pack "
+                "that folder: the Lambda becomes graph ops, which lambdapack checks.",
+                code="unsafe_ops",
+            ) from exc
         raise ConversionFailure(f"could not load the model {path}: {first_line(exc)}") from exc
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ConversionFailure(
@@ -251,6 +265,34 @@ def load_keras_classifier(path: Path):
             "lambdapack serves image classifiers: one image input, one score output.",
         )
     return model
+
+
+def refuse_unsafe_ops(path: Path, allow: bool) -> list[str]:
+    """Refuse a SavedModel whose graph could write or read files, reach the network or run
+    Python (``graph_ops``): ``saved_model.pb`` is read as a protobuf, nothing of it runs.
+    (TensorFlow's loader reads saved_model.pb when it exists, and model_kind requires it.)
+    With ``allow``: what it would have refused, for the parent to say it ran."""
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from lambdapack.packing.graph_ops import unsafe_ops
+
+    proto = saved_model_pb2.SavedModel()
+    try:
+        proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    except DecodeError as exc:
+        raise ConversionFailure(f"{path / 'saved_model.pb'} is not a SavedModel: {first_line(exc)}") from exc
+    found = unsafe_ops(proto)
+    if found and not allow:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise ConversionFailure(
+            f"{path.name}: the SavedModel's graph holds {found[0].text()}{more}; lambdapack does not "
+            "run it on this machine",
+            "Loading a SavedModel runs its graph. Only if you trust the model: pass --allow-unsafe-ops "
+            "(unsafe: its ops then run here with your rights).",
+            code="unsafe_ops",
+        )
+    return [item.text() for item in found]
 
 
 def first_line(exc: Exception) -> str:

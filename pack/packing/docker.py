@@ -147,7 +147,7 @@ FORWARDED = frozenset(
 )
 MOUNTED = frozenset({"out", "cache_dir", "samples", "handler_dir"})  # a folder, bound into the container
 # The host converts and checks the model (prepare_model); the container gets the result at /model.
-PREPARED_ON_HOST = frozenset({"model", "quantize", "config", "prepared_model"})
+PREPARED_ON_HOST = frozenset({"model", "quantize", "config", "prepared_model", "allow_unsafe_ops"})
 SAME_IN_CONTAINER = frozenset({"today"})  # the container's clock is the host's
 REFUSED = {
     "find_links": "--find-links folders are not mounted into the build container: use --builder native",
@@ -213,7 +213,14 @@ def pack_in_docker(options: PackOptions, docker: DockerOptions, log: Callable[[s
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lambdapack-model-") as prepared:
         result = prepare_model(
-            model, Path(prepared), cache_dir, quantize, config, sample_images(samples), model_format
+            model,
+            Path(prepared),
+            cache_dir,
+            quantize,
+            config,
+            sample_images(samples),
+            model_format,
+            allow_unsafe_ops=options.allow_unsafe_ops,
         )
         (Path(prepared) / "check.json").write_text(json.dumps(result.check))
         (Path(prepared) / "source.json").write_text(

@@ -24,7 +24,7 @@ import numpy as np
 
 # The same failure (one message and a hint) and the same loading as the conversion child.
 from lambdapack.packing.convert_child import ConversionFailure as InspectFailure
-from lambdapack.packing.convert_child import first_line, load_keras_classifier
+from lambdapack.packing.convert_child import first_line, load_keras_classifier, refuse_unsafe_ops
 
 SEED = 20171124
 # Random inputs in each plausible input range: probabilities sum to 1 on all of them.
@@ -42,7 +42,7 @@ def main(request_path: str) -> int:
     try:
         answer = inspect(request)
     except InspectFailure as exc:
-        out.write_text(json.dumps({"error": str(exc), "hint": exc.hint}))
+        out.write_text(json.dumps({"error": str(exc), "hint": exc.hint, "code": exc.code}))
         return 1
     except Exception as exc:  # one line for the user, never a traceback
         traceback.print_exc()
@@ -69,7 +69,8 @@ def inspect(request: dict) -> dict:
             'Install it with: pip install "lambdapack[convert]"',
         ) from exc
     if kind == "saved_model":
-        return _inspect_saved_model(path, size)
+        allowed = refuse_unsafe_ops(path, request.get("allow_unsafe_ops", False))
+        return {**_inspect_saved_model(path, size), "unsafe_ops_allowed": allowed}
     return _inspect_keras(path, size)
 
 

@@ -50,7 +50,7 @@ BACKEND_OF_FORMAT = {"tflite": "litert", "saved_model": "tensorflow"}
 CONFIG_SUFFIX = ".lambdapack.json"
 DEFAULT_SCALE = InputSpec.scale  # what the handler uses when the config names none
 # Errors from the conversion child that are the user's input to fix (exit 2), not the model's (exit 4).
-CHILD_INPUT_PROBLEMS = ("free_size", "input_size", "free_size_tflite")
+CHILD_INPUT_PROBLEMS = ("free_size", "input_size", "free_size_tflite", "unsafe_ops")
 
 
 @dataclass
@@ -228,9 +228,11 @@ def prepare_model(
     config_path: Path | None = None,
     samples: list[Path] | None = None,
     model_format: str = "tflite",
+    allow_unsafe_ops: bool = False,
 ) -> ModelResult:
     """Write the model (``model.tflite`` or ``saved_model/``) and ``config.json``
-    into ``dest``; return what was checked."""
+    into ``dest``; return what was checked. A SavedModel's ops are checked before TensorFlow
+    runs it (``graph_ops``); ``allow_unsafe_ops`` lets file, network and Python ops through."""
     if not model.exists():
         raise InputError(f"model {model} does not exist")
     kind = model_kind(model)
@@ -242,14 +244,16 @@ def prepare_model(
     if config_path is None and kind in ("keras", "saved_model"):
         # No config: read the preprocessing from the model itself, as init does, rather than
         # pack with defaults that may not be the model's (a Rescaling layer inside wants 0..255).
-        user_config, inferred = _inferred_config(model, kind, cache_dir)
+        user_config, inferred = _inferred_config(model, kind, cache_dir, allow_unsafe_ops)
     samples = samples or []
-    key = _cache_key(model, kind, quantize, user_config, samples, model_format)
+    key = _cache_key(model, kind, quantize, user_config, samples, model_format, allow_unsafe_ops)
     cached_dir = cache_dir / "models" / key
     try:
         cached = built_once(
             cached_dir,
-            lambda work: _run_child(model, kind, quantize, user_config, samples, work, model_format),
+            lambda work: _run_child(
+                model, kind, quantize, user_config, samples, work, model_format, allow_unsafe_ops
+            ),
             complete=lambda path: (path / "check.json").exists() and (path / artifact).exists(),
         )
     except _ChildInputProblem as problem:
@@ -345,13 +349,23 @@ def _check_request(kind: str, quantize: str, model_format: str) -> None:
         )
 
 
-def _inferred_config(model: Path, kind: str, cache_dir: Path) -> tuple[dict, list[tuple[str, str, str]]]:
+def _inferred_config(
+    model: Path, kind: str, cache_dir: Path, allow_unsafe_ops: bool = False
+) -> tuple[dict, list[tuple[str, str, str]]]:
     """The config ``lambdapack init`` would write, without writing it; and where each value
     came from (scale, size, output: what the labels cannot say)."""
-    facts = _cached_inspection(model, kind, cache_dir)
+    facts = _cached_inspection(model, kind, cache_dir, allow_unsafe_ops)
     config, fields, _notes, _warnings = describe_model(facts, model)
     config.pop("labels", None)  # 0..N-1, as without a config
     return config, [f for f in fields if f[0] in ("scale", "input", "output", "resize")]
+
+
+def allowed_text(allowed: list[str] | None) -> list[str]:
+    """What ``--allow-unsafe-ops`` let run, as a warning (none when nothing needed it)."""
+    if not allowed:
+        return []
+    more = f" (and {len(allowed) - 1} more)" if len(allowed) > 1 else ""
+    return [f"--allow-unsafe-ops: the SavedModel ran on this machine with {allowed[0]}{more}"]
 
 
 def _enforce_agreement(result: ModelResult) -> None:
@@ -393,18 +407,20 @@ def _enforce_preprocessing(result: ModelResult) -> None:
     )
 
 
-def _cached_inspection(model: Path, kind: str, cache_dir: Path) -> dict:
+def _cached_inspection(model: Path, kind: str, cache_dir: Path, allow_unsafe_ops: bool = False) -> dict:
     """What ``inspect_child`` finds in the model (a TensorFlow import, seconds), kept by the
     model's content, the child's code and TensorFlow's version: a repeated pack of the same
-    model does not start TensorFlow again. Failures are not kept."""
+    model does not start TensorFlow again. Failures are not kept; neither is an answer let
+    through by ``allow_unsafe_ops`` used without it (the flag is part of the key)."""
     digest = hashlib.sha256(_content_digest(model))
     digest.update(Path(__file__).with_name("inspect_child.py").read_bytes())
     digest.update(Path(__file__).with_name("convert_child.py").read_bytes())
-    digest.update(f"\0{kind}\0{_build_frameworks()}".encode())
+    digest.update(Path(__file__).with_name("graph_ops.py").read_bytes())
+    digest.update(f"\0{kind}\0{_build_frameworks()}\0{allow_unsafe_ops}".encode())
     path = cache_dir / "inspections" / f"{digest.hexdigest()[:32]}.json"
     if path.exists():
         return json.loads(path.read_text())
-    facts = _run_inspect(model, kind, None)
+    facts = _run_inspect(model, kind, None, allow_unsafe_ops)
     write_whole(path, json.dumps(facts).encode())
     return facts
 
@@ -420,7 +436,13 @@ def _content_digest(model: Path) -> bytes:
 
 
 def _cache_key(
-    model: Path, kind: str, quantize: str, config: dict, samples: list[Path], model_format: str
+    model: Path,
+    kind: str,
+    quantize: str,
+    config: dict,
+    samples: list[Path],
+    model_format: str,
+    allow_unsafe_ops: bool = False,
 ) -> str:
     digest = hashlib.sha256(_content_digest(model))
     for sample in samples:
@@ -433,6 +455,7 @@ def _cache_key(
         json.dumps(config, sort_keys=True),
         _build_frameworks(),
         handler_version,
+        f"allow_unsafe_ops={allow_unsafe_ops}",
     ]
     digest.update("\0".join(parts).encode())
     return digest.hexdigest()[:32]
@@ -445,6 +468,7 @@ def _handler_source_digest() -> str:
     for path in sorted((handler_dir() / HANDLER_PACKAGE).glob("*.py")):
         digest.update(path.read_bytes())
     digest.update(Path(__file__).with_name("convert_child.py").read_bytes())
+    digest.update(Path(__file__).with_name("graph_ops.py").read_bytes())
     return digest.hexdigest()
 
 
@@ -469,7 +493,14 @@ def _build_frameworks() -> str:
 
 
 def _run_child(
-    model: Path, kind: str, quantize: str, config: dict, samples: list[Path], out: Path, model_format: str
+    model: Path,
+    kind: str,
+    quantize: str,
+    config: dict,
+    samples: list[Path],
+    out: Path,
+    model_format: str,
+    allow_unsafe_ops: bool = False,
 ) -> None:
     """Convert and check the model in a child process with TensorFlow, into ``out`` (a
     folder built_once renames into the cache when this returns)."""
@@ -481,6 +512,7 @@ def _run_child(
         "config": config,
         "samples": [str(s.resolve()) for s in samples],
         "out": str(out),
+        "allow_unsafe_ops": allow_unsafe_ops,
     }
     (out / "request.json").write_text(json.dumps(request))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
@@ -605,8 +637,10 @@ def init_config(
     labels_from: str = "--labels",
     size: tuple[int, int] | None = None,
     force: bool = False,
+    allow_unsafe_ops: bool = False,
 ) -> InitResult:
-    """Inspect ``model`` (in a child process) and write ``MODEL_STEM.lambdapack.json`` beside it."""
+    """Inspect ``model`` (in a child process) and write ``MODEL_STEM.lambdapack.json`` beside it.
+    A SavedModel's ops are checked first, as ``prepare_model`` does."""
     if not model.exists():
         raise InputError(f"model {model} does not exist")
     kind = model_kind(model)
@@ -616,8 +650,9 @@ def init_config(
             f"{existing} already exists",
             "Pass --force to overwrite it with what the model says, or edit it by hand.",
         )
-    facts = _run_inspect(model, kind, size)
+    facts = _run_inspect(model, kind, size, allow_unsafe_ops)
     config, fields, notes, warnings = describe_model(facts, model, labels, labels_from, size)
+    warnings.extend(allowed_text(facts.get("unsafe_ops_allowed")))
     path = existing or default_config_path(model)
     pending = path.with_name(f".{path.name}.partial")
     pending.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -774,11 +809,13 @@ def _shorten(labels: list[str], shown: int = 5) -> str:
     return text + (f", … ({len(labels)} in all)" if len(labels) > shown else "")
 
 
-def _run_inspect(model: Path, kind: str, size: tuple[int, int] | None) -> dict:
+def _run_inspect(
+    model: Path, kind: str, size: tuple[int, int] | None, allow_unsafe_ops: bool = False
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="lambdapack-inspect-") as work:
         answer = Path(work) / "answer.json"
         request = {"model": str(model.resolve()), "kind": kind, "size": list(size) if size else None}
-        request["out"] = str(answer)
+        request.update(out=str(answer), allow_unsafe_ops=allow_unsafe_ops)
         (Path(work) / "request.json").write_text(json.dumps(request))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
         proc = subprocess.run(
@@ -797,5 +834,6 @@ def _run_inspect(model: Path, kind: str, size: tuple[int, int] | None) -> dict:
             )
         facts = json.loads(answer.read_text())
     if "error" in facts:
-        raise ModelError(facts["error"], facts.get("hint", ""))
+        error = InputError if facts.get("code") in CHILD_INPUT_PROBLEMS else ModelError
+        raise error(facts["error"], facts.get("hint", ""))
     return facts

@@ -52,7 +52,7 @@ from .bytecode import BytecodeResult, compile_tree
 from .elf import read_elf_file
 from .install import Installer, InstallResult
 from .interpreter import find_target_python
-from .model import ModelResult, artifact_size, load_prepared, prepare_model, sample_images
+from .model import ModelResult, allowed_text, artifact_size, load_prepared, prepare_model, sample_images
 from .prune import PruneResult, active_rules, matching_rule, prune_tree
 from .report import (
     OVER_LIMIT_HINT,
@@ -108,6 +108,7 @@ class PackOptions:
     stage_deps: str = "none"  # "s3": dependencies go to deps.tar.zst, unpacked at cold start
     deps_level: int = DEFAULT_LEVEL  # zstd level of deps.tar.zst
     image: str | None = None  # a container image of the target's Python (else found: interpreter.py)
+    allow_unsafe_ops: bool = False  # run a SavedModel's file, network and Python ops (graph_ops)
     today: date = field(default_factory=date.today)  # for the runtime's lifecycle dates
 
     @property
@@ -182,13 +183,15 @@ class ModelStage(Stage):
                 options.config,
                 build.samples,
                 options.runtime.model_format,
+                allow_unsafe_ops=options.allow_unsafe_ops,
             )
         cached = " (cached)" if build.model.cached else ""
         if options.prepared_model is not None and build.model.config_path is None:
             used = "prepared on the host"
         else:
             used = build.model.config_summary()
-        return f"{build.model.kind} -> {build.model.config['model_file']}{cached}; {used}"
+        line = f"{build.model.kind} -> {build.model.config['model_file']}{cached}; {used}"
+        return "; ".join([line, *allowed_text(build.model.check.get("unsafe_ops_allowed"))])
 
 
 class InstallStage(Stage):
