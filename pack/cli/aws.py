@@ -425,9 +425,7 @@ def status_command(location, function, alias, as_json, profile, region) -> None:
     elif not report.destination_read:
         echo(f"  note: failures go to {report.destination}, which status cannot read (not SQS)")
     if report.foreign:
-        echo(
-            f"  skipped {report.foreign} objects under the results prefix that are not lambdapack results"
-        )
+        echo(f"  skipped {report.foreign} objects under the results prefix that are not lambdapack results")
 
 
 @click.command("redrive")

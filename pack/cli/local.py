@@ -159,7 +159,7 @@ def local_command(port, concurrency, buckets, verbose) -> None:
     say(
         out,
         f"{stats.invocations} invocations, {stats.cold_starts} cold starts, "
-        f"{stats.errors} errors, {len(stats.failures)} given up"
+        f"{stats.errors} errors, {len(stats.failures)} given up",
     )
     for failure in stats.failures:
         error = failure["error"]
