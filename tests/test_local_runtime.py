@@ -235,7 +235,10 @@ def test_stopping_with_a_retry_pending_records_it_as_given_up(tmp_path, runtime_
         time.sleep(0.05)
     dispatcher.close()
     (failure,) = dispatcher.stats.failures
-    assert failure["error"]["errorType"] == "Stopped" and failure["attempts"] == 1
+    assert (
+        failure["condition"] == failure["error"]["errorType"] == "EndpointStopped"
+        and failure["attempts"] == 1
+    )
     assert dispatcher.wait_idle(1), "a job was left pending"
 
 
@@ -244,7 +247,7 @@ def test_a_job_submitted_after_close_is_recorded_not_lost(tmp_path, runtime_path
     dispatcher.close()
     dispatcher.submit("arn:aws:lambda:us-east-1:123456789012:function:fn", {"late": True})
     (failure,) = dispatcher.stats.failures
-    assert failure["error"]["errorType"] == "Stopped" and failure["event"] == {"late": True}
+    assert failure["condition"] == "EndpointStopped" and failure["event"] == {"late": True}
     assert failure["attempts"] == 0 and not dispatcher.stats.records
     assert dispatcher.wait_idle(1), "a job was left pending"
 
