@@ -451,7 +451,7 @@ class Sandbox:
         if self.interrupted:
             return EXITED, f"signal: killed ({self.interrupted})"
         if killed:
-            return EXITED, "signal: killed (from outside: not out of memory)"
+            return EXITED, "signal: killed (from outside)"
         if code is not None and code < 0:
             with contextlib.suppress(ValueError):
                 return EXITED, f"signal: {signal.Signals(-code).name.removeprefix('SIG').lower()}"

@@ -1,0 +1,233 @@
+"""Every invocation accounted for by the local AWS: the function's asynchronous invocation
+config (per alias) honoured, failures recorded in its on-failure destination with Lambda's
+invocation record and their true reason, and nothing dropped when a function is deleted.
+Functions run on this machine's Python (python3.11, the fast path) where a container is not
+the point."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from urllib.parse import unquote_plus
+
+import pytest
+
+from lambdapack.aws.client import AWSClient
+from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.wire import WireSettings, wire
+from lambdapack.local.failures import reason
+from lambdapack.local.localaws import LocalAWS
+
+from .test_local_aws import FAILING, SLOW, function_zip
+
+pytestmark = pytest.mark.functional
+
+SLEEPS = """
+import time
+def handler(event, context):
+    time.sleep(30)
+"""
+GREEDY = """
+def handler(event, context):
+    hoard = []
+    while True:
+        hoard.append(bytearray(16 * 1024 * 1024))
+"""
+CRASHES = """
+import os
+def handler(event, context):
+    os._exit(3)
+"""
+
+
+@pytest.fixture
+def local(cache_dir, monkeypatch):
+    with LocalAWS(cache_dir, concurrency=1, retry_delays=(0.1, 0.1)) as aws:
+        for key, value in aws.client_environment().items():
+            monkeypatch.setenv(key, value)
+        aws.client("s3").create_bucket(Bucket="photos")
+        yield aws
+
+
+def deploy_with_destination(local, tmp_path, name: str, source: str, retries: int, **settings) -> str:
+    """Deploy and wire ``source`` (S3 invokes the alias ``live``), with an SQS queue as the
+    alias's on-failure destination and ``retries`` retry attempts; returns the queue's URL."""
+    zip_path = function_zip(tmp_path / f"{name}.zip", source)
+    deploy(
+        DeploySettings(zip_path, name, bucket="photos", prefix="incoming/", **settings),
+        AWSClient(),
+        log=lambda _: None,
+    )
+    wire(WireSettings(name, "photos", prefix="incoming/"), AWSClient())
+    sqs = local.client("sqs")
+    url = sqs.create_queue(QueueName=f"{name}-failures")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    local.client("lambda").put_function_event_invoke_config(
+        FunctionName=name,
+        Qualifier="live",
+        MaximumRetryAttempts=retries,
+        DestinationConfig={"OnFailure": {"Destination": arn}},
+    )
+    return url
+
+
+def records_in(local, url: str) -> list[dict]:
+    sqs = local.client("sqs")
+    found = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def test_the_event_invoke_config_is_kept_per_alias_and_a_put_replaces_it(local, tmp_path):
+    """moto alone ignores Qualifier and keeps answering the first put; Lambda keeps one
+    config per version or alias, and a put replaces it (an update changes what it names)."""
+    deploy_with_destination(local, tmp_path, "configured", FAILING, retries=1)
+    lam = local.client("lambda")
+    lam.put_function_event_invoke_config(FunctionName="configured", MaximumRetryAttempts=2)
+    alias = lam.get_function_event_invoke_config(FunctionName="configured", Qualifier="live")
+    assert alias["MaximumRetryAttempts"] == 1 and alias["FunctionArn"].endswith(":configured:live")
+    latest = lam.get_function_event_invoke_config(FunctionName="configured")
+    assert latest["MaximumRetryAttempts"] == 2 and "DestinationConfig" not in latest
+    lam.put_function_event_invoke_config(FunctionName="configured", Qualifier="live", MaximumRetryAttempts=0)
+    replaced = lam.get_function_event_invoke_config(FunctionName="configured", Qualifier="live")
+    assert replaced["MaximumRetryAttempts"] == 0 and "DestinationConfig" not in replaced
+    lam.update_function_event_invoke_config(
+        FunctionName="configured", Qualifier="live", MaximumEventAgeInSeconds=120
+    )
+    updated = lam.get_function_event_invoke_config(FunctionName="configured", Qualifier="live")
+    assert (updated["MaximumRetryAttempts"], updated["MaximumEventAgeInSeconds"]) == (0, 120)
+    listed = lam.list_function_event_invoke_configs(FunctionName="configured")["FunctionEventInvokeConfigs"]
+    assert len(listed) == 2
+    lam.delete_function_event_invoke_config(FunctionName="configured")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_event_invoke_config(FunctionName="configured")
+
+
+def test_a_failing_invocation_is_retried_as_configured_then_its_record_is_in_the_queue(local, tmp_path):
+    url = deploy_with_destination(local, tmp_path, "failing", FAILING, retries=1)
+    local.client("s3").put_object(Bucket="photos", Key="incoming/cat 1.png", Body=b"x")
+    assert local.wait_idle(60)
+    assert [r.attempt for r in local.dispatcher.stats.records] == [0, 1]  # 1 retry, as configured
+    (record,) = records_in(local, url)
+    assert record["version"] == "1.0" and record["timestamp"].endswith("Z")
+    context = record["requestContext"]
+    assert context["condition"] == "RetriesExhausted" and context["approximateInvokeCount"] == 2
+    assert context["functionArn"].endswith(":function:failing:live")
+    assert context["requestId"] == local.dispatcher.stats.records[0].request_id
+    (s3_record,) = record["requestPayload"]["Records"]
+    assert unquote_plus(s3_record["s3"]["object"]["key"]) == "incoming/cat 1.png"
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
+    assert record["responsePayload"]["errorMessage"] == "always fails"
+    assert reason(record) == "function error"
+
+
+def test_a_timeout_is_named_in_the_record_and_in_the_functions_log_with_the_key(local, tmp_path):
+    url = deploy_with_destination(local, tmp_path, "sleepy", SLEEPS, retries=0, timeout=1)
+    local.client("s3").put_object(Bucket="photos", Key="incoming/slow.png", Body=b"x")
+    assert local.wait_idle(60)
+    (record,) = records_in(local, url)
+    assert reason(record) == "timeout" and record["requestContext"]["approximateInvokeCount"] == 1
+    assert "Task timed out after 1.00 seconds" in record["responsePayload"]["errorMessage"]
+    events = local.client("logs").filter_log_events(logGroupName="/aws/lambda/sleepy")["events"]
+    lines = [event["message"] for event in events]
+    assert any(
+        line.endswith(f"{record['requestContext']['requestId']} Task timed out after 1.00 seconds")
+        for line in lines
+    )
+    assert any("failed on incoming/slow.png: Sandbox.Timedout" in line for line in lines)
+
+
+def test_out_of_memory_is_named_only_when_it_was(local, tmp_path):
+    url = deploy_with_destination(local, tmp_path, "greedy", GREEDY, retries=0, memory=128)
+    local.client("s3").put_object(Bucket="photos", Key="incoming/big.png", Body=b"x")
+    assert local.wait_idle(60)
+    (record,) = records_in(local, url)
+    assert reason(record) == "out of memory"
+    assert record["responsePayload"]["errorType"] == "Runtime.OutOfMemory"
+
+
+def test_a_crash_is_named_a_crash(local, tmp_path):
+    url = deploy_with_destination(local, tmp_path, "crashing", CRASHES, retries=0)
+    local.client("s3").put_object(Bucket="photos", Key="incoming/c.png", Body=b"x")
+    assert local.wait_idle(60)
+    (record,) = records_in(local, url)
+    assert reason(record) == "crashed" and "exit status 3" in record["responsePayload"]["errorMessage"]
+
+
+def test_an_environment_killed_from_outside_is_killed_not_out_of_memory_and_its_retry_is_cold(
+    cache_dir, tmp_path, monkeypatch
+):
+    lines: list[str] = []
+    with LocalAWS(cache_dir, concurrency=1, retry_delays=(0.1,), log=lines.append) as local:
+        for key, value in local.client_environment().items():
+            monkeypatch.setenv(key, value)
+        local.client("s3").create_bucket(Bucket="photos")
+        url = deploy_with_destination(local, tmp_path, "victim", SLEEPS, retries=1, memory=1024, timeout=60)
+        local.client("s3").put_object(Bucket="photos", Key="incoming/k.png", Body=b"x")
+        for attempt in range(2):  # the first attempt, then its retry
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                boxes = [box for box in local.dispatcher.sandboxes() if box.alive()]
+                if boxes and len(local.dispatcher.stats.records) == attempt:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.5)  # inside the handler's sleep
+            (box,) = boxes
+            os.kill(box.process.pid, signal.SIGKILL)  # as the OOM killer or an operator would
+            deadline = time.monotonic() + 60
+            while len(local.dispatcher.stats.records) == attempt and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert local.wait_idle(60)
+        (record,) = records_in(local, url)
+    assert reason(record) == "killed" and record["responsePayload"]["errorType"] == "Runtime.ExitError"
+    assert "out of memory" not in record["responsePayload"]["errorMessage"]
+    first, retry = local.dispatcher.stats.records
+    assert first.cold and retry.cold  # the retry starts a fresh runtime
+    assert ", cold start" in [line for line in lines if line.startswith("victim: ERROR")][1]
+    (failed,) = [line for line in lines if line.startswith("victim: FAILED")]
+    assert "incoming/k.png: killed after 2 attempt(s)" in failed and "recorded in SQS queue" in failed
+
+
+def test_deleting_a_function_records_its_queued_invocations_and_ends_its_environments(local, tmp_path):
+    url = deploy_with_destination(local, tmp_path, "doomed", SLOW, retries=2)
+    s3 = local.client("s3")
+    for number in range(6):
+        s3.put_object(Bucket="photos", Key=f"incoming/{number}.png", Body=b"x")
+    deadline = time.monotonic() + 60
+    while not local.dispatcher.stats.records and time.monotonic() < deadline:
+        time.sleep(0.02)
+    local.client("lambda").delete_function(FunctionName="doomed")
+    assert local.wait_idle(60)
+    stats = local.dispatcher.stats
+    done = {r.request_id for r in stats.records if r.ok}
+    failed = stats.failures
+    assert len(done) + len(failed) == 6 and failed
+    assert {f["condition"] for f in failed} == {"FunctionDeleted"}
+    records = records_in(local, url)
+    assert sorted(r["requestContext"]["requestId"] for r in records) == sorted(
+        f["request_id"] for f in failed
+    )
+    assert all(reason(r) == "function deleted" for r in records)
+    assert not [box for box in local.dispatcher.sandboxes() if box.alive()]
+
+
+def test_with_no_destination_a_failure_is_printed_at_once_with_its_key(cache_dir, tmp_path, monkeypatch):
+    lines: list[str] = []
+    with LocalAWS(cache_dir, concurrency=1, retry_delays=(0.05,), log=lines.append) as local:
+        for key, value in local.client_environment().items():
+            monkeypatch.setenv(key, value)
+        local.client("s3").create_bucket(Bucket="photos")
+        zip_path = function_zip(tmp_path / "f.zip", FAILING)
+        deploy(DeploySettings(zip_path, "plain", bucket="photos", prefix="in/"), AWSClient(), log=lambda _: 0)
+        wire(WireSettings("plain", "photos", prefix="in/"), AWSClient())
+        local.client("s3").put_object(Bucket="photos", Key="in/dog+2.png", Body=b"x")
+        assert local.wait_idle(60)
+        (failed,) = [line for line in lines if "FAILED" in line]  # before the endpoint stops
+    assert failed.startswith("plain: FAILED in/dog+2.png: function error after 3 attempt(s)")
+    assert "no on-failure destination" in failed
