@@ -6,21 +6,28 @@ the point."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import threading
 import time
+from pathlib import Path
 from urllib.parse import unquote_plus
 
+import boto3
 import pytest
 
 from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, deploy
 from lambdapack.aws.wire import WireSettings, wire
+from lambdapack.local import leftovers
 from lambdapack.local.failures import reason
 from lambdapack.local.localaws import LocalAWS
 
+from .conftest import SAMPLE
 from .test_local_aws import FAILING, SLOW, function_zip
+from .test_local_cli import cli, start_local
 
 pytestmark = pytest.mark.functional
 
@@ -231,3 +238,113 @@ def test_with_no_destination_a_failure_is_printed_at_once_with_its_key(cache_dir
         (failed,) = [line for line in lines if "FAILED" in line]  # before the endpoint stops
     assert failed.startswith("plain: FAILED in/dog+2.png: function error after 3 attempt(s)")
     assert "no on-failure destination" in failed
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The processes ``pid`` started that are running now, each with its start mark."""
+    found = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                child = int(stat_file.parent.name)
+                found[child] = leftovers.owner(child)
+    return found
+
+
+def test_sigterm_in_the_middle_of_200_images_leaves_each_classified_or_recorded(packed, cache_dir, tmp_path):
+    """``lambdapack local --concurrency 1`` stopped with SIGTERM while 200 images are queued:
+    every image has a result or a record in the function's on-failure queue (EndpointStopped),
+    the counts are printed, and no process it started outlives it.
+
+    The queue lives in the endpoint's memory, gone once it exits, so the records are read
+    while it stops (a reader drains the queue), and lambdapack's own line for each (printed
+    when it is recorded, with the key and the SQS message id) accounts for the rest."""
+    proc, endpoint = start_local(cache_dir, "--port", "0", "--bucket", "photos", "--concurrency", "1")
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        out, _, _ = packed
+        deployed = cli(
+            endpoint, "deploy", str(out / "function.zip"), "--function", "digits", "--bucket", "photos"
+        )
+        assert deployed.returncode == 0, deployed.stderr
+        wired = cli(endpoint, "wire", "--function", "digits", "--bucket", "photos", "--prefix", "incoming/")
+        assert wired.returncode == 0, wired.stderr
+        client = lambda service: boto3.client(  # noqa: E731
+            service,
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        sqs = client("sqs")
+        url = sqs.create_queue(QueueName="lambdapack-digits-failures")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        client("lambda").put_function_event_invoke_config(
+            FunctionName="digits",
+            Qualifier="live",
+            DestinationConfig={"OnFailure": {"Destination": queue_arn}},
+        )
+        queued: list[dict] = []
+
+        def drain() -> None:
+            with contextlib.suppress(Exception):  # until the endpoint is gone
+                while True:
+                    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+                    for message in got.get("Messages", []):
+                        queued.append(json.loads(message["Body"]))
+                        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+        drainer = threading.Thread(target=drain, daemon=True)
+        drainer.start()
+        images = sorted((SAMPLE / "heldout").glob("*.png"))
+        keys = [f"incoming/img-{n:03d}.png" for n in range(200)]
+        s3 = client("s3")
+        for n, key in enumerate(keys):
+            s3.put_object(Bucket="photos", Key=key, Body=images[n % len(images)].read_bytes())
+        classified = lambda: [line for line in output if " -> " in line and line.startswith("digits:")]  # noqa: E731
+        deadline = time.monotonic() + 120
+        while len(classified()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)
+        started = children_of(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+        reader.join(timeout=30)
+        drainer.join(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done = {line.split(": ", 1)[1].split(" -> ")[0] for line in classified()}
+    failed = {}
+    for line in output:
+        if line.startswith("digits: FAILED "):
+            key, rest = line.removeprefix("digits: FAILED ").split(": ", 1)
+            failed[key] = rest
+    assert 5 <= len(done) < 200, "SIGTERM did not come in the middle"
+    assert set(keys) == done | set(failed), "an image with neither a result nor a record"
+    odd = [
+        rest
+        for rest in failed.values()
+        if not (rest.startswith("stopped after") and "recorded in SQS" in rest)
+    ]
+    assert not odd, odd[:3]
+    in_queue = {
+        unquote_plus(record["requestPayload"]["Records"][0]["s3"]["object"]["key"]) for record in queued
+    }
+    assert in_queue <= set(failed) and all(
+        r["requestContext"]["condition"] == "EndpointStopped" for r in queued
+    )
+    text = "".join(output)
+    assert (
+        f"{len(failed)} failed: {len(failed)} recorded in their on-failure destination, 0 with none" in text
+    )
+    assert "queued," in text and "running — each recorded as failed" in text
+    survivors = [pid for pid, mark in started.items() if leftovers.alive(mark)]
+    assert not survivors, f"processes lambdapack local started outlived it: {survivors}"
+    print(f"classified {len(done)}, recorded as failed {len(failed)}, read from the queue {len(in_queue)}")

@@ -159,7 +159,8 @@ def local_command(port, concurrency, buckets, retry_delays, verbose) -> None:
         port=port,
         concurrency=concurrency,
         retry_delays=tuple(retry_delays),
-        log=lambda line: out.print(line, markup=False, highlight=False),
+        # One line an invocation, never wrapped: a key must stay whole for whoever reads the output.
+        log=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
         verbose=verbose,
     ) as local:
         for bucket in buckets:
