@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -348,3 +349,87 @@ def test_sigterm_in_the_middle_of_200_images_leaves_each_classified_or_recorded(
     survivors = [pid for pid, mark in started.items() if leftovers.alive(mark)]
     assert not survivors, f"processes lambdapack local started outlived it: {survivors}"
     print(f"classified {len(done)}, recorded as failed {len(failed)}, read from the queue {len(in_queue)}")
+
+
+def test_leftovers_are_removed_only_when_marked_and_their_owner_is_gone(tmp_path):
+    """Only folders lambdapack marked, whose owning process (PID and start time) is gone."""
+    import subprocess
+    import sys
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    gone_owner = leftovers.owner(int(finished.stdout))  # start unknown now: None, never a live mark
+    unmarked = tmp_path / f"{leftovers.WORKDIR_PREFIX}unmarked"
+    mine_alive = tmp_path / f"{leftovers.WORKDIR_PREFIX}alive"
+    dead = tmp_path / f"{leftovers.WORKDIR_PREFIX}dead"
+    not_ours = tmp_path / "other-folder"
+    for folder in (unmarked, mine_alive, dead, not_ours):
+        (folder / "sandboxes" / "f-0").mkdir(parents=True)
+    leftovers.mark_workdir(mine_alive)
+    (dead / leftovers.OWNER_FILE).write_text(json.dumps({"owner": gone_owner}))
+    (not_ours / leftovers.OWNER_FILE).write_text(json.dumps({"owner": gone_owner}))
+    removed = leftovers.remove_leftovers(tmp_path, containers=False)
+    assert (removed.folders, removed.processes) == (1, 0)
+    assert not dead.exists() and unmarked.exists() and mine_alive.exists() and not_ours.exists()
+
+
+def test_after_a_sigkill_the_next_local_removes_what_the_last_one_left(cache_dir, tmp_path):
+    """A killed ``lambdapack local`` leaves its work folder (and the function's /tmp mount as
+    root) and a warm function process; the next one removes them, by their marks."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    proc, endpoint = start_local(cache_dir, "--port", "0", "--bucket", "photos")
+    try:
+        zip_path = function_zip(tmp_path / "slow.zip", SLOW)
+        assert (
+            cli(endpoint, "deploy", str(zip_path), "--function", "warm", "--bucket", "photos").returncode == 0
+        )
+        wired = cli(endpoint, "wire", "--function", "warm", "--bucket", "photos", "--prefix", "incoming/")
+        assert wired.returncode == 0, wired.stderr
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.put_object(Bucket="photos", Key="incoming/1.png", Body=b"x")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the function ran: it is warm
+            with contextlib.suppress(Exception):
+                s3.head_object(Bucket="photos", Key="timing/incoming/1.png")
+                break
+            time.sleep(0.1)
+        (workdir,) = [
+            folder
+            for folder in Path(tempfile.gettempdir()).glob(f"{leftovers.WORKDIR_PREFIX}*")
+            if (folder / leftovers.OWNER_FILE).exists()
+            and json.loads((folder / leftovers.OWNER_FILE).read_text())["owner"].startswith(f"{proc.pid}:")
+        ]
+        (process_file,) = workdir.glob(f"sandboxes/*/{leftovers.PROCESS_FILE}")
+        function_process = json.loads(process_file.read_text())["process"]
+        time.sleep(0.3)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert workdir.exists() and leftovers.alive(function_process)  # what the kill left
+    env = dict(os.environ, LAMBDAPACK_CACHE=str(cache_dir), PYTHONUNBUFFERED="1")
+    again = subprocess.Popen(
+        [sys.executable, "-m", "lambdapack", "local", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    lines = []
+    for line in again.stdout:
+        lines.append(line)
+        if line.startswith("local AWS endpoint:"):
+            break
+    again.send_signal(signal.SIGTERM)
+    again.communicate(timeout=60)
+    assert any(line.startswith("removed what a killed lambdapack local left") for line in lines), lines
+    assert not workdir.exists() and not leftovers.alive(function_process)
