@@ -433,3 +433,34 @@ def test_after_a_sigkill_the_next_local_removes_what_the_last_one_left(cache_dir
     again.communicate(timeout=60)
     assert any(line.startswith("removed what a killed lambdapack local left") for line in lines), lines
     assert not workdir.exists() and not leftovers.alive(function_process)
+
+
+def test_records_reach_an_sns_topic_and_an_s3_bucket_too(local, tmp_path):
+    """The other destinations Lambda sends to: an SNS topic (read here through an SQS queue
+    subscribed to it) and an S3 bucket (an object under aws/lambda/async/FUNCTION/)."""
+    deploy_with_destination(local, tmp_path, "noisy", FAILING, retries=0)
+    sqs, sns = local.client("sqs"), local.client("sns")
+    url = sqs.create_queue(QueueName="from-topic")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = sns.create_topic(Name="failures")["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+    )
+    local.client("s3").create_bucket(Bucket="failures")
+    lam = local.client("lambda")
+    for destination, key in ((topic, "incoming/a.png"), ("arn:aws:s3:::failures", "incoming/b.png")):
+        lam.put_function_event_invoke_config(
+            FunctionName="noisy",
+            Qualifier="live",
+            MaximumRetryAttempts=0,
+            DestinationConfig={"OnFailure": {"Destination": destination}},
+        )
+        local.client("s3").put_object(Bucket="photos", Key=key, Body=b"x")
+        assert local.wait_idle(60)
+    (from_topic,) = records_in(local, url)
+    assert unquote_plus(from_topic["requestPayload"]["Records"][0]["s3"]["object"]["key"]) == "incoming/a.png"
+    (stored,) = local.client("s3").list_objects_v2(Bucket="failures")["Contents"]
+    assert stored["Key"].startswith("aws/lambda/async/noisy/")
+    body = json.loads(local.client("s3").get_object(Bucket="failures", Key=stored["Key"])["Body"].read())
+    assert unquote_plus(body["requestPayload"]["Records"][0]["s3"]["object"]["key"]) == "incoming/b.png"
+    assert reason(body) == "function error"
