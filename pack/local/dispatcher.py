@@ -53,7 +53,6 @@ from .sandbox import FunctionSpec, Result, Sandbox
 # Where a function runs: (runtime folders, the container's Python or None for this process's).
 Runtimes = Callable[[FunctionSpec], tuple[list[Path], TargetPython | None]]
 
-RETRIES = 2  # Lambda retries a failed asynchronous invocation twice unless its config says less
 WHY = {
     ENDPOINT_STOPPED: "the local endpoint stopped",
     FUNCTION_DELETED: "the function was deleted",
