@@ -89,7 +89,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--images", type=int, default=10_000)
-    parser.add_argument("--share", type=float, default=0.002, help="of the images made to fail, per kind")
+    parser.add_argument(
+        "--share", type=float, default=0.002, help="of the images made to fail (timeout, oom, crash in turn)"
+    )
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--zip", type=Path, default=ROOT / "build" / "bench" / "dist-digits" / "function.zip")
     args = parser.parse_args()
