@@ -253,7 +253,10 @@ def children_of(pid: int) -> dict[int, str]:
     return found
 
 
-def test_sigterm_in_the_middle_of_200_images_leaves_each_classified_or_recorded(packed, cache_dir, tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_in_the_middle_of_200_images_leaves_each_classified_or_recorded(
+    stop_signal, packed, cache_dir, tmp_path
+):
     """``lambdapack local --concurrency 1`` stopped with SIGTERM while 200 images are queued:
     every image has a result or a record in the function's on-failure queue (EndpointStopped),
     the counts are printed, and no process it started outlives it.
@@ -313,7 +316,7 @@ def test_sigterm_in_the_middle_of_200_images_leaves_each_classified_or_recorded(
             time.sleep(0.05)
         time.sleep(1)
         started = children_of(proc.pid)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop_signal)
         assert proc.wait(timeout=120) == 0
         reader.join(timeout=30)
         drainer.join(timeout=30)
@@ -464,3 +467,57 @@ def test_records_reach_an_sns_topic_and_an_s3_bucket_too(local, tmp_path):
     body = json.loads(local.client("s3").get_object(Bucket="failures", Key=stored["Key"])["Body"].read())
     assert unquote_plus(body["requestPayload"]["Records"][0]["s3"]["object"]["key"]) == "incoming/b.png"
     assert reason(body) == "function error"
+
+
+def test_stopping_ends_a_running_container_and_records_its_invocation(cache_dir, tmp_path, monkeypatch):
+    """A function running in a container (python3.13) when the endpoint stops: the invocation
+    is recorded as failed (EndpointStopped, in its queue), and no container it started is left."""
+    import zipfile
+
+    from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
+    from lambdapack.packing.interpreter import find_target_python
+    from lambdapack.packing.target import Target
+
+    if find_target_python(Target("3.13", "x86_64"))[0] is None:
+        pytest.skip("no python3.13 image here (scripts/docker_setup.sh builds one)")
+    import docker
+
+    zip_path = tmp_path / "contained.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        archive.writestr("index.py", SLEEPS)
+        archive.writestr(
+            BUILD_RECORD, json.dumps({"target": {"runtime": "python3.13", "architecture": "x86_64"}})
+        )
+    lines: list[str] = []
+    mine = {"label": f"{leftovers.LABEL}={leftovers.owner()}"}
+    with LocalAWS(cache_dir, concurrency=1, log=lines.append) as local:
+        for key, value in local.client_environment().items():
+            monkeypatch.setenv(key, value)
+        local.client("s3").create_bucket(Bucket="photos")
+        deploy(
+            DeploySettings(zip_path, "contained", bucket="photos", prefix="incoming/", timeout=60),
+            AWSClient(),
+            log=lambda _: None,
+        )
+        wire(WireSettings("contained", "photos", prefix="incoming/"), AWSClient())
+        url = local.client("sqs").create_queue(QueueName="stops")["QueueUrl"]
+        arn = local.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        local.client("lambda").put_function_event_invoke_config(
+            FunctionName="contained",
+            Qualifier="live",
+            DestinationConfig={"OnFailure": {"Destination": arn["Attributes"]["QueueArn"]}},
+        )
+        local.client("s3").put_object(Bucket="photos", Key="incoming/long.png", Body=b"x")
+        deadline = time.monotonic() + 120
+        while not docker.from_env().containers.list(filters=mine) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert docker.from_env().containers.list(filters=mine), "the function's container never started"
+        time.sleep(2)
+        local.dispatcher.close()  # what stop() does first, while the queue can still be read
+        (record,) = records_in(local, url)
+    assert record["requestContext"]["condition"] == "EndpointStopped" and reason(record) == "stopped"
+    assert local.dispatcher.stats.stopped["running"] == 1
+    assert not docker.from_env().containers.list(all=True, filters=mine)
+    assert any(
+        line.startswith("contained: FAILED incoming/long.png: stopped after 1 attempt(s)") for line in lines
+    )
