@@ -67,9 +67,9 @@ def echo(message: object, err: bool = False) -> None:
     click.echo(visible(message, newlines=True), err=err)
 
 
-def say(console: Console, *parts: object, newlines: bool = False) -> None:
-    """Print ``line(*parts)`` without rich's highlighting."""
-    console.print(line(*parts, newlines=newlines), highlight=False)
+def say(console: Console, *parts: object, newlines: bool = False, soft_wrap: bool = False) -> None:
+    """Print ``line(*parts)`` without rich's highlighting (``soft_wrap``: never wrapped)."""
+    console.print(line(*parts, newlines=newlines), highlight=False, soft_wrap=soft_wrap)
 
 
 def size(value: int) -> str:

@@ -198,7 +198,7 @@ def test_tmp_is_limited_to_the_ephemeral_storage_size(tmp_path, runtime_paths):
     assert not box.tmp_limited
 
 
-def _dispatcher(tmp_path, runtime_paths, retry_delays):
+def _dispatcher(tmp_path, runtime_paths, retry_delays, **options):
     from lambdapack.local.dispatcher import Dispatcher
 
     task = tmp_path / "task"
@@ -211,7 +211,40 @@ def _dispatcher(tmp_path, runtime_paths, retry_delays):
         tmp_path / "sb",
         1,
         retry_delays,
+        **options,
     )
+
+
+def test_an_event_older_than_its_maximum_age_is_not_retried_but_recorded(tmp_path, runtime_paths):
+    """Lambda checks the event's age before each attempt: here the clock jumps past the maximum
+    age (60 s, the least Lambda accepts) after the first attempt, so the retry never runs and
+    the record goes to the destination with EventAgeExceeded."""
+    from lambdapack.local.failures import AsyncConfig, reason
+
+    delivered: list[tuple[str, dict]] = []
+    skew = [0.0]
+    dispatcher = _dispatcher(
+        tmp_path,
+        runtime_paths,
+        (0.5,),  # the clock jumps well before the retry is due
+        policy=lambda arn: AsyncConfig(retries=2, max_age_s=60, on_failure="arn:aws:sqs:us-east-1:1:q"),
+        deliver=lambda destination, record: delivered.append((destination, record)) or "q",
+        clock=lambda: time.time() + skew[0],
+    )
+    try:
+        dispatcher.submit("arn:aws:lambda:us-east-1:123456789012:function:fn", {"fail": True})
+        deadline = time.monotonic() + 60
+        while not dispatcher.stats.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+        skew[0] = 61.0
+        assert dispatcher.wait_idle(60)
+    finally:
+        dispatcher.close()
+    assert len(dispatcher.stats.records) == 1  # the retry did not run
+    ((destination, record),) = delivered
+    assert destination == "arn:aws:sqs:us-east-1:1:q" and reason(record) == "event too old"
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
 
 
 def test_a_retried_invocation_keeps_its_request_id(tmp_path, runtime_paths):
@@ -235,7 +268,10 @@ def test_stopping_with_a_retry_pending_records_it_as_given_up(tmp_path, runtime_
         time.sleep(0.05)
     dispatcher.close()
     (failure,) = dispatcher.stats.failures
-    assert failure["error"]["errorType"] == "Stopped" and failure["attempts"] == 1
+    assert (
+        failure["condition"] == failure["error"]["errorType"] == "EndpointStopped"
+        and failure["attempts"] == 1
+    )
     assert dispatcher.wait_idle(1), "a job was left pending"
 
 
@@ -244,7 +280,7 @@ def test_a_job_submitted_after_close_is_recorded_not_lost(tmp_path, runtime_path
     dispatcher.close()
     dispatcher.submit("arn:aws:lambda:us-east-1:123456789012:function:fn", {"late": True})
     (failure,) = dispatcher.stats.failures
-    assert failure["error"]["errorType"] == "Stopped" and failure["event"] == {"late": True}
+    assert failure["condition"] == "EndpointStopped" and failure["event"] == {"late": True}
     assert failure["attempts"] == 0 and not dispatcher.stats.records
     assert dispatcher.wait_idle(1), "a job was left pending"
 

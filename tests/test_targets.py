@@ -8,6 +8,9 @@ it); without them the test says what is missing."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 import zipfile
 from pathlib import Path
 
@@ -162,6 +165,54 @@ def test_a_function_over_its_memory_is_killed_and_reported_as_lambda_does(where,
         after = sandbox.invoke(json.dumps({"mb": 40}).encode())  # a new environment, as on Lambda
     finally:
         sandbox.stop()
-    assert killed.error["errorType"] == "Runtime.ExitError"
+    assert killed.error["errorType"] == "Runtime.OutOfMemory"
     assert "signal: killed (out of memory: 128 MB)" in killed.error["errorMessage"]
     assert after.ok and after.cold
+
+
+NAPS = """
+import time
+def handler(event, context):
+    time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("where", ["container", "this machine"])
+def test_a_function_killed_from_outside_is_killed_not_out_of_memory(where, cache_dir, tmp_path):
+    """``docker kill`` (exit 137, the engine's OOMKilled false) or a SIGKILL of the process on
+    this machine, well under the memory size: reported as killed, never as out of memory."""
+    import threading
+
+    from lambdapack.local.failures import error_reason
+    from lambdapack.local.lambda_runtime import LocalRuntimes
+    from lambdapack.local.sandbox import FunctionSpec, Sandbox
+    from lambdapack.packing.target import host_arch
+
+    target = Target("3.13", "x86_64") if where == "container" else Target(host_python(), host_arch())
+    if find_target_python(target)[0] is None:
+        pytest.skip(f"no {target.runtime} interpreter here (scripts/docker_setup.sh builds one)")
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "index.py").write_text(NAPS)
+    paths, python = LocalRuntimes(cache_dir).for_target(target)
+    spec = FunctionSpec(
+        "naps", task, memory=256, timeout=60, runtime=target.runtime, architecture=target.arch
+    )
+    sandbox = Sandbox(spec, paths, tmp_path / "sandbox", python=python)
+
+    def kill_from_outside() -> None:
+        time.sleep(3)  # started, and inside its sleep
+        if where == "container":
+            sandbox.process.container.kill()  # what `docker kill` does
+        else:
+            os.kill(sandbox.process.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_from_outside)
+    killer.start()
+    try:
+        killed = sandbox.invoke(b"{}")
+    finally:
+        killer.join()
+        sandbox.stop()
+    assert killed.error["errorType"] == "Runtime.ExitError", killed.error
+    assert error_reason(killed.error) == "killed" and "out of memory" not in killed.error["errorMessage"]

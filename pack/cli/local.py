@@ -106,15 +106,30 @@ def _report_invocation(result, memory: int) -> None:
     help="Invocations at once, 1 or more (default: the number of cores).",
 )
 @click.option("--bucket", "buckets", multiple=True, help="A bucket to create at start (repeatable).")
+@click.option(
+    "--retry-delay",
+    "retry_delays",
+    multiple=True,
+    type=click.FloatRange(min=0),
+    default=(1.0, 2.0),
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait before each retry of a failed invocation (repeatable: first, second). "
+    "Lambda waits about 1 and 2 minutes; shortened here.",
+)
 @click.option("--verbose", is_flag=True, help="Also print the local endpoint's HTTP access log.")
-def local_command(port, concurrency, buckets, verbose) -> None:
-    """Serve a local AWS (S3, Lambda, IAM, CloudWatch Logs, SQS, STS) on 127.0.0.1 that runs
-    deployed functions.
+def local_command(port, concurrency, buckets, retry_delays, verbose) -> None:
+    """Serve a local AWS (S3, Lambda, IAM, CloudWatch Logs, SQS, SNS, STS) on 127.0.0.1 that
+    runs deployed functions.
 
     Objects created in a wired bucket invoke the deployed function's code in the
-    local Lambda runtime, filtered by the bucket's notification configuration.
+    local Lambda runtime, filtered by the bucket's notification configuration; failed
+    invocations are retried and recorded in the function's on-failure destination as
+    Lambda does. SIGTERM or Ctrl-C stops: invocations still queued, waiting for a retry
+    or running are recorded as failed (EndpointStopped), never dropped.
     """
     from ..aws import names
+    from ..local.leftovers import remove_leftovers
     from ..local.localaws import LocalAWS
 
     for bucket in buckets:
@@ -133,13 +148,19 @@ def local_command(port, concurrency, buckets, verbose) -> None:
                     param_hint="--port",
                 ) from exc
     out = console()
+    if removed := remove_leftovers():
+        say(out, f"removed what a killed lambdapack local left: {removed}")
     stop = threading.Event()
+    # Both end the loop below; a second one while stopping does not cut the stop short.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     with LocalAWS(
         default_cache_dir(),
         port=port,
         concurrency=concurrency,
-        log=lambda message: say(out, message),
+        retry_delays=tuple(retry_delays),
+        # One line an invocation, never wrapped: a key must stay whole for whoever reads the output.
+        log=lambda message: say(out, message, soft_wrap=True),
         verbose=verbose,
     ) as local:
         for bucket in buckets:
@@ -149,25 +170,24 @@ def local_command(port, concurrency, buckets, verbose) -> None:
         for key, value in local.client_environment().items():
             say(out, f"  export {key}={value}")
         say(out, "then lambdapack deploy / wire / upload work against it. Ctrl-C stops.")
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
-    # After the endpoint stopped: retries it never ran count as given up.
+        say(out, "stopping: no new invocations; what is left is recorded as failed (EndpointStopped)")
+    # After the endpoint stopped: every failure was printed (with its keys) when it was recorded.
     stats = local.dispatcher.stats
+    stopped = stats.stopped
     say(
         out,
-        f"{stats.invocations} invocations, {stats.cold_starts} cold starts, "
-        f"{stats.errors} errors, {len(stats.failures)} given up",
+        f"at stop: {stopped.get('queued', 0)} queued, {stopped.get('retrying', 0)} waiting for a retry, "
+        f"{stopped.get('running', 0)} running — each recorded as failed",
     )
-    for failure in stats.failures:
-        error = failure["error"]
-        say(
-            out,
-            f"  gave up: {failure['function']} {failure['request_id']} after {failure['attempts']} "
-            f"attempt(s): {error.get('errorType')}: {error.get('errorMessage')}",
-        )
+    delivered = sum(1 for failure in stats.failures if failure["delivered"])
+    say(
+        out,
+        f"{stats.invocations} invocations, {stats.cold_starts} cold starts, {stats.errors} errors, "
+        f"{len(stats.failures)} failed: {delivered} recorded in their on-failure destination, "
+        f"{len(stats.failures) - delivered} with none (dropped, as Lambda drops them)",
+    )
 
 
 @click.command("upload")

@@ -1,21 +1,35 @@
-"""Asynchronous invocations, as Lambda runs them for S3: at most N at once,
-warm sandboxes reused, errors retried twice, then recorded.
+"""Asynchronous invocations, as Lambda runs them for S3: at most N at once, warm
+sandboxes reused, failures retried as the function's asynchronous invocation config
+says, then recorded in its on-failure destination.
 
 A job names a function (by ARN) and an event, and keeps its request id across
-retries, as Lambda's asynchronous invocations do. Closing the dispatcher never
-loses a job: retries still waiting, and jobs submitted after it, are recorded as
-given up, with the reason. The resolver turns the ARN and the attempt into the
-function as deployed (code, handler, timeout, memory, environment; for the local
-AWS, as of the ARN's latest S3 notice, and for a retry as of the retry — an alias
-may have moved meanwhile, as on Lambda); sandboxes are pooled per code and
-configuration, so an update means fresh sandboxes — cold starts, as on Lambda.
+retries, as Lambda's asynchronous invocations do. ``policy`` gives the config of the
+version or alias the ARN names (``failures.AsyncConfig``: retry attempts, maximum
+event age, on-failure destination); ``deliver`` sends an invocation record to a
+destination. An invocation that fails every attempt (``RetriesExhausted``), or waits
+longer than the event's maximum age (``EventAgeExceeded``), is recorded: its record
+delivered, and one line printed at once with the event's object keys. Retries wait
+``retry_delays`` (Lambda waits about 1 and then 2 minutes; shortened here).
+
+Nothing is ever dropped silently. Closing the dispatcher stops taking work, then
+records every queued invocation, every one waiting for a retry and every running one
+(its environment is ended at once) as failed with the local condition
+``EndpointStopped``; jobs submitted after it too. ``retire`` (the function was deleted)
+does the same for that function's invocations, condition ``FunctionDeleted``.
+
+The resolver turns the ARN and the attempt into the function as deployed (code,
+handler, timeout, memory, environment; for the local AWS, as of the ARN's latest S3
+notice, and for a retry as of the retry — an alias may have moved meanwhile, as on
+Lambda); sandboxes are pooled per code and configuration, so an update means fresh
+sandboxes — cold starts, as on Lambda.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
 import json
-import queue
 import threading
 import time
 import uuid
@@ -24,20 +38,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..packing.interpreter import TargetPython
+from .failures import (
+    ENDPOINT_STOPPED,
+    EVENT_AGE_EXCEEDED,
+    FUNCTION_DELETED,
+    RETRIES_EXHAUSTED,
+    AsyncConfig,
+    event_keys,
+    invocation_record,
+    reason,
+)
 from .sandbox import FunctionSpec, Result, Sandbox
 
 # Where a function runs: (runtime folders, the container's Python or None for this process's).
 Runtimes = Callable[[FunctionSpec], tuple[list[Path], TargetPython | None]]
 
-RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
+WHY = {
+    ENDPOINT_STOPPED: "the local endpoint stopped",
+    FUNCTION_DELETED: "the function was deleted",
+}
+_numbers = itertools.count(1)
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     function_arn: str
     event: dict
     attempt: int = 0
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    queued_at: float = field(default_factory=time.time)  # when Lambda's queue took it (its age)
+    number: int = field(default_factory=lambda: next(_numbers))  # the order it was submitted in
+    cancelled: str | None = None  # a local condition: it must not run (again)
+    executed_version: str | None = None
 
 
 @dataclass
@@ -61,7 +93,8 @@ class Stats:
     retries: int = 0
     max_concurrent: int = 0
     records: list[Record] = field(default_factory=list)
-    failures: list[dict] = field(default_factory=list)  # gave up after the retries
+    failures: list[dict] = field(default_factory=list)  # recorded as failed (see _give_up)
+    stopped: dict[str, int] = field(default_factory=dict)  # what close() found: queued, retrying, running
 
 
 def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
@@ -90,7 +123,10 @@ class Dispatcher:
         retry_delays: tuple[float, ...] = (1.0, 2.0),
         extra_env: dict[str, str] | None = None,
         log: Callable[[str], None] | None = None,
-        on_result: Callable[[FunctionSpec, Sandbox, Result], None] | None = None,
+        on_result: Callable[[FunctionSpec, Sandbox, Result, dict], None] | None = None,
+        policy: Callable[[str], AsyncConfig] | None = None,
+        deliver: Callable[[str, dict], str] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.resolver = resolver
         self.runtimes = runtimes
@@ -100,17 +136,23 @@ class Dispatcher:
         self.extra_env = extra_env or {}
         self.log = log or (lambda _: None)
         self.on_result = on_result  # e.g. the local AWS writing the function's log lines
-        self.jobs: queue.Queue[Job | None] = queue.Queue()
+        self.policy = policy or (lambda _arn: AsyncConfig())
+        self.deliver = deliver  # (destination ARN, record) -> where it went; raises when it could not
+        self.clock = clock
         self.stats = Stats()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # pending went down
+        self._wake = threading.Condition(self._lock)  # a job was queued, or closing
+        self._queue: collections.deque[Job] = collections.deque()
+        self._running: dict[Job, Sandbox | None] = {}
         self._idle: dict[str, list[Sandbox]] = {}
         self._current_key: dict[str, str] = {}
         self._all: list[Sandbox] = []
         self._active = 0
         self._pending = 0  # queued, running or waiting to be retried
-        self._changed = threading.Condition(self._lock)
         self._retries: dict[threading.Timer, Job] = {}  # waiting to run again
         self._closed = False
+        self.last_submitted = 0  # the number of the last job submitted
         self._workers = [
             threading.Thread(target=self._work, name=f"dispatch-{n}", daemon=True) for n in range(concurrency)
         ]
@@ -120,14 +162,16 @@ class Dispatcher:
     # --- public ------------------------------------------------------------------
 
     def submit(self, function_arn: str, event: dict) -> None:
-        """Queue an invocation; once closed, it is recorded as given up instead (never lost)."""
+        """Queue an invocation; once closed, it is recorded as failed instead (never lost)."""
+        job = Job(function_arn, event)
         with self._lock:
             self._pending += 1
-            closed = self._closed
-        if closed:
-            stopped = {"errorType": "Stopped", "errorMessage": "the local endpoint was stopping"}
-            return self._give_up(Job(function_arn, event), stopped, attempts=0)
-        self.jobs.put(Job(function_arn, event))
+            self.last_submitted = job.number
+            if not self._closed:
+                self._queue.append(job)
+                self._wake.notify()
+                return
+        self._give_up(job, self._stopped_error(job, ENDPOINT_STOPPED), ENDPOINT_STOPPED)
 
     def wait_idle(self, timeout: float) -> bool:
         """Until nothing is queued, running or waiting for a retry; False on timeout."""
@@ -145,50 +189,107 @@ class Dispatcher:
         with self._lock:
             return list(self._all)
 
-    def retire(self, name: str) -> None:
-        """The function ``name`` was deleted: its idle environments stop now, busy ones when
-        their invocation ends (they no longer match its current code)."""
+    def retire(self, name: str, submitted_before: int | None = None) -> None:
+        """The function ``name`` was deleted: its invocations submitted before (job numbers up to
+        ``submitted_before``; all when None) are recorded as failed (``FunctionDeleted``) —
+        queued ones, those waiting for a retry and running ones, whose environments end now —
+        and its idle environments stop."""
+
+        def mine(job: Job) -> bool:
+            earlier = submitted_before is None or job.number <= submitted_before
+            return earlier and function_name(job.function_arn) == name
+
         with self._lock:
             key = self._current_key.pop(name, None)
             idle = self._idle.pop(key, []) if key else []
+            queued = [job for job in self._queue if mine(job)]
+            for job in queued:
+                self._queue.remove(job)
+            waiting = [(timer, job) for timer, job in self._retries.items() if mine(job)]
+            for timer, _ in waiting:
+                del self._retries[timer]
+            running = [(job, sandbox) for job, sandbox in self._running.items() if mine(job)]
+            for job, _ in running:
+                job.cancelled = FUNCTION_DELETED
+        self._cancel(queued, waiting, running, FUNCTION_DELETED)
         for sandbox in idle:
             sandbox.stop()
 
     def close(self) -> None:
-        """Stop: retries still waiting are given up (and recorded), running jobs finish."""
+        """Stop: no new work; every queued invocation, every one waiting for a retry and every
+        running one (its environment ended now) is recorded as failed (``EndpointStopped``);
+        then every environment ends. ``stats.stopped`` counts what was found."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
+            queued = list(self._queue)
+            self._queue.clear()
             waiting = list(self._retries.items())
             self._retries.clear()
-        for timer, job in waiting:
-            timer.cancel()
-            stopped = {"errorType": "Stopped", "errorMessage": "the local endpoint stopped before the retry"}
-            self._give_up(job, stopped, attempts=job.attempt)  # the retry itself never ran
-        for _ in self._workers:
-            self.jobs.put(None)
+            running = list(self._running.items())
+            for job, _ in running:
+                job.cancelled = ENDPOINT_STOPPED
+            self.stats.stopped = {"queued": len(queued), "retrying": len(waiting), "running": len(running)}
+            self._wake.notify_all()
+        self._cancel(queued, waiting, running, ENDPOINT_STOPPED)
         for worker in self._workers:
-            worker.join(timeout=5)
-        for sandbox in self._all:
+            worker.join(timeout=60)  # each ends once its (interrupted) invocation has returned
+        for sandbox in self.sandboxes():
             sandbox.stop()
+
+    def _cancel(self, queued: list[Job], waiting: list, running: list, condition: str) -> None:
+        for sandbox in {id(sb): sb for _, sb in running if sb is not None}.values():
+            sandbox.interrupt(WHY[condition])  # the worker records its job when invoke returns
+        for timer, _job in waiting:
+            timer.cancel()
+        for job in [*queued, *(job for _, job in waiting)]:
+            self._give_up(job, self._stopped_error(job, condition), condition)
+
+    @staticmethod
+    def _stopped_error(job: Job, condition: str) -> dict:
+        when = "before its retry" if job.attempt else "before it ran"
+        return {"errorType": condition, "errorMessage": f"{WHY[condition]} {when}"}
 
     # --- workers -----------------------------------------------------------------
 
     def _work(self) -> None:
         while True:
-            job = self.jobs.get()
-            if job is None:
-                return
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return  # close() recorded what is left in the queue
+                job = self._queue.popleft()
+                self._running[job] = None
             try:
                 self._run(job)
             except Exception as exc:  # a resolver failure: the function is gone or unreadable
                 self._finish(job, None, {"errorType": type(exc).__name__, "errorMessage": str(exc)})
+            finally:
+                with self._lock:
+                    self._running.pop(job, None)
 
     def _run(self, job: Job) -> None:
         spec, code_sha256 = self.resolver(job.function_arn, job.attempt)
+        job.executed_version = spec.version
+        max_age = self.policy(job.function_arn).max_age_s
+        if self.clock() - job.queued_at > max_age:  # Lambda checks before each attempt
+            error = {
+                "errorType": EVENT_AGE_EXCEEDED,
+                "errorMessage": f"the event waited longer than its maximum age ({max_age:g} s)",
+            }
+            return self._give_up(job, error, EVENT_AGE_EXCEEDED)
         sandbox = self._acquire(spec, code_sha256)
         with self._lock:
-            self._active += 1
-            self.stats.max_concurrent = max(self.stats.max_concurrent, self._active)
+            cancelled = job.cancelled
+            if not cancelled:
+                self._running[job] = sandbox
+                self._active += 1
+                self.stats.max_concurrent = max(self.stats.max_concurrent, self._active)
+        if cancelled:  # closed or deleted while it was being prepared: it never ran
+            self._release(sandbox, spec, code_sha256)
+            return self._give_up(job, self._stopped_error(job, cancelled), cancelled)
         try:
             result = sandbox.invoke(json.dumps(job.event).encode(), job.request_id)
         finally:
@@ -196,7 +297,7 @@ class Dispatcher:
                 self._active -= 1
             self._release(sandbox, spec, code_sha256)
         if self.on_result is not None:
-            self.on_result(spec, sandbox, result)
+            self.on_result(spec, sandbox, result, job.event)
         self._finish(job, result, result.error)
 
     def _finish(self, job: Job, result: Result | None, error: dict | None) -> None:
@@ -224,9 +325,14 @@ class Dispatcher:
             return self._done()
         with self._lock:
             self.stats.errors += 1
-        if job.attempt < RETRIES and result is not None:
+        attempts = job.attempt + (result is not None)
+        if job.cancelled:
+            return self._give_up(job, error, job.cancelled, attempts)
+        if result is not None and job.attempt < self.policy(job.function_arn).retries:
             delay = self.retry_delays[min(job.attempt, len(self.retry_delays) - 1)]
-            retry = Job(job.function_arn, job.event, job.attempt + 1, job.request_id)
+            retry = Job(
+                job.function_arn, job.event, job.attempt + 1, job.request_id, job.queued_at, job.number
+            )
             with self._lock:
                 if not self._closed:
                     self.stats.retries += 1
@@ -235,17 +341,36 @@ class Dispatcher:
                     self._retries[timer] = retry
                     timer.start()
                     return
-        self._give_up(job, error, attempts=job.attempt + 1)
+            stopped = self._stopped_error(retry, ENDPOINT_STOPPED)
+            return self._give_up(retry, stopped, ENDPOINT_STOPPED, attempts)
+        self._give_up(job, error, RETRIES_EXHAUSTED, attempts)
 
     def _retry(self, job: Job) -> None:
         with self._lock:
-            for timer, waiting in list(self._retries.items()):
-                if waiting is job:
-                    del self._retries[timer]
-        self.jobs.put(job)
+            timers = [timer for timer, waiting in self._retries.items() if waiting is job]
+            if not timers:
+                return  # closed or deleted meanwhile: already recorded
+            del self._retries[timers[0]]
+            self._queue.append(job)
+            self._wake.notify()
 
-    def _give_up(self, job: Job, error: dict, attempts: int) -> None:
+    def _give_up(self, job: Job, error: dict, condition: str, attempts: int | None = None) -> None:
+        """Record a failed invocation: its record to the destination of the ARN's config (or
+        nowhere, as Lambda drops it), and one line now, naming its keys and why."""
+        attempts = job.attempt if attempts is None else attempts
         name = function_name(job.function_arn)
+        record = invocation_record(
+            job.request_id, job.function_arn, condition, attempts, job.event, error, job.executed_version
+        )
+        keys = event_keys(job.event)
+        destination = self.policy(job.function_arn).on_failure
+        delivered, where = False, "no on-failure destination: dropped, as Lambda drops it"
+        if destination and self.deliver is not None:
+            try:
+                where, delivered = f"recorded in {self.deliver(destination, record)}", True
+            except Exception as exc:
+                where = f"NOT recorded: {destination} refused it: {type(exc).__name__}: {exc}"
+        why = reason(record)
         with self._lock:
             self.stats.failures.append(
                 {
@@ -254,9 +379,18 @@ class Dispatcher:
                     "attempts": attempts,
                     "error": error,
                     "event": job.event,
+                    "keys": keys,
+                    "condition": condition,
+                    "reason": why,
+                    "destination": destination,
+                    "delivered": delivered,
                 }
             )
-        self.log(f"{name}: gave up after {attempts} attempts: {error.get('errorType')}")
+        shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        self.log(
+            f"{name}: FAILED {shown or job.request_id}: {why} after {attempts} attempt(s) ({condition}: "
+            f"{error.get('errorType')}: {error.get('errorMessage')}); {where}"
+        )
         self._done()
 
     def _done(self) -> None:
@@ -289,7 +423,7 @@ class Dispatcher:
     def _release(self, sandbox: Sandbox, spec: FunctionSpec, code_sha256: str) -> None:
         key = spec_key(spec, code_sha256)
         with self._lock:
-            if self._current_key.get(spec.name) == key:
+            if self._current_key.get(spec.name) == key and not sandbox.interrupted and not self._closed:
                 self._idle.setdefault(key, []).append(sandbox)
                 return
         sandbox.stop()
@@ -303,9 +437,8 @@ def function_name(function_arn: str) -> str:
 def invocation_line(name: str, result: Result) -> str:
     """One line an invocation: what it classified (key, top-1 label and score, or the
     error), how long it took, cold or warm."""
-    timing = f"{result.duration_ms:.1f} ms" + (
-        f", cold start {result.init_ms:.0f} ms" if result.cold and result.init_ms else ", warm"
-    )
+    cold = f", cold start {result.init_ms:.0f} ms" if result.init_ms else ", cold start"
+    timing = f"{result.duration_ms:.1f} ms" + (cold if result.cold else ", warm")
     if result.error is not None:
         return f"{name}: ERROR {result.error.get('errorType')}: {result.error.get('errorMessage')} ({timing})"
     try:

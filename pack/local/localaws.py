@@ -8,6 +8,11 @@ functions. Each S3 notification arrives with the function as deployed at that
 moment (configuration, and the zip by CodeSha256, unzipped once, read-only like
 ``/var/task``); an alias or version in the notification's ARN runs that version.
 A retry asks moto again: it runs what the ARN names at the retry.
+
+The function's asynchronous invocation config (PutFunctionEventInvokeConfig, for the
+version or alias the ARN names) comes with each notice: its retry attempts and maximum
+event age apply, and a failed invocation's record goes to its on-failure destination
+(an SQS queue, SNS topic, S3 bucket or function of this endpoint), as on Lambda.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ import boto3
 
 from ..atomic import built_once
 from ..errors import ToolError
+from . import leftovers
 from .dispatcher import Dispatcher
+from .failures import AsyncConfig, event_keys
 from .lambda_runtime import LocalRuntimes
 from .motoprocess import code_name
 from .sandbox import FunctionSpec
@@ -72,7 +79,9 @@ class LocalAWS:
         self.log = log
         self.verbose = verbose  # moto's HTTP access log (one line per request) only when asked
         self._own_workdir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="lambdapack-local-"))
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=leftovers.WORKDIR_PREFIX))
+        if self._own_workdir:
+            leftovers.mark_workdir(self.workdir)  # found and removed by the next run if this one is killed
         self.moto: subprocess.Popen | None = None  # moto's server, in a process of its own
         self._notices = None
         self._replies: queue.Queue[dict] = queue.Queue()
@@ -83,9 +92,10 @@ class LocalAWS:
         self.dispatcher: Dispatcher | None = None
         # ARN -> the function as its last notice had it (configuration, zip), or why moto could not say
         self._deployed: dict[str, tuple[dict, Path] | str] = {}
+        self._async: dict[str, AsyncConfig] = {}  # ARN -> its asynchronous invocation config, last seen
         self._submitted = 0  # invocations handed to the dispatcher
         self._clients_lock = threading.Lock()
-        self._clients: dict[str, object] = {}
+        self._clients: dict[tuple[str, str], object] = {}
         self._reader: threading.Thread | None = None
         self._unpacking: list[threading.Thread] = []
         self._stopped = False
@@ -144,6 +154,8 @@ class LocalAWS:
             extra_env={"AWS_ENDPOINT_URL": self.endpoint, **CREDENTIALS},
             log=self.log,
             on_result=self._write_logs,
+            policy=lambda arn: self._async.get(arn) or AsyncConfig(),
+            deliver=self._deliver,
         )
         self._reader = threading.Thread(target=self._read_notices, name="moto-notices", daemon=True)
         self._reader.start()
@@ -194,16 +206,14 @@ class LocalAWS:
                     self._replies.put(notice)
                 elif "invoke" in notice:
                     arn = notice["invoke"]
-                    self._deployed[arn] = (
-                        (notice["configuration"], Path(notice["code"]))
-                        if "error" not in notice
-                        else notice["error"]
-                    )
+                    self._remember(arn, notice)
                     self._submitted += 1
                     self.dispatcher.submit(arn, notice["event"])
-                elif "deleted" in notice:  # its warm environments end, as on Lambda
+                elif "deleted" in notice:  # its invocations so far are cancelled, its environments end
                     threading.Thread(
-                        target=self.dispatcher.retire, args=(notice["deleted"],), daemon=True
+                        target=self.dispatcher.retire,
+                        args=(notice["deleted"], self.dispatcher.last_submitted),
+                        daemon=True,
                     ).start()
                 elif "code" in notice and not self._stopped:  # unzipped now, not in the first invocation
                     unpack = threading.Thread(
@@ -289,28 +299,36 @@ class LocalAWS:
             "AWS_REGION": REGION,
         }
 
-    def client(self, service: str):
+    def client(self, service: str, region: str = REGION):
         """A boto3 client for this endpoint, created once (clients are thread-safe)."""
         with self._clients_lock:
-            if service not in self._clients:
-                self._clients[service] = boto3.client(
+            if (service, region) not in self._clients:
+                self._clients[(service, region)] = boto3.client(
                     service,
                     endpoint_url=self.endpoint,
-                    region_name=REGION,
+                    region_name=region,
                     aws_access_key_id="testing",
                     aws_secret_access_key="testing",
                 )
-            return self._clients[service]
+            return self._clients[(service, region)]
 
     # --- the function's logs, where Lambda puts them -----------------------------------
 
-    def _write_logs(self, spec: FunctionSpec, sandbox, result) -> None:
+    def _write_logs(self, spec: FunctionSpec, sandbox, result, event: dict) -> None:
         """Each invocation's lines into this endpoint's CloudWatch Logs, as Lambda writes them
         (group /aws/lambda/NAME, a stream per execution environment), so ``lambdapack logs``
-        reads them here as it does on AWS."""
+        reads them here as it does on AWS. A failed invocation gets one more line, naming the
+        event's object keys and the error (Lambda's own "Task timed out" line names only
+        the request id)."""
         stream = f"{time.strftime('%Y/%m/%d')}/[{spec.version}]{sandbox.workdir.name}"
         lines = [f"START RequestId: {result.request_id} Version: {spec.version}"]
         lines += [line for line in result.logs.splitlines() if line.strip()]
+        if result.error is not None:
+            keys = ", ".join(event_keys(event)) or "(no object keys in the event)"
+            lines.append(
+                f"[lambdapack local] RequestId: {result.request_id} failed on {keys}: "
+                f"{result.error.get('errorType')}: {result.error.get('errorMessage')}"
+            )
         lines += [f"END RequestId: {result.request_id}", result.report_line(spec.memory)]
         now = int(time.time() * 1000)
         events = [{"timestamp": now, "message": line} for line in lines]
@@ -331,13 +349,8 @@ class LocalAWS:
     def _resolve(self, function_arn: str, attempt: int = 0) -> tuple[FunctionSpec, str]:
         """The function as moto had it deployed when it last asked for this ARN's invocation;
         for a retry, as moto has it now (Lambda's retry runs what the alias points at then)."""
-        if attempt:
-            reply = self._request({"function": function_arn})
-            self._deployed[function_arn] = (
-                (reply["configuration"], Path(reply["code"]))
-                if reply["reply"] == "function"
-                else reply["error"]
-            )
+        if attempt or function_arn not in self._deployed:  # a retry, or a function as a destination
+            self._remember(function_arn, self._request({"function": function_arn}))
         deployed = self._deployed[function_arn]
         if isinstance(deployed, str):  # moto could not read the function it was wired to
             raise LookupError(deployed)
@@ -360,6 +373,43 @@ class LocalAWS:
             architecture=(config.get("Architectures") or ["x86_64"])[0],
         )
         return spec, code_sha256
+
+    def _remember(self, function_arn: str, notice: dict) -> None:
+        """The function an ARN names as a notice or reply has it (or why moto could not say);
+        its asynchronous invocation config is kept even when the function is gone, so that its
+        cancelled invocations still reach its destination."""
+        if "configuration" in notice:
+            self._deployed[function_arn] = (notice["configuration"], Path(notice["code"]))
+            self._async[function_arn] = AsyncConfig.from_api(notice.get("invoke_config"))
+        else:
+            self._deployed[function_arn] = notice.get("error") or "moto could not read the function"
+
+    def _deliver(self, destination: str, record: dict) -> str:
+        """An invocation record to an on-failure destination of this endpoint, as Lambda sends
+        it: an SQS message, an SNS message, an S3 object (``aws/lambda/async/FUNCTION/…``), or
+        an asynchronous invocation of a function. Returns where it went; raises if it could not."""
+        parts = destination.split(":")
+        service, region, account = parts[2], parts[3] or REGION, parts[4]
+        body = json.dumps(record)
+        if service == "sqs":
+            sqs = self.client("sqs", region)
+            url = sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=account)["QueueUrl"]
+            message = sqs.send_message(QueueUrl=url, MessageBody=body)["MessageId"]
+            return f"SQS queue {parts[5]} (message {message})"
+        if service == "sns":
+            self.client("sns", region).publish(TopicArn=destination, Message=body)
+            return f"SNS topic {parts[5]}"
+        if service == "s3":
+            function = record["requestContext"]["functionArn"].split(":")[6]
+            stamp = record["timestamp"][:19].replace(":", ".")
+            key = f"aws/lambda/async/{function}/{stamp[:13].replace('-', '/').replace('T', '/')}/"
+            key += f"{stamp}-{record['requestContext']['requestId']}"
+            self.client("s3").put_object(Bucket=parts[5], Key=key, Body=body.encode())
+            return f"s3://{parts[5]}/{key}"
+        if service == "lambda":
+            self.dispatcher.submit(destination, record)
+            return f"function {parts[6]} (invoked)"
+        raise ValueError(f"{service} is not a destination the local AWS delivers to")
 
     def _task_dir(self, code: Path, code_sha256: str) -> Path:
         """The code unzipped once, read-only, as /var/task (other code and invocations are

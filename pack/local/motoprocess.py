@@ -8,11 +8,12 @@ one JSON object per line:
 
 - notices, this process -> the local AWS (a pipe whose descriptor is the first
   argument): ``{"ready": PORT}`` once serving, then ``{"invoke": ARN, "event":
-  ..., "configuration": ..., "code": PATH}`` for each S3 notification that names
-  a function, and for each asynchronous Invoke (``InvocationType=Event``) (moto's
-  own event, or the Invoke's payload; the function as deployed now, its zip written
-  once per CodeSha256 under the code folder; or ``"error"`` instead when moto
-  cannot read the function), ``{"code": PATH, "sha256": ...}``
+  ..., "configuration": ..., "code": PATH, "invoke_config": ...}`` for each S3
+  notification that names a function, and for each asynchronous Invoke
+  (``InvocationType=Event``) (moto's own event, or the Invoke's payload; the function
+  as deployed now, its zip written once per CodeSha256 under the code folder, the
+  asynchronous invocation config of the version or alias the ARN names or null; or
+  ``"error"`` instead when moto cannot read the function), ``{"code": PATH, "sha256": ...}``
   when a function's code is stored (so it is unzipped before it is first
   invoked), ``{"deleted": NAME}`` when a function is deleted (its execution
   environments end), and ``{"reply": ...}`` answers;
@@ -21,7 +22,7 @@ one JSON object per line:
   answered ``{"reply": "synced"}`` after every notice already sent (a barrier:
   when the local AWS reads the answer, it has queued every invocation that an S3
   request answered before it asked), ``{"function": ARN}``, answered ``{"reply":
-  "function", "configuration": ..., "code": PATH}`` (what the ARN runs now: for a
+  "function", "configuration": ..., "code": PATH, "invoke_config": ...}`` (what the ARN runs now: for a
   retry), and ``{"logs": [account, region, group, stream, events]}``, answered
   ``{"reply": "ok"}``; either of the last two may be answered with an error.
 
@@ -62,15 +63,17 @@ def code_name(code_sha256: str) -> str:
     return code_sha256.replace("/", "_").replace("+", "-").rstrip("=")
 
 
-def deployed_function(function_arn: str, code_dir: Path) -> tuple[dict, Path]:
-    """What the ARN runs now: its configuration, and its zip as a file the local AWS
-    unzips (written once per CodeSha256, whole or not at all)."""
+def deployed_function(function_arn: str, code_dir: Path) -> dict:
+    """What the ARN runs now, as a notice's fields: its configuration, its zip as a file the
+    local AWS unzips (written once per CodeSha256, whole or not at all), and the
+    asynchronous invocation config of the version or alias it names (or null)."""
     function = motoseam.function(function_arn)
     configuration = function.get_configuration()
     path = code_dir / f"{code_name(configuration['CodeSha256'])}.zip"
     if not path.exists():
         write_whole(path, function.code_bytes or b"")
-    return configuration, path
+    invoke_config = motoseam.event_invoke_config(function_arn)
+    return {"configuration": configuration, "code": str(path), "invoke_config": invoke_config}
 
 
 def main() -> None:
@@ -86,20 +89,19 @@ def main() -> None:
         """Never fails the S3 request that caused it (as moto's own Lambda call does not): a
         function that is gone is the local AWS's to record as a failed invocation."""
         try:
-            configuration, path = deployed_function(function_arn, code_dir)
+            deployed = deployed_function(function_arn, code_dir)
         except Exception as exc:
             notices.send({"invoke": function_arn, "event": event, "error": f"{type(exc).__name__}: {exc}"})
             return
-        notices.send(
-            {"invoke": function_arn, "event": event, "configuration": configuration, "code": str(path)}
-        )
+        notices.send({"invoke": function_arn, "event": event, **deployed})
 
-    def deployed(function_arn: str) -> None:
-        configuration, path = deployed_function(function_arn, code_dir)
-        notices.send({"code": str(path), "sha256": configuration["CodeSha256"]})
+    def stored(function_arn: str) -> None:
+        deployed = deployed_function(function_arn, code_dir)
+        notices.send({"code": deployed["code"], "sha256": deployed["configuration"]["CodeSha256"]})
 
     motoseam.install(invoke)
-    motoseam.watch_code(deployed)
+    motoseam.keep_event_invoke_configs()
+    motoseam.watch_code(stored)
     motoseam.watch_deletes(lambda name: notices.send({"deleted": name}))
     server = motoseam.make_server("127.0.0.1", int(port))
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
@@ -112,10 +114,8 @@ def main() -> None:
             continue
         try:
             if "function" in request:  # what the ARN runs now (a retry, as Lambda's)
-                configuration, path = deployed_function(request["function"], code_dir)
-                notices.send(
-                    {"reply": "function", "id": number, "configuration": configuration, "code": str(path)}
-                )
+                deployed = deployed_function(request["function"], code_dir)
+                notices.send({"reply": "function", "id": number, **deployed})
             else:
                 motoseam.write_log_events(*request["logs"])
                 notices.send({"reply": "ok", "id": number})

@@ -13,7 +13,10 @@ returns, and its zip) from moto's Lambda backend, by ARN with or without a
 version or alias, without an HTTP round trip. ``write_log_events`` puts a
 function's log lines into moto's CloudWatch Logs backend, as moto's own Lambda
 does. ``watch_code`` tells when moto stores new code, ``watch_deletes`` when it
-deletes a function. ``make_server`` is moto's
+deletes a function. ``keep_event_invoke_configs`` keeps a function's asynchronous
+invocation config per version or alias, as Lambda does (moto 5.2 ignores ``Qualifier``,
+and a second put is appended while get keeps answering the first), and
+``event_invoke_config`` reads the one an ARN names. ``make_server`` is moto's
 threaded server with the host -> service lookup cached (moto works it out per
 request by listing its package folder: a quarter of its time per request) and
 connections kept alive (werkzeug closes each after one request).
@@ -27,6 +30,7 @@ import contextlib
 import functools
 import json
 from collections.abc import Callable
+from urllib.parse import unquote
 
 SEAM = "_invoke_awslambda"
 
@@ -121,6 +125,10 @@ def watch_deletes(deleted: Callable[[str], None]) -> None:
     @functools.wraps(original)
     def delete_function(self, function_name: str, qualifier: str | None = None) -> None:
         original(self, function_name, qualifier)
+        name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+        configs = getattr(self, CONFIGS, {})
+        for key in [key for key in configs if key[0] == name and qualifier in (None, key[1])]:
+            del configs[key]
         if qualifier is None:
             with contextlib.suppress(Exception):  # only a clean-up: the delete itself is done
                 deleted(function_name.split(":")[6] if function_name.startswith("arn:") else function_name)
@@ -135,6 +143,83 @@ def function(function_arn: str):
 
     _, _, _, region, account_id = function_arn.split(":")[:5]
     return get_backend(account_id, region).get_function(function_arn)
+
+
+CONFIGS = "lambdapack_event_invoke_configs"  # on moto's Lambda backend: (name, qualifier) -> config
+
+
+def _name_and_qualifier(backend, name_or_arn: str, qualifier: str | None) -> tuple[str, str]:
+    """A function (name, ARN, or either with ``:QUALIFIER``) and qualifier as (NAME, QUALIFIER),
+    ``$LATEST`` when none; raises moto's own error when the function does not exist."""
+    parts = name_or_arn.split(":")
+    if name_or_arn.startswith("arn:"):
+        name, suffix = parts[6], (parts[7] if len(parts) > 7 else None)
+    else:
+        name, suffix = parts[0], (parts[1] if len(parts) > 1 else None)
+    qualifier = qualifier or suffix or "$LATEST"
+    backend.get_function(name, None if qualifier == "$LATEST" else qualifier)  # it must exist
+    return name, qualifier
+
+
+def keep_event_invoke_configs() -> None:
+    """Put/Get/Update/Delete/ListFunctionEventInvokeConfig(s) as Lambda answers them: one
+    config per function and version or alias (``Qualifier``), a put replaces it, an update
+    changes only the fields it names."""
+    from moto.awslambda.exceptions import UnknownEventConfig
+    from moto.awslambda.models import EventInvokeConfig
+    from moto.awslambda.responses import LambdaResponse
+    from moto.core.responses import ActionResult
+
+    def target(response):
+        name_or_arn = unquote(response.path.split("/functions/", 1)[1].split("/", 1)[0])
+        qualifier = response.querystring.get("Qualifier", [None])[0]
+        backend = response.backend
+        name, qualifier = _name_and_qualifier(backend, name_or_arn, qualifier)
+        if not hasattr(backend, CONFIGS):
+            setattr(backend, CONFIGS, {})
+        fn = backend.get_function(name)
+        arn = fn.function_arn + ("" if qualifier == "$LATEST" else f":{qualifier}")
+        return getattr(backend, CONFIGS), (name, qualifier), arn, fn
+
+    def put(self, merge: bool = False):
+        configs, key, arn, fn = target(self)
+        body = {**(configs[key].config if merge and key in configs else {}), **self.json_body}
+        configs[key] = EventInvokeConfig(arn, fn.last_modified, body)
+        return ActionResult(configs[key].response())
+
+    def get(self):
+        configs, key, arn, _ = target(self)
+        if key not in configs:
+            raise UnknownEventConfig(arn)
+        return ActionResult(configs[key].response())
+
+    def delete(self):
+        configs, key, arn, _ = target(self)
+        if configs.pop(key, None) is None:
+            raise UnknownEventConfig(arn)
+        return 204, {"status": 204}, json.dumps({})
+
+    def listed(self):
+        configs, (name, _), _, _ = target(self)
+        found = [config.response() for (owner, _), config in sorted(configs.items()) if owner == name]
+        return json.dumps({"FunctionEventInvokeConfigs": found})
+
+    LambdaResponse.put_function_event_invoke_config = put
+    LambdaResponse.update_function_event_invoke_config = lambda self: put(self, merge=True)
+    LambdaResponse.get_function_event_invoke_config = get
+    LambdaResponse.delete_function_event_invoke_config = delete
+    LambdaResponse.list_function_event_invoke_configs = listed
+
+
+def event_invoke_config(function_arn: str) -> dict | None:
+    """The asynchronous invocation config of the version or alias an ARN names (None: none)."""
+    from moto.awslambda.utils import get_backend
+
+    _, _, _, region, account_id = function_arn.split(":")[:5]
+    backend = get_backend(account_id, region)
+    name, qualifier = _name_and_qualifier(backend, function_arn, None)
+    config = getattr(backend, CONFIGS, {}).get((name, qualifier))
+    return None if config is None else config.response()
 
 
 def write_log_events(account_id: str, region: str, group: str, stream: str, events: list[dict]) -> None:

@@ -15,12 +15,20 @@ Where this machine's Python is not the target's, the process runs in a container
 of the target's Python (``python``: a ``TargetPython`` with an image), with
 Lambda's limits enforced: the code at ``/var/task`` read-only on a read-only root,
 ``/tmp`` the sandbox's temp folder (a tmpfs of the function's ephemeral size),
-memory capped at the function's memory size with no swap (an out-of-memory kill
-is reported as Lambda reports it, ``Runtime.ExitError``, "signal: killed"), and a
-CPU share of memory / 1,769 MB (capped at this machine's cores). A process on this
-machine (the fast path) gets the memory cap only: the sandbox kills it once the memory it
-allocated (resident, less file-backed pages) passes the function's memory size, reported
-the same way.
+memory capped at the function's memory size with no swap, and a CPU share of
+memory / 1,769 MB (capped at this machine's cores). A process on this machine (the fast
+path) gets the memory cap only: the sandbox kills it once the memory it allocated
+(resident, less file-backed pages) passes the function's memory size.
+
+Each failure names its real reason, as Lambda does: a timeout (``Sandbox.Timedout``,
+"Task timed out after N seconds", also written to the function's log), out of memory
+(``Runtime.OutOfMemory``; only when it was: the engine's ``OOMKilled`` for a container,
+the memory watch for a process here), killed from outside (``Runtime.ExitError``,
+"signal: killed": exit 137 or SIGKILL without an out-of-memory kill), a crash
+(``Runtime.ExitError``, "exit status N"). ``interrupt`` ends an invocation from the
+local AWS (the endpoint stopping, the function deleted): reported as killed, with why.
+Containers carry the label ``lambdapack.owner`` and processes here a ``process.json``
+(``leftovers``), so what a killed ``lambdapack local`` left can be found and removed.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ from pathlib import Path
 
 from ..limits import ONE_VCPU_MB
 from ..packing.interpreter import CONTAINER_PATH, TargetPython
+from . import leftovers
+from .failures import EXITED, OUT_OF_MEMORY, TIMED_OUT
 from .runtime_api import Invocation, RuntimeAPI
 
 POLL_S = 0.005
@@ -171,6 +181,7 @@ class Sandbox:
         self.tmp_limited = False  # /tmp is limited to the function's ephemeral storage size
         self.tmp_ready = False  # /tmp exists for this execution environment
         self.memory_killed = False  # the process went past its memory size (this machine's: see _over_memory)
+        self.interrupted: str | None = None  # ended by the local AWS (why); never reused after
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -230,6 +241,7 @@ class Sandbox:
             start_new_session=True,  # its own process group, so a timeout kills all of it
         )
         log.close()
+        leftovers.mark_process(self.workdir, self.process.pid)
 
     def _start_container(self) -> _Container:
         import docker
@@ -263,6 +275,7 @@ class Sandbox:
                 mem_limit=f"{spec.memory}m",
                 memswap_limit=f"{spec.memory}m",
                 nano_cpus=int(cpus * 1e9),
+                labels={leftovers.LABEL: leftovers.owner()},
                 platform=f"linux/{'amd64' if python.arch == 'x86_64' else 'arm64'}",
             )
         except docker.errors.DockerException as exc:
@@ -287,6 +300,18 @@ class Sandbox:
         if self.api is not None:
             self.api.close()
             self.api = None
+
+    def interrupt(self, why: str) -> None:
+        """End this environment now, from another thread: a running invocation fails as
+        killed (``why``), and the environment is never used again."""
+        self.interrupted = why
+        process = self.process
+        if isinstance(process, _Container):
+            with contextlib.suppress(Exception):
+                process.container.kill()
+        elif process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
     def stop(self) -> None:
         """The end of this execution environment, /tmp included."""
@@ -343,6 +368,10 @@ class Sandbox:
             return self._invoke(event, request_id or str(uuid.uuid4()))
 
     def _invoke(self, event: bytes, request_id: str) -> Result:
+        if self.interrupted:
+            message = f"RequestId: {request_id} Error: {self.interrupted}"
+            error = {"errorType": EXITED, "errorMessage": message}
+            return Result(request_id, None, error, False, None, 0.0, None)
         cold = not self.alive()
         if cold:
             self._start()
@@ -354,7 +383,12 @@ class Sandbox:
         api.submit(invocation)
         submitted = time.perf_counter()
         while not invocation.done.wait(POLL_S):
-            if api.init_failed.is_set() or self.process.poll() is not None or self._over_memory():
+            if (
+                self.interrupted
+                or api.init_failed.is_set()
+                or self.process.poll() is not None
+                or self._over_memory()
+            ):
                 return self._failed(invocation, cold, submitted, log_offset)
             began = invocation.started or submitted
             # Lambda's init phase has its own 10 s budget; the timeout runs from the event.
@@ -384,44 +418,61 @@ class Sandbox:
                 process.wait(timeout=5)
             error = api.init_error or {"errorType": "Runtime.Unknown", "errorMessage": "init failed"}
         else:
-            code = process.returncode
-            killed = self.memory_killed or (
-                isinstance(process, _Container) and (process.oom_killed or code == 137)
-            )
-            why = (
-                f"signal: killed (out of memory: {self.spec.memory} MB)" if killed else f"exit status {code}"
-            )
+            if self.interrupted:  # being killed: its exit status is on the way
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=30)
+            kind, why = self._exit_reason(process)
             error = {
-                "errorType": "Runtime.ExitError",
+                "errorType": kind,
                 "errorMessage": f"RequestId: {invocation.request_id} Error: Runtime exited with error: {why}",
             }
+        init_ms = (api.first_poll - self.started_at) * 1000 if cold and api.first_poll else None
         self._reset()
         return Result(
             invocation.request_id,
             None,
             error,
             cold,
-            None,
+            init_ms,
             (time.perf_counter() - submitted) * 1000,
             None,
             self._logs_since(log_offset),
         )
 
+    def _exit_reason(self, process) -> tuple[str, str]:
+        """(errorType, what Lambda says) for a runtime process that ended mid-invocation."""
+        code = process.returncode
+        if isinstance(process, _Container):
+            out_of_memory, killed = process.oom_killed, code == 137
+        else:
+            out_of_memory, killed = self.memory_killed, code == -signal.SIGKILL
+        if out_of_memory:
+            return OUT_OF_MEMORY, f"signal: killed (out of memory: {self.spec.memory} MB)"
+        if self.interrupted:
+            return EXITED, f"signal: killed ({self.interrupted})"
+        if killed:
+            return EXITED, "signal: killed (from outside)"
+        if code is not None and code < 0:
+            with contextlib.suppress(ValueError):
+                return EXITED, f"signal: {signal.Signals(-code).name.removeprefix('SIG').lower()}"
+        return EXITED, f"exit status {code}"
+
     def _timed_out(self, invocation: Invocation, cold: bool, log_offset: int) -> Result:
+        api = self.api
+        init_ms = (api.first_poll - self.started_at) * 1000 if cold and api and api.first_poll else None
         self._reset()
+        message = f"Task timed out after {self.spec.timeout:.2f} seconds"
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
         return Result(
             invocation.request_id,
             None,
-            {
-                "errorType": "Sandbox.Timedout",
-                "errorMessage": f"RequestId: {invocation.request_id} Error: Task timed out after "
-                f"{self.spec.timeout:.2f} seconds",
-            },
+            {"errorType": TIMED_OUT, "errorMessage": f"RequestId: {invocation.request_id} Error: {message}"},
             cold,
-            None,
+            init_ms,
             self.spec.timeout * 1000,
             None,
-            self._logs_since(log_offset),
+            self._logs_since(log_offset) + f"{stamp} {invocation.request_id} {message}\n",
         )
 
     def _over_memory(self) -> bool:

@@ -1,0 +1,129 @@
+"""Why an asynchronous invocation failed, the function's asynchronous invocation config,
+and the invocation record Lambda sends to an on-failure destination.
+
+Lambda retries a failed asynchronous invocation (``MaximumRetryAttempts``, 0–2, default
+2) while the event is younger than ``MaximumEventAgeInSeconds`` (60 s – 6 h, default 6 h);
+then it sends this record to the on-failure destination of the version or alias it was
+invoked through (``PutFunctionEventInvokeConfig`` with ``Qualifier``), or drops the event:
+
+    {"version": "1.0", "timestamp": "…Z",
+     "requestContext": {"requestId", "functionArn", "condition", "approximateInvokeCount"},
+     "requestPayload": <the event>,
+     "responseContext": {"statusCode", "executedVersion", "functionError"},
+     "responsePayload": <the error: {"errorType", "errorMessage", …}>}
+
+``condition`` is ``RetriesExhausted`` or ``EventAgeExceeded`` on Lambda. The local AWS
+adds two conditions of its own: ``EndpointStopped`` (``lambdapack local`` stopped while
+the invocation was queued, waiting for a retry or running) and ``FunctionDeleted``
+(``destroy`` deleted the function first). ``reason`` turns a record into one word a
+user reads: timeout, out of memory, killed, crashed, init error, function error, event too
+old, stopped, function deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..handler.lambdapack_handler.events import EventError, parse_event
+
+RETRIES_EXHAUSTED = "RetriesExhausted"
+EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+ENDPOINT_STOPPED = "EndpointStopped"  # local only: lambdapack local stopped first
+FUNCTION_DELETED = "FunctionDeleted"  # local only: the function was deleted first
+
+# errorType of failures the platform reports (not the handler's own exceptions)
+TIMED_OUT = "Sandbox.Timedout"
+OUT_OF_MEMORY = "Runtime.OutOfMemory"
+EXITED = "Runtime.ExitError"
+
+DEFAULT_RETRIES = 2
+DEFAULT_MAX_AGE_S = 6 * 3600
+
+
+@dataclass(frozen=True)
+class AsyncConfig:
+    """A function's asynchronous invocation config, for one version or alias."""
+
+    retries: int = DEFAULT_RETRIES
+    max_age_s: float = DEFAULT_MAX_AGE_S
+    on_failure: str | None = None  # a destination ARN (SQS queue, SNS topic, S3 bucket, function)
+
+    @classmethod
+    def from_api(cls, config: dict | None) -> AsyncConfig:
+        """From what GetFunctionEventInvokeConfig returns (None: Lambda's defaults)."""
+        if not config:
+            return cls()
+        destination = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        return cls(
+            retries=int(config.get("MaximumRetryAttempts", DEFAULT_RETRIES)),
+            max_age_s=float(config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S)),
+            on_failure=destination or None,
+        )
+
+
+def invocation_record(
+    request_id: str,
+    function_arn: str,
+    condition: str,
+    attempts: int,
+    event: dict,
+    error: dict,
+    executed_version: str | None,
+    now: float | None = None,
+) -> dict:
+    """The record Lambda sends to an on-failure destination."""
+    now = time.time() if now is None else now
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    return {
+        "version": "1.0",
+        "timestamp": stamp,
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": {
+            "statusCode": 200 if attempts else 0,
+            "executedVersion": executed_version,
+            "functionError": "Unhandled" if attempts else None,
+        },
+        "responsePayload": error,
+    }
+
+
+def reason(record: dict) -> str:
+    """One word or two for why the invocation a record describes failed."""
+    condition = (record.get("requestContext") or {}).get("condition")
+    if condition == EVENT_AGE_EXCEEDED:
+        return "event too old"
+    if condition == ENDPOINT_STOPPED:
+        return "stopped"
+    if condition == FUNCTION_DELETED:
+        return "function deleted"
+    return error_reason(record.get("responsePayload") or {})
+
+
+def error_reason(error: dict) -> str:
+    """The same, for the error of one attempt."""
+    kind, message = str(error.get("errorType", "")), str(error.get("errorMessage", ""))
+    if kind == TIMED_OUT or "Task timed out after" in message:
+        return "timeout"
+    if kind == OUT_OF_MEMORY:
+        return "out of memory"
+    if kind == EXITED:
+        return "killed" if "signal: killed" in message else "crashed"
+    if kind.startswith("Runtime.") and kind != "Runtime.Unknown":
+        return "init error"  # Runtime.ImportModuleError, Runtime.HandlerNotFound, …
+    return "function error"
+
+
+def event_keys(event: object) -> list[str]:
+    """The object keys an event names (S3's, decoded, or ``{bucket, key(s)}``); [] for others."""
+    try:
+        refs, _ = parse_event(event)
+    except (EventError, TypeError, AttributeError):
+        return []
+    return [ref.key for ref in refs]
