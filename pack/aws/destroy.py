@@ -303,9 +303,22 @@ def _delete_role(run: DestroyRun) -> None:
 
 
 def _delete_queue(run: DestroyRun) -> None:
-    if run.decisions.queue_url:
-        run.aws.delete_queue(run.decisions.queue_url)
-        run.did(f"queue {failure_queue_name(run.settings.function)} deleted")
+    url = run.decisions.queue_url
+    if not url:
+        return
+    name = failure_queue_name(run.settings.function)
+    # Read again: deleting the function records its cut-off invocations there (as failed), so a
+    # queue that was empty when destroy decided may hold records now.
+    _, messages = run.aws.queue_arn_and_messages(url)
+    if messages and not run.settings.delete_failures:
+        run.log(
+            f"kept: queue {name} — {messages} failed invocations arrived while the function was "
+            f"deleted (read them with: aws sqs receive-message --queue-url {url}; "
+            "--delete-failures deletes the queue anyway)"
+        )
+        return
+    run.aws.delete_queue(url)
+    run.did(f"queue {name} deleted")
 
 
 def _delete_uploads(run: DestroyRun) -> None:
