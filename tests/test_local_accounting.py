@@ -233,6 +233,8 @@ def test_with_no_destination_a_failure_is_printed_at_once_with_its_key(cache_dir
         local.client("s3").create_bucket(Bucket="photos")
         zip_path = function_zip(tmp_path / "f.zip", FAILING)
         deploy(DeploySettings(zip_path, "plain", bucket="photos", prefix="in/"), AWSClient(), log=lambda _: 0)
+        # deploy always sets a failure destination: this one's was removed by hand.
+        local.client("lambda").delete_function_event_invoke_config(FunctionName="plain", Qualifier="live")
         wire(WireSettings("plain", "photos", prefix="in/"), AWSClient())
         local.client("s3").put_object(Bucket="photos", Key="in/dog+2.png", Body=b"x")
         assert local.wait_idle(60)

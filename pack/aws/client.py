@@ -233,24 +233,48 @@ class AWSClient:
             **params,
         )
 
-    def wait(self, waiter: str, name: str) -> None:
+    def wait(self, waiter: str, name: str, qualifier: str | None = None) -> None:
         """Wait until an update is done: AWS rejects calls while one is in progress."""
+        where = {"Qualifier": qualifier} if qualifier else {}
         try:
             self.client("lambda").get_waiter(waiter).wait(
-                FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+                FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}, **where
             )
         except Exception as exc:
             raise aws_error(exc, f"wait for {name} to be ready") from exc
 
-    def publish_version(self, name: str, code_sha256: str) -> str:
+    def publish_version(self, name: str, code_sha256: str, description: str = "") -> str:
         result = self._call(
             f"publish a version of {name}",
             "lambda",
             "publish_version",
             FunctionName=name,
             CodeSha256=code_sha256,
+            Description=description,
         )
         return result["Version"]
+
+    def versions_and_aliased(self, name: str) -> tuple[list[dict], set[str]]:
+        """The function's versions (list_versions_by_function) and the versions its aliases
+        point at."""
+        lam = self.client("lambda")
+        try:
+            versions = [
+                version
+                for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=name)
+                for version in page["Versions"]
+            ]
+            aliases = [
+                alias
+                for page in lam.get_paginator("list_aliases").paginate(FunctionName=name)
+                for alias in page["Aliases"]
+            ]
+        except ClientError as exc:
+            raise aws_error(exc, f"list the versions of {name}") from exc
+        aliased = {alias["FunctionVersion"] for alias in aliases}
+        for alias in aliases:
+            aliased |= set((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {})
+        return versions, aliased
 
     def point_alias(self, name: str, alias: str, version: str) -> str:
         """Create or move ``alias`` to ``version``; return what was done."""
@@ -622,8 +646,11 @@ class AWSClient:
             )
         self._call(f"delete role {name}", "iam", "delete_role", RoleName=name)
 
-    def delete_function(self, name: str) -> None:
-        self._call(f"delete function {name}", "lambda", "delete_function", FunctionName=name)
+    def delete_function(self, name: str, qualifier: str | None = None) -> None:
+        """The function (with its versions and aliases), or only the version ``qualifier``."""
+        what = f"version {qualifier} of {name}" if qualifier else f"function {name}"
+        where = {"Qualifier": qualifier} if qualifier else {}
+        self._call(f"delete {what}", "lambda", "delete_function", FunctionName=name, **where)
 
     def role_policy(self, role: str, policy: str) -> dict | None:
         found = self._read(

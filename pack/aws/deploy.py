@@ -88,6 +88,12 @@ DESTINATION_GRANTS = {
 }
 
 
+# What deploy writes in the description of each version it publishes: the versions that
+# start with it are lambdapack's, and only those are ever deleted (--keep-versions).
+VERSION_MARK = "lambdapack "
+DEFAULT_KEEP_VERSIONS = 3
+
+
 @dataclass
 class DeploySettings:
     zip_path: Path
@@ -110,6 +116,8 @@ class DeploySettings:
     explicit: frozenset[str] | None = None
     on_failure: str | None = None  # the user's on-failure destination ARN (default: lambdapack's queue)
     max_event_age: int = limits.DEFAULT_EVENT_AGE_S
+    snapstart: bool | None = None  # SnapStart on published versions; None: leave it as it is
+    keep_versions: int = DEFAULT_KEEP_VERSIONS  # lambdapack's older versions kept for rollback
     today: date = field(default_factory=date.today)  # for the runtime's lifecycle dates
 
     def environment(self) -> dict[str, str]:
@@ -217,6 +225,8 @@ def preflight(settings: DeploySettings) -> Preflight:
     refusal = _lifecycle_refusal(target, settings.today, creating=False)
     if refusal:
         raise DeployError(refusal, "Nothing was changed.")
+    if settings.snapstart:
+        _check_snapstart(settings, str(target["runtime"]), ephemeral)
     return Preflight(
         runtime=target["runtime"],
         architecture=target["architecture"],
@@ -305,6 +315,17 @@ def _check_names(settings: DeploySettings) -> None:
     for problem, flag in checks:
         if problem:
             raise DeployError(problem, f"Change {flag}. Nothing was created.")
+
+
+def _check_snapstart(settings: DeploySettings, runtime: str, ephemeral_mb: int) -> None:
+    """SnapStart as Lambda allows it: python3.12+, at most 512 MB of /tmp, published versions."""
+    problem = limits.snapstart_problem(runtime, ephemeral_mb)
+    if problem is None and not settings.alias:
+        problem = "SnapStart applies to published versions, and --alias '' publishes none"
+    if problem:
+        raise DeployError(problem, "Drop --snapstart, or change what it names. Nothing was changed.")
+    if settings.keep_versions < 1:
+        raise DeployError("--keep-versions must be at least 1", "Nothing was changed.")
 
 
 def _check_ranges(settings: DeploySettings) -> None:
@@ -464,6 +485,8 @@ def desired_configuration(
         "EphemeralStorage": {"Size": check.ephemeral_storage},
         "Environment": {"Variables": merged_environment(current, check.environment(settings))},
     }
+    if settings.snapstart is not None:
+        desired["SnapStart"] = {"ApplyOn": "PublishedVersions" if settings.snapstart else "None"}
     if keep and current is not None:
         given = settings.explicit if settings.explicit is not None else frozenset(KEPT_SETTINGS)
         for name, key in KEPT_SETTINGS.items():
@@ -506,6 +529,8 @@ def configuration_changes(current: dict, desired: dict) -> dict:
             have = {"Variables": (current.get("Environment") or {}).get("Variables", {})}
         elif key == "EphemeralStorage":
             have = {"Size": (current.get("EphemeralStorage") or {}).get("Size", limits.EPHEMERAL_MB.low)}
+        elif key == "SnapStart":
+            have = {"ApplyOn": (current.get("SnapStart") or {}).get("ApplyOn", "None")}
         if have != value:
             changes[key] = value
     return changes
@@ -711,9 +736,19 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
             Call(
                 "lambda create_alias or update_alias",
                 f"{name}:{settings.alias}",
-                "if a version was published",
+                "if a version was published"
+                + (" (after SnapStart's optimization of it)" if settings.snapstart else ""),
                 "to the new version",
                 run=_point_alias,
+            ),
+            Call(
+                "lambda delete_function (versions)",
+                name,
+                f"versions lambdapack published (description '{VERSION_MARK}…') beyond the newest "
+                f"{settings.keep_versions} and those an alias points at (lambda list_versions_by_function, "
+                "list_aliases)",
+                "each published version keeps costing with SnapStart; versions published by hand stay",
+                run=_prune_versions,
             ),
             Call(
                 "lambdapack wire: s3 get_bucket_notification_configuration, lambda get_policy, "
@@ -1071,8 +1106,45 @@ def _publish(run: DeployRun) -> None:
     # wire targets the alias, so it must exist once deploy says the function is there.
     alias = run.settings.alias
     if run.result.changed or (alias and run.aws.alias(run.settings.function, alias) is None):
-        run.result.version = run.aws.publish_version(run.settings.function, run.check.code_sha256)
+        name = run.settings.function
+        run.result.version = run.aws.publish_version(
+            name, run.check.code_sha256, f"{VERSION_MARK}{run.check.code_sha256}"
+        )
         run.result.changed = True
+        if _snapstart_on(run):
+            # The version answers only once SnapStart has taken its snapshot (optimization).
+            run.aws.wait("published_version_active", name, qualifier=run.result.version)
+            run.log(f"version {run.result.version}: SnapStart snapshot ready")
+
+
+def _snapstart_on(run: DeployRun) -> bool:
+    if run.settings.snapstart is not None:
+        return run.settings.snapstart
+    return ((run.current or {}).get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions"
+
+
+def versions_to_delete(versions: list[dict], aliased: set[str], keep: int) -> list[str]:
+    """The versions lambdapack published (VERSION_MARK) that neither an alias points at nor
+    are among its newest ``keep``; never one published by anyone else."""
+    ours = sorted(
+        (
+            v["Version"]
+            for v in versions
+            if v["Version"] != "$LATEST" and (v.get("Description") or "").startswith(VERSION_MARK)
+        ),
+        key=int,
+    )
+    kept = set(ours[-keep:]) if keep > 0 else set()
+    return [version for version in ours if version not in kept and version not in aliased]
+
+
+def _prune_versions(run: DeployRun) -> None:
+    name = run.settings.function
+    versions, aliased = run.aws.versions_and_aliased(name)
+    keep = run.settings.keep_versions
+    for version in versions_to_delete(versions, aliased, keep):
+        run.aws.delete_function(name, qualifier=version)
+        run.log(f"deleted version {version} of {name}: lambdapack's, older than its newest {keep}")
 
 
 def _point_alias(run: DeployRun) -> None:

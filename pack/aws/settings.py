@@ -40,6 +40,8 @@ KNOWN = {
     "output_prefix",
     "on_failure",
     "max_event_age",
+    "snapstart",
+    "keep_versions",
 }
 
 

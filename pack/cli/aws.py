@@ -69,6 +69,19 @@ MAX_SINCE_S = 3653 * 86400
     "Default 21600.",
 )
 @click.option(
+    "--snapstart/--no-snapstart",
+    default=None,
+    help="SnapStart on published versions (python3.12+, at most 512 MB of ephemeral storage): each "
+    "new environment is restored from a snapshot taken after init. Default: as the function has it.",
+)
+@click.option(
+    "--keep-versions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many of lambdapack's newest versions to keep besides those an alias points at; older "
+    "ones lambdapack published are deleted (never versions published by others). Default 3.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Print the plan and each change to an existing function's configuration (old → new); "
@@ -94,6 +107,8 @@ def deploy_command(
     adopt,
     on_failure,
     max_event_age,
+    snapstart,
+    keep_versions,
     dry_run,
     as_json,
     profile,
@@ -130,6 +145,8 @@ def deploy_command(
         explicit=_given(KEPT_SETTINGS, file),
         on_failure=pick(on_failure, file, "on_failure"),
         max_event_age=int(pick(max_event_age, file, "max_event_age", DeploySettings.max_event_age)),
+        snapstart=pick(snapstart, file, "snapstart"),
+        keep_versions=int(pick(keep_versions, file, "keep_versions", DeploySettings.keep_versions)),
     )
     if dry_run:
         check = preflight(settings)

@@ -30,12 +30,14 @@ LABEL = "lambdapack.owner"
 
 
 def started(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot), or None when there is none."""
+    """When process ``pid`` started (clock ticks since boot), or None when there is none — or
+    only its zombie (killed, not yet reaped by whichever process adopted it)."""
     try:
         stat_line = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat_line.rsplit(")", 1)[1].split()[19]  # field 22; the name in () may hold spaces
+    fields = stat_line.rsplit(")", 1)[1].split()  # the name in () may hold spaces
+    return None if fields[0] in ("Z", "X") else fields[19]  # field 3, the state; field 22
 
 
 def owner(pid: int | None = None) -> str:

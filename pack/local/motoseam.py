@@ -136,6 +136,48 @@ def watch_deletes(deleted: Callable[[str], None]) -> None:
     LambdaBackend.delete_function = delete_function
 
 
+SNAPSTART = "lambdapack_snapstart"  # on moto's LambdaFunction: its SnapStart ApplyOn
+
+
+def keep_snapstart() -> None:
+    """moto reports ``SnapStart: {ApplyOn: None, OptimizationStatus: Off}`` whatever was set.
+    Keep what CreateFunction and UpdateFunctionConfiguration set, and answer as Lambda does:
+    ``ApplyOn`` as set; ``OptimizationStatus`` On for a published version of a function with
+    SnapStart on published versions (moto publishes at once: its snapshot is ready), else Off.
+    (EphemeralStorage, which moto's update ignores, is kept the same way.)"""
+    from moto.awslambda.models import LambdaFunction
+
+    original_init = LambdaFunction.__init__
+    original_update = LambdaFunction.update_configuration
+    original_get = LambdaFunction.get_configuration
+
+    @functools.wraps(original_init)
+    def init(self, account_id, spec, region, version=1):
+        original_init(self, account_id, spec, region, version)
+        setattr(self, SNAPSTART, (spec.get("SnapStart") or {}).get("ApplyOn", "None"))
+
+    @functools.wraps(original_update)
+    def update(self, config_updates):
+        if "SnapStart" in config_updates:
+            setattr(self, SNAPSTART, (config_updates["SnapStart"] or {}).get("ApplyOn", "None"))
+        if "EphemeralStorage" in config_updates:
+            self.ephemeral_storage = config_updates["EphemeralStorage"]["Size"]
+        return original_update(self, config_updates)
+
+    @functools.wraps(original_get)
+    def get(self, on_create=False):
+        config = original_get(self, on_create)
+        apply_on = getattr(self, SNAPSTART, "None")
+        published = str(config.get("Version")) != "$LATEST"
+        ready = apply_on == "PublishedVersions" and published
+        config["SnapStart"] = {"ApplyOn": apply_on, "OptimizationStatus": "On" if ready else "Off"}
+        return config
+
+    LambdaFunction.__init__ = init
+    LambdaFunction.update_configuration = update
+    LambdaFunction.get_configuration = get
+
+
 def function(function_arn: str):
     """The deployed function an ARN names: ``...:function:NAME`` ($LATEST), or with a
     version or alias after the name (the version the alias points at)."""
