@@ -102,6 +102,7 @@ def main() -> None:
     motoseam.install(invoke)
     motoseam.keep_event_invoke_configs()
     motoseam.keep_snapstart()
+    motoseam.keep_version_numbers()
     motoseam.watch_code(stored)
     motoseam.watch_deletes(lambda name: notices.send({"deleted": name}))
     server = motoseam.make_server("127.0.0.1", int(port))

@@ -178,6 +178,40 @@ def keep_snapstart() -> None:
     LambdaFunction.get_configuration = get
 
 
+HIGHEST = "lambdapack_highest_versions"  # on moto's LambdaStorage: name -> highest version published
+
+
+def keep_version_numbers() -> None:
+    """Lambda never reuses a version number; moto numbers a new version len(versions) + 1,
+    so after a version is deleted the next one would take an existing number. Number each
+    new version past the highest this function ever had."""
+    from moto.awslambda.models import LambdaStorage
+
+    original = LambdaStorage.publish_version
+
+    @functools.wraps(original)
+    def publish_version(self, name_or_arn: str, description: str = ""):
+        versions = None
+        with contextlib.suppress(Exception):
+            name = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn).function_name
+            versions = self._functions[name]["versions"]
+        before = list(versions or [])
+        fn = original(self, name_or_arn, description)
+        if fn is None or versions is None or fn in before:  # nothing published (unchanged)
+            return fn
+        highest = getattr(self, HIGHEST, {})
+        setattr(self, HIGHEST, highest)
+        number = max([int(v.version) for v in before] + [highest.get(fn.function_name, 0)]) + 1
+        if int(fn.version) != number:
+            del self._arns[fn.function_arn]
+            fn.set_version(number)
+            self._arns[fn.function_arn] = fn
+        highest[fn.function_name] = number
+        return fn
+
+    LambdaStorage.publish_version = publish_version
+
+
 def function(function_arn: str):
     """The deployed function an ARN names: ``...:function:NAME`` ($LATEST), or with a
     version or alias after the name (the version the alias points at)."""
