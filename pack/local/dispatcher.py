@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..packing.interpreter import TargetPython
-from .sandbox import FunctionSpec, Result, Sandbox
+from .sandbox import Credentials, FunctionSpec, Result, Sandbox
 
 # Where a function runs: (runtime folders, the container's Python or None for this process's).
 Runtimes = Callable[[FunctionSpec], tuple[list[Path], TargetPython | None]]
@@ -74,6 +74,7 @@ def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
             spec.memory,
             spec.timeout,
             sorted(spec.environment.items()),
+            spec.role,
             code_sha256,
         ]
     )
@@ -91,6 +92,7 @@ class Dispatcher:
         extra_env: dict[str, str] | None = None,
         log: Callable[[str], None] | None = None,
         on_result: Callable[[FunctionSpec, Sandbox, Result], None] | None = None,
+        credentials: Credentials | None = None,  # the execution role's keys for each new process
     ) -> None:
         self.resolver = resolver
         self.runtimes = runtimes
@@ -100,6 +102,7 @@ class Dispatcher:
         self.extra_env = extra_env or {}
         self.log = log or (lambda _: None)
         self.on_result = on_result  # e.g. the local AWS writing the function's log lines
+        self.credentials = credentials
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.stats = Stats()
         self._lock = threading.Lock()
@@ -280,7 +283,7 @@ class Dispatcher:
             sandbox = idle.pop() if idle else None
             if sandbox is None:
                 workdir = self.workdir / f"{spec.name}-{len(self._all)}"
-                sandbox = Sandbox(spec, paths, workdir, self.extra_env, python)
+                sandbox = Sandbox(spec, paths, workdir, self.extra_env, python, self.credentials)
                 self._all.append(sandbox)
         for old_sandbox in stale:
             old_sandbox.stop()

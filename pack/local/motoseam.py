@@ -14,17 +14,42 @@ deletes a function. ``make_server`` is moto's
 threaded server with the host -> service lookup cached (moto works it out per
 request by listing its package folder: a quarter of its time per request) and
 connections kept alive (werkzeug closes each after one request).
-Tests pin all of them (tests/test_local_aws.py). All of this runs in moto's
-own process (``motoprocess``).
+``enforce_iam`` makes moto's IAM access control (on from the first request:
+``INITIAL_NO_AUTH_ACTION_COUNT=0`` in this process's environment) usable for
+what lambdapack does: moto signs a GET or DELETE with an empty body as if its
+parsed parameters were the body (every Lambda read fails with
+SignatureDoesNotMatch), and checks Lambda and CloudWatch Logs actions against
+the resource ``*`` (a policy scoped to one function or log group allows none of
+them); here they are checked against the function's or the log group's ARN.
+``create_admin`` makes the administrator whose keys the local AWS hands out,
+``assume_for_lambda`` the execution role's temporary credentials (as the
+Lambda service assumes it: only a role that trusts lambda.amazonaws.com).
+``make_server`` refuses moto's own ``/moto-api/`` (which resets the access
+control or dumps every key) and any request that is not signed in its
+Authorization header (``signed_only``).
+Tests pin all of them (tests/test_local_aws.py, tests/test_local_iam.py). All
+of this runs in moto's own process (``motoprocess``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
+import json
+import re
+import secrets
 from collections.abc import Callable
+from urllib.parse import unquote
 
 SEAM = "_invoke_awslambda"
+ACCOUNT = "123456789012"  # moto's default account: every ARN the local AWS hands out has it
+PARTITION = "aws"
+ADMIN = "lambdapack-admin"
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+LAMBDA_SERVICE = "lambda.amazonaws.com"
+LAMBDA_PATH = re.compile(r"/[0-9-]+/functions/([^/]+)(?:/aliases/([^/]+))?")
+TAGS_PATH = re.compile(r"/[0-9-]+/tags/(arn:.+)")
 
 
 class SeamError(RuntimeError):
@@ -103,6 +128,142 @@ def write_log_events(account_id: str, region: str, group: str, stream: str, even
     backend.put_log_events(group, stream, events)
 
 
+def enforce_iam() -> None:
+    """moto's IAM access control, made to check what AWS checks for lambdapack's calls. Needs
+    ``INITIAL_NO_AUTH_ACTION_COUNT=0`` in the environment before moto is imported (moto reads
+    it once, in moto.settings); refuses to run without it."""
+    from moto import settings
+    from moto.awslambda.responses import LambdaResponse
+    from moto.iam import access_control
+    from moto.logs.responses import LogsResponse
+
+    if settings.INITIAL_NO_AUTH_ACTION_COUNT != 0:
+        raise SeamError("moto's IAM access control is off: INITIAL_NO_AUTH_ACTION_COUNT=0 must be set first")
+    if not hasattr(access_control.IAMRequestBase, "_create_aws_request"):
+        raise SeamError("this moto's IAM access control is not the one lambdapack knows (moto 5.2.x)")
+
+    def signed_request(self):
+        """The request as the client signed it: a GET, HEAD or DELETE without a body is signed
+        with an empty one (moto used its parsed parameters instead, so no GET or DELETE of
+        Lambda could pass); a form POST keeps moto's parameters (werkzeug has read its body)."""
+        from botocore.awsrequest import AWSRequest
+
+        signed = self._get_string_between("SignedHeaders=", ",", self._headers["Authorization"]).split(";")
+        headers = self._create_headers_for_aws_request(signed, self._headers)
+        body = self._body or (b"" if self._method in ("GET", "HEAD", "DELETE") else self._data)
+        request = AWSRequest(method=self._method, url=self._path, data=body, headers=headers)
+        request.context["timestamp"] = headers["X-Amz-Date"]
+        return request
+
+    access_control.IAMRequestBase._create_aws_request = signed_request
+    LambdaResponse._determine_resource = _lambda_resource
+    LogsResponse._determine_resource = _logs_resource
+
+
+def _lambda_resource(self) -> str:
+    """The ARN a Lambda action is on: the function (with its alias or version when the request
+    names one), a tagged resource's ARN, or ``*`` (ListFunctions)."""
+    path = unquote(self.path.split("?")[0])
+    tagged = TAGS_PATH.match(path)
+    if tagged:
+        return tagged.group(1)
+    named = LAMBDA_PATH.match(path)
+    if not named:
+        return "*"
+    name, qualifier = named.group(1), named.group(2)
+    if name.startswith("arn:"):
+        parts = name.split(":")
+        name, qualifier = parts[6], qualifier or (parts[7] if len(parts) > 7 else None)
+    qualifier = qualifier or (self.querystring.get("Qualifier") or [None])[0]
+    arn = f"arn:{PARTITION}:lambda:{self.region}:{self.current_account}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def _logs_resource(self) -> str:
+    """The log group a CloudWatch Logs action is on (``log-group:NAME``), or ``*``."""
+    try:
+        body = json.loads(self.body or "{}")
+    except ValueError:
+        return "*"
+    group = body.get("logGroupName") or body.get("logGroupIdentifier")
+    if not isinstance(group, str) or not group:
+        return "*"
+    if group.startswith("arn:"):
+        return group
+    return f"arn:{PARTITION}:logs:{self.region}:{self.current_account}:log-group:{group}"
+
+
+def create_admin() -> tuple[str, str]:
+    """An IAM user allowed everything, with a fresh access key: (key id, secret). Made in
+    moto's backend, not by a request, so no request is ever let through unchecked."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[ACCOUNT][PARTITION]
+    if ADMIN not in backend.users:
+        backend.create_user("us-east-1", ADMIN)
+        backend.put_user_policy(ADMIN, "lambdapack-admin", json.dumps(ADMIN_POLICY))
+    key = backend.create_access_key(ADMIN)
+    return key.access_key_id, key.secret_access_key
+
+
+class RoleRefused(Exception):
+    """The execution role cannot be assumed by Lambda (missing, or not trusting it)."""
+
+
+def assume_for_lambda(role_arn: str, session: str, duration_s: int) -> dict:
+    """The role's temporary credentials as Lambda gets them (AccessKeyId, SecretAccessKey,
+    SessionToken, Expiration as an ISO time): the role must exist and trust
+    lambda.amazonaws.com with sts:AssumeRole (the Lambda service, not any user, assumes it)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    parts = role_arn.split(":")
+    if len(parts) < 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+        raise RoleRefused(f"{role_arn} is not a role ARN")
+    account = parts[4]
+    try:
+        role = iam_backends[account][PARTITION].get_role_by_arn(role_arn)
+    except Exception:
+        raise RoleRefused(f"The role defined for the function cannot be assumed by Lambda: {role_arn} does not exist") from None
+    if not _trusts_lambda(json.loads(role.assume_role_policy_document), IAMPolicy, PermissionResult):
+        raise RoleRefused(
+            f"The role defined for the function cannot be assumed by Lambda: {role_arn} does not trust {LAMBDA_SERVICE}"
+        )
+    assumed = sts_backends[account][PARTITION].assume_role(
+        region_name="us-east-1",
+        role_session_name=session[:64],
+        role_arn=role_arn,
+        policy="",
+        duration=duration_s,
+        external_id="",
+    )
+    return {
+        "AccessKeyId": assumed.access_key_id,
+        "SecretAccessKey": assumed.secret_access_key,
+        "SessionToken": assumed.session_token,
+        "Expiration": assumed.expiration.replace(tzinfo=datetime.timezone.utc).timestamp(),  # moto's is UTC
+    }
+
+
+def _trusts_lambda(document: dict, policy_class, results) -> bool:
+    """An Allow of sts:AssumeRole to the service principal lambda.amazonaws.com, and no Deny."""
+    statements = document.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+    allowed = False
+    for statement in statements:
+        services = (statement.get("Principal") or {}) if isinstance(statement.get("Principal"), dict) else {}
+        service = services.get("Service", [])
+        if LAMBDA_SERVICE not in ([service] if isinstance(service, str) else service):
+            continue
+        one = {"Version": "2012-10-17", "Statement": [{k: v for k, v in statement.items() if k != "Principal"}]}
+        result = policy_class(json.dumps(one)).is_action_permitted("sts:AssumeRole")
+        if result == results.DENIED and statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or result == results.PERMITTED
+    return allowed
+
+
 def dispatcher_app():
     """moto's WSGI application, remembering which service answers a host: the same host
     always maps to the same service, and moto works it out again on every request."""
@@ -118,8 +279,28 @@ def make_server(host: str, port: int):
     connections kept alive (``keep_alive_handler``)."""
     from werkzeug.serving import make_server as werkzeug_server
 
-    app = marking_failures(dispatcher_app())
+    app = marking_failures(signed_only(dispatcher_app()))
     return werkzeug_server(host, port, app, threaded=True, request_handler=keep_alive_handler())
+
+
+def signed_only(app):
+    """``app`` for signed requests only. moto's own API (``/moto-api/``) is refused: unsigned,
+    it resets moto's state and its access control and dumps every user's keys. So is a request
+    with no Authorization header (anonymous, or a presigned URL, whose signature is in its
+    query): moto's access control has no check for them and fails on them."""
+
+    def refuse(start_response, why: bytes):
+        start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(why)))])
+        return [why]
+
+    def guarded(environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return refuse(start_response, b"moto's API is off in the local AWS\n")
+        if not environ.get("HTTP_AUTHORIZATION"):
+            return refuse(start_response, b"AccessDenied: the local AWS answers signed requests only\n")
+        return app(environ, start_response)
+
+    return guarded
 
 
 FAILED = "lambdapack.failed"  # set in the request's environ when the application raised
