@@ -129,10 +129,8 @@ def signed_s3(local, method: str, key: str, body: bytes = b"") -> dict[str, str]
     from botocore.credentials import Credentials
 
     request = AWSRequest(method, f"{local.endpoint}/photos/{key}", data=body)
-    keys = local.credentials
-    S3SigV4Auth(Credentials(keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"]), "s3", "us-east-1").add_auth(
-        request
-    )
+    keys = Credentials(local.credentials["AWS_ACCESS_KEY_ID"], local.credentials["AWS_SECRET_ACCESS_KEY"])
+    S3SigV4Auth(keys, "s3", "us-east-1").add_auth(request)
     return dict(request.headers)
 
 

@@ -361,7 +361,8 @@ class LocalAWS:
         left; a role that is missing or does not trust Lambda fails the invocation."""
         with self._roles_lock:
             cached = self._roles.get(spec.role)
-            if cached is not None and cached[1] - time.time() > min(ROLE_REFRESH_S, self.role_credentials_s / 2):
+            refresh_s = min(ROLE_REFRESH_S, self.role_credentials_s / 2)
+            if cached is not None and cached[1] - time.time() > refresh_s:
                 return cached
             reply = self._request(
                 {"assume": spec.role, "session": spec.name, "duration": self.role_credentials_s}

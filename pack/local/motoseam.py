@@ -38,7 +38,6 @@ import datetime
 import functools
 import json
 import re
-import secrets
 from collections.abc import Callable
 from urllib.parse import unquote
 
@@ -48,6 +47,7 @@ PARTITION = "aws"
 ADMIN = "lambdapack-admin"
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 LAMBDA_SERVICE = "lambda.amazonaws.com"
+CANNOT_ASSUME = "The role defined for the function cannot be assumed by Lambda"  # Lambda's own words
 LAMBDA_PATH = re.compile(r"/[0-9-]+/functions/([^/]+)(?:/aliases/([^/]+))?")
 TAGS_PATH = re.compile(r"/[0-9-]+/tags/(arn:.+)")
 
@@ -225,11 +225,9 @@ def assume_for_lambda(role_arn: str, session: str, duration_s: int) -> dict:
     try:
         role = iam_backends[account][PARTITION].get_role_by_arn(role_arn)
     except Exception:
-        raise RoleRefused(f"The role defined for the function cannot be assumed by Lambda: {role_arn} does not exist") from None
+        raise RoleRefused(f"{CANNOT_ASSUME}: {role_arn} does not exist") from None
     if not _trusts_lambda(json.loads(role.assume_role_policy_document), IAMPolicy, PermissionResult):
-        raise RoleRefused(
-            f"The role defined for the function cannot be assumed by Lambda: {role_arn} does not trust {LAMBDA_SERVICE}"
-        )
+        raise RoleRefused(f"{CANNOT_ASSUME}: {role_arn} does not trust {LAMBDA_SERVICE}")
     assumed = sts_backends[account][PARTITION].assume_role(
         region_name="us-east-1",
         role_session_name=session[:64],
@@ -256,7 +254,8 @@ def _trusts_lambda(document: dict, policy_class, results) -> bool:
         service = services.get("Service", [])
         if LAMBDA_SERVICE not in ([service] if isinstance(service, str) else service):
             continue
-        one = {"Version": "2012-10-17", "Statement": [{k: v for k, v in statement.items() if k != "Principal"}]}
+        without_principal = {key: value for key, value in statement.items() if key != "Principal"}
+        one = {"Version": "2012-10-17", "Statement": [without_principal]}
         result = policy_class(json.dumps(one)).is_action_permitted("sts:AssumeRole")
         if result == results.DENIED and statement.get("Effect") == "Deny":
             return False
