@@ -147,8 +147,11 @@ def local_command(port, concurrency, buckets, verbose) -> None:
             out.print(f"created bucket {bucket}", highlight=False)
         out.print(f"local AWS endpoint: {local.endpoint} — in another shell:", highlight=False)
         for key, value in local.client_environment().items():
-            out.print(f"  export {key}={value}", highlight=False)
-        out.print("then lambdapack deploy / wire / upload work against it. Ctrl-C stops.")
+            out.print(f"  export {key}={value}", markup=False, highlight=False)
+        out.print(
+            "then lambdapack deploy / wire / upload work against it (IAM is enforced: other keys "
+            "are refused; the keys are new at each start). Ctrl-C stops."
+        )
         try:
             while not stop.wait(0.5):
                 pass

@@ -43,7 +43,7 @@ from ..errors import ToolError
 from .dispatcher import Dispatcher
 from .lambda_runtime import LocalRuntimes
 from .motoprocess import code_name
-from .sandbox import FunctionSpec
+from .sandbox import CREDENTIALS_MARGIN_S, FunctionSpec
 
 REGION = "us-east-1"
 ROLE_CREDENTIALS_S = 3600  # how long a role's temporary keys last (STS AssumeRole's default)
@@ -357,12 +357,15 @@ class LocalAWS:
     def _role_credentials(self, spec: FunctionSpec) -> tuple[dict[str, str], float]:
         """The execution role's temporary keys for a new process of ``spec``, as Lambda passes
         them (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), and their expiry.
-        Assumed through moto's STS once per role and again when less than ROLE_REFRESH_S is
-        left; a role that is missing or does not trust Lambda fails the invocation."""
+        Assumed through moto's STS once per role and again when less than ROLE_REFRESH_S (or
+        half their life) would be left past the function's timeout; a role that is missing or
+        does not trust Lambda fails the invocation."""
         with self._roles_lock:
             cached = self._roles.get(spec.role)
-            refresh_s = min(ROLE_REFRESH_S, self.role_credentials_s / 2)
-            if cached is not None and cached[1] - time.time() > refresh_s:
+            # reused while a new environment could still run a while on them before it must
+            # restart (the sandbox restarts one whose keys end within its timeout + a margin)
+            needed_s = spec.timeout + CREDENTIALS_MARGIN_S + min(ROLE_REFRESH_S, self.role_credentials_s / 2)
+            if cached is not None and cached[1] - time.time() > needed_s:
                 return cached
             reply = self._request(
                 {"assume": spec.role, "session": spec.name, "duration": self.role_credentials_s}
