@@ -253,10 +253,11 @@ def test_the_function_gets_its_roles_temporary_keys_and_new_ones_before_they_exp
 
     whoami = """
 import boto3, os
+from urllib.parse import unquote_plus
 s3 = boto3.client("s3")
 def handler(event, context):
     me = boto3.client("sts").get_caller_identity()["Arn"]
-    key = "results/" + event["Records"][0]["s3"]["object"]["key"]
+    key = "results/" + unquote_plus(event["Records"][0]["s3"]["object"]["key"])
     s3.put_object(Bucket="photos", Key=key, Body=me + " " + os.environ["AWS_ACCESS_KEY_ID"])
 """
     settings = DeploySettings(

@@ -20,7 +20,10 @@ what lambdapack does: moto signs a GET or DELETE with an empty body as if its
 parsed parameters were the body (every Lambda read fails with
 SignatureDoesNotMatch), and checks Lambda and CloudWatch Logs actions against
 the resource ``*`` (a policy scoped to one function or log group allows none of
-them); here they are checked against the function's or the log group's ARN.
+them), nor IAM actions on a role that does not exist yet (CreateRole); here
+they are checked against the function's, the log group's or the role's ARN.
+HeadBucket and the bucket-encryption calls are checked as the IAM actions AWS
+checks (``S3_ACTIONS``).
 ``create_admin`` makes the administrator whose keys the local AWS hands out,
 ``assume_for_lambda`` the execution role's temporary credentials (as the
 Lambda service assumes it: only a role that trusts lambda.amazonaws.com).
@@ -50,6 +53,13 @@ LAMBDA_SERVICE = "lambda.amazonaws.com"
 CANNOT_ASSUME = "The role defined for the function cannot be assumed by Lambda"  # Lambda's own words
 LAMBDA_PATH = re.compile(r"/[0-9-]+/functions/([^/]+)(?:/aliases/([^/]+))?")
 TAGS_PATH = re.compile(r"/[0-9-]+/tags/(arn:.+)")
+# S3 requests moto checks as another action than AWS does: (method, query, IAM action)
+S3_ACTIONS = (
+    ("HEAD", "DEFAULT", "ListBucket"),  # HeadBucket (moto: s3:HeadBucket, which IAM has not)
+    ("GET", "encryption", "GetEncryptionConfiguration"),  # moto: s3:ListBucket
+    ("PUT", "encryption", "PutEncryptionConfiguration"),  # moto: s3:CreateBucket
+    ("DELETE", "encryption", "PutEncryptionConfiguration"),  # moto: s3:DeleteBucket
+)
 
 
 class SeamError(RuntimeError):
@@ -135,7 +145,9 @@ def enforce_iam() -> None:
     from moto import settings
     from moto.awslambda.responses import LambdaResponse
     from moto.iam import access_control
+    from moto.iam.responses import IamResponse
     from moto.logs.responses import LogsResponse
+    from moto.s3 import responses as s3_responses
 
     if settings.INITIAL_NO_AUTH_ACTION_COUNT != 0:
         raise SeamError("moto's IAM access control is off: INITIAL_NO_AUTH_ACTION_COUNT=0 must be set first")
@@ -156,27 +168,46 @@ def enforce_iam() -> None:
         return request
 
     access_control.IAMRequestBase._create_aws_request = signed_request
+    for method, query, action in S3_ACTIONS:
+        s3_responses.ACTION_MAP["BUCKET"][method][query] = action
     LambdaResponse._determine_resource = _lambda_resource
+    IamResponse._resolve_resource_arn = _role_resource
     LogsResponse._determine_resource = _logs_resource
 
 
 def _lambda_resource(self) -> str:
     """The ARN a Lambda action is on: the function (with its alias or version when the request
-    names one), a tagged resource's ARN, or ``*`` (ListFunctions)."""
+    names one; CreateFunction's from its body), a tagged resource's ARN, or ``*``
+    (ListFunctions)."""
     path = unquote(self.path.split("?")[0])
     tagged = TAGS_PATH.match(path)
     if tagged:
         return tagged.group(1)
     named = LAMBDA_PATH.match(path)
-    if not named:
-        return "*"
-    name, qualifier = named.group(1), named.group(2)
+    if named:
+        name, qualifier = named.group(1), named.group(2)
+    else:  # CreateFunction names its function in its body
+        try:
+            name, qualifier = json.loads(self.body or "{}").get("FunctionName"), None
+        except (ValueError, AttributeError):
+            name = None
+        if not isinstance(name, str) or not name:
+            return "*"
     if name.startswith("arn:"):
         parts = name.split(":")
         name, qualifier = parts[6], qualifier or (parts[7] if len(parts) > 7 else None)
     qualifier = qualifier or (self.querystring.get("Qualifier") or [None])[0]
     arn = f"arn:{PARTITION}:lambda:{self.region}:{self.current_account}:function:{name}"
     return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def _role_resource(self, role_name: str) -> str:
+    """The role an IAM action is on: its ARN, also when it does not exist yet (CreateRole, or
+    GetRole before it; moto checked those against ``*``)."""
+    try:
+        return self.backend.get_role(role_name).arn
+    except Exception:
+        return f"arn:{PARTITION}:iam::{self.current_account}:role/{role_name}"
 
 
 def _logs_resource(self) -> str:
