@@ -89,9 +89,10 @@ def test_each_service_refuses_unknown_keys_and_ungranted_calls(local, service):
         call(local.client(service))
 
 
-def test_a_policy_scoped_to_one_function_and_log_group_allows_only_those(local):
-    """moto checks Lambda and Logs actions against the resource *; the local AWS checks
-    them against the function's and the log group's ARN, as AWS does."""
+def test_a_policy_scoped_to_one_function_log_group_and_queue_allows_only_those(local):
+    """moto checks Lambda and Logs actions (and SQS on a queue not made yet) against the
+    resource *; the local AWS checks them against the function's, the log group's and the
+    queue's ARN, as AWS does."""
     local.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
@@ -115,6 +116,11 @@ def test_a_policy_scoped_to_one_function_and_log_group_allows_only_those(local):
             "Statement": [
                 {"Effect": "Allow", "Action": "lambda:GetFunction", "Resource": [function, f"{function}:*"]},
                 {"Effect": "Allow", "Action": "logs:FilterLogEvents", "Resource": group},
+                {
+                    "Effect": "Allow",
+                    "Action": ["sqs:CreateQueue", "sqs:GetQueueUrl"],
+                    "Resource": f"arn:aws:sqs:us-east-1:{ACCOUNT}:mine",
+                },
             ],
         },
     )
@@ -122,7 +128,11 @@ def test_a_policy_scoped_to_one_function_and_log_group_allows_only_those(local):
     logs = client_as(local, "logs", keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"])
     assert lam.get_function(FunctionName="mine")["Configuration"]["FunctionName"] == "mine"
     logs.filter_log_events(logGroupName="/aws/lambda/mine")
+    sqs = client_as(local, "sqs", keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"])
+    sqs.create_queue(QueueName="mine")
+    assert sqs.get_queue_url(QueueName="mine")["QueueUrl"].endswith("/mine")
     for refused in (
+        lambda: sqs.create_queue(QueueName="theirs"),
         lambda: lam.get_function(FunctionName="theirs"),
         lambda: lam.delete_function(FunctionName="mine"),
         lambda: logs.filter_log_events(logGroupName="/aws/lambda/theirs"),

@@ -20,8 +20,9 @@ what lambdapack does: moto signs a GET or DELETE with an empty body as if its
 parsed parameters were the body (every Lambda read fails with
 SignatureDoesNotMatch), and checks Lambda and CloudWatch Logs actions against
 the resource ``*`` (a policy scoped to one function or log group allows none of
-them), nor IAM actions on a role that does not exist yet (CreateRole); here
-they are checked against the function's, the log group's or the role's ARN.
+them), nor IAM or SQS actions on a role or queue that does not exist yet
+(CreateRole, CreateQueue); here they are checked against the function's, the
+log group's, the role's or the queue's ARN.
 HeadBucket and the bucket-encryption calls are checked as the IAM actions AWS
 checks (``S3_ACTIONS``).
 ``create_admin`` makes the administrator whose keys the local AWS hands out,
@@ -148,6 +149,7 @@ def enforce_iam() -> None:
     from moto.iam.responses import IamResponse
     from moto.logs.responses import LogsResponse
     from moto.s3 import responses as s3_responses
+    from moto.sqs.responses import SQSResponse
 
     if settings.INITIAL_NO_AUTH_ACTION_COUNT != 0:
         raise SeamError("moto's IAM access control is off: INITIAL_NO_AUTH_ACTION_COUNT=0 must be set first")
@@ -172,6 +174,7 @@ def enforce_iam() -> None:
         s3_responses.ACTION_MAP["BUCKET"][method][query] = action
     LambdaResponse._determine_resource = _lambda_resource
     IamResponse._resolve_resource_arn = _role_resource
+    SQSResponse._determine_resource = _queue_resource
     LogsResponse._determine_resource = _logs_resource
 
 
@@ -208,6 +211,18 @@ def _role_resource(self, role_name: str) -> str:
         return self.backend.get_role(role_name).arn
     except Exception:
         return f"arn:{PARTITION}:iam::{self.current_account}:role/{role_name}"
+
+
+def _queue_resource(self) -> str:
+    """The queue an SQS action is on: its ARN, also when it does not exist yet (CreateQueue,
+    GetQueueUrl; moto checked those against ``*``), or ``*`` (ListQueues)."""
+    name = self._get_param("QueueName") or self._get_queue_name()
+    if not name:
+        return "*"
+    try:
+        return self.sqs_backend.get_queue(name).queue_arn
+    except Exception:
+        return f"arn:{PARTITION}:sqs:{self.region}:{self.current_account}:{name}"
 
 
 def _logs_resource(self) -> str:
