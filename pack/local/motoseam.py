@@ -54,6 +54,13 @@ LAMBDA_SERVICE = "lambda.amazonaws.com"
 CANNOT_ASSUME = "The role defined for the function cannot be assumed by Lambda"  # Lambda's own words
 LAMBDA_PATH = re.compile(r"/[0-9-]+/functions/([^/]+)(?:/aliases/([^/]+))?")
 TAGS_PATH = re.compile(r"/[0-9-]+/tags/(arn:.+)")
+# JSON services (signing name -> the code of their AccessDenied error)
+JSON_DENIED = {
+    "lambda": "AccessDeniedException",
+    "logs": "AccessDeniedException",
+    "kms": "AccessDeniedException",
+}
+JSON_DENIED["sqs"] = "AccessDenied"
 # S3 requests moto checks as another action than AWS does: (method, query, IAM action)
 S3_ACTIONS = (
     ("HEAD", "DEFAULT", "ListBucket"),  # HeadBucket (moto: s3:HeadBucket, which IAM has not)
@@ -145,6 +152,7 @@ def enforce_iam() -> None:
     it once, in moto.settings); refuses to run without it."""
     from moto import settings
     from moto.awslambda.responses import LambdaResponse
+    from moto.core.exceptions import JsonRESTError
     from moto.iam import access_control
     from moto.iam.responses import IamResponse
     from moto.logs.responses import LogsResponse
@@ -170,6 +178,19 @@ def enforce_iam() -> None:
         return request
 
     access_control.IAMRequestBase._create_aws_request = signed_request
+    xml_denied = access_control.IAMRequest._raise_access_denied
+
+    def access_denied(self) -> None:
+        """AccessDenied in the service's own protocol: moto answered JSON services in XML,
+        which their clients read as an error coded "403" with the XML as its message."""
+        if self._service not in JSON_DENIED:
+            return xml_denied(self)
+        message = f"User: {self._access_key.arn} is not authorized to perform: {self._action}"
+        error = JsonRESTError(JSON_DENIED[self._service], message)
+        error.code = 403
+        raise error
+
+    access_control.IAMRequest._raise_access_denied = access_denied
     for method, query, action in S3_ACTIONS:
         s3_responses.ACTION_MAP["BUCKET"][method][query] = action
     LambdaResponse._determine_resource = _lambda_resource
