@@ -69,7 +69,14 @@ class AWSError(PackError):
 
 
 class DeployError(PackError):
-    """The zip or the settings cannot be deployed as they are (checked before any AWS call)."""
+    """The zip or the settings cannot be deployed as they are (checked before any AWS write),
+    or the function is not lambdapack's and --adopt was not given."""
+
+    exit_code = 10
+
+
+class DestroyRefused(PackError):
+    """destroy found a function lambdapack did not make: it changed nothing."""
 
     exit_code = 10
 

@@ -32,6 +32,10 @@ ONE_VCPU_MB = 1_769  # memory at which a function gets one full vCPU
 DEFAULT_MEMORY_MB = 1_024
 DEFAULT_TIMEOUT_S = 60
 DEFAULT_CONCURRENCY = 1_000  # per Region, per account
+# Asynchronous invocation (PutFunctionEventInvokeConfig): Lambda's own defaults, set explicitly.
+EVENT_AGE_S = Range(60, 21_600, "s")
+DEFAULT_EVENT_AGE_S = 21_600
+ASYNC_RETRY_ATTEMPTS = 2
 
 DIRECT_ZIP_BYTES = 50 * MiB  # ZipFile in the request
 REQUEST_BYTES = 70_167_211  # the whole CreateFunction/UpdateFunctionCode body
@@ -75,3 +79,26 @@ SIZE_LIMITS = (
         "unzipped (function + layers)", UNZIPPED_BYTES, "unzipped", True, "Lambda refuses the function"
     ),
 )
+
+
+# SnapStart (AWS Lambda Developer Guide, "Improving startup performance with Lambda
+# SnapStart", checked 2026-11): Python from 3.12, published versions only, zip functions.
+SNAPSTART_MIN_PYTHON = (3, 12)
+SNAPSTART_MAX_EPHEMERAL_MB = 512
+
+
+def snapstart_problem(runtime: str, ephemeral_mb: int = EPHEMERAL_MB.low) -> str | None:
+    """Why Lambda would refuse SnapStart for this function (None: it allows it). Container
+    images, EFS and provisioned concurrency are refused too; lambdapack makes none of them."""
+    try:
+        version = tuple(int(part) for part in runtime.removeprefix("python").split("."))
+    except ValueError:
+        return f"SnapStart is for Python runtimes; {runtime} is not one"
+    if version < SNAPSTART_MIN_PYTHON:
+        return f"SnapStart needs python3.12 or later; this zip is for {runtime}"
+    if ephemeral_mb > SNAPSTART_MAX_EPHEMERAL_MB:
+        return (
+            f"SnapStart does not work with more than {SNAPSTART_MAX_EPHEMERAL_MB} MB of ephemeral storage; "
+            f"this function needs {ephemeral_mb:,} MB (staged dependencies)"
+        )
+    return None

@@ -90,18 +90,41 @@ def duration(seconds: float) -> str:
 
 
 def measured_cells(row: dict) -> list[str]:
-    """The measured figures of a size, as both the table and the page show them."""
+    """The measured figures of a size with their spread (min–max), as both the table and
+    the page show them."""
+    spread = row.get("spread") or {}
+
+    def ranged(key: str, digits: int) -> str:
+        low, high = spread.get(key) or (row[key], row[key])
+        return f"{row[key]:,.{digits}f} ms [{low:,.{digits}f}–{high:,.{digits}f}]"
+
     return [
-        f"{row['init_ms']:,.0f} ms",
-        f"{row['cold_ms']:,.1f} ms",
-        f"{row['warm_per_image_ms']:,.1f} ms",
+        ranged("init_ms", 0),
+        ranged("cold_ms", 1),
+        ranged("warm_per_image_ms", 1),
         f"{row['peak_memory_mb']} MB" if row["peak_memory_mb"] else "?",
         f"{row['projection']['gb_seconds']:,.1f}",
     ]
 
 
+def usd_range(row: dict) -> str:
+    """The projected total with its range (the projection at both ends of the spread)."""
+    low, high = (row.get("spread") or {}).get("total_usd") or [row["projection"]["total_usd"]] * 2
+    return f"{usd(row['projection']['total_usd'])} [{usd(low)}–{usd(high)}]"
+
+
+def wall_range(row: dict) -> str:
+    low, high = (row.get("spread") or {}).get("wall_s") or [row["projection"]["wall_s"]] * 2
+    return f"{duration(row['projection']['wall_s'])} [{duration(low)}–{duration(high)}]"
+
+
 def marks(row: dict) -> str:
-    return ", ".join(mark for mark in ("cheapest", "fastest") if row[mark])
+    """cheapest/fastest where the spread allows the verdict; else the sizes within noise."""
+    words = [mark for mark in ("cheapest", "fastest") if row[mark]]
+    tied = row.get("within_noise") or []
+    if tied:
+        words.append(f"{' & '.join(tied)} within noise")
+    return ", ".join(words)
 
 
 def error_text(error: dict | None) -> str | None:

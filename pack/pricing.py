@@ -19,6 +19,10 @@ LAMBDA_PRICING = "AWS Lambda pricing page (aws.amazon.com/lambda/pricing)"
 S3_PRICING = "Amazon S3 pricing page (aws.amazon.com/s3/pricing), S3 Standard"
 SCALING_SOURCE = "AWS Lambda Developer Guide, 'Lambda scaling behavior' (concurrency scaling rate)"
 INIT_BILLING_SOURCE = "AWS Compute Blog, 'AWS Lambda standardizes billing for INIT Phase' (2025-04-29)"
+SNAPSTART_SOURCE = (
+    "AWS Lambda pricing page, SnapStart for Python (us-east-1; quoted 2026 from AWS's documentation); "
+    "docs.aws.amazon.com/lambda/latest/dg/snapstart.html"
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,12 @@ class RegionPrices:
     per_million_requests: float
     s3_put_per_1000: float
     s3_get_per_1000: float
+    # SnapStart: the snapshot cache, per GB-second of memory, for every active published
+    # version (at least 3 hours), and each restore, per GB restored.
+    snapstart_cache_gb_second: float
+    snapstart_restore_per_gb: float
+    snapstart_minimum_cache_s: int = 3 * 3600
+    snapstart_source: str = SNAPSTART_SOURCE
     lambda_source: str = LAMBDA_PRICING
     s3_source: str = S3_PRICING
     taken: str = TAKEN
@@ -49,6 +59,8 @@ PRICES: dict[str, RegionPrices] = {
         per_million_requests=0.20,
         s3_put_per_1000=0.005,
         s3_get_per_1000=0.0004,
+        snapstart_cache_gb_second=0.0000015046,
+        snapstart_restore_per_gb=0.0001397998,
     ),
 }
 
@@ -238,14 +250,63 @@ def sequential_s(images: int, init_ms: float, warm_ms: float) -> float:
     return (init_ms + images * warm_ms) / 1000
 
 
-def cheapest_and_fastest(projections: list[Projection]) -> tuple[int | None, int | None]:
-    """The memory size of the cheapest projection and of the fastest (ties: the cheaper,
-    then the smaller size)."""
-    if not projections:
-        return None, None
-    cheapest = min(projections, key=lambda p: (p.total_usd, p.memory_mb))
-    fastest = min(projections, key=lambda p: (p.wall_s, p.total_usd, p.memory_mb))
-    return cheapest.memory_mb, fastest.memory_mb
+@dataclass(frozen=True)
+class Verdict:
+    """Which size is best by one figure, said only where the measurements' spread allows it."""
+
+    best: int | None  # the winner: its whole range lies below every other size's range
+    within_noise: tuple[int, ...]  # no winner: the sizes whose ranges overlap the best median's
+
+    def as_dict(self) -> dict:
+        return {"memory_mb": self.best, "within_noise": list(self.within_noise)}
+
+
+def verdict(figures: dict[int, tuple[float, float, float]]) -> Verdict:
+    """``figures``: per memory size, (low, median, high) of one figure (cost, wall time).
+    The size with the lowest median wins only if its high end is below every other size's
+    low end; otherwise the sizes whose low end is at or below its high end are within noise
+    of each other, and no winner is named. (Ties on the median: the smaller size.)"""
+    if not figures:
+        return Verdict(None, ())
+    best = min(figures, key=lambda memory: (figures[memory][1], memory))
+    ceiling = figures[best][2]
+    rivals = sorted(memory for memory, (low, _, _) in figures.items() if memory != best and low <= ceiling)
+    if not rivals:
+        return Verdict(best, ())
+    return Verdict(None, tuple(sorted([best, *rivals])))
+
+
+def snapstart(
+    projection: Projection,
+    init_ms: float,
+    arch: str,
+    prices: RegionPrices,
+    billing: Billing = BILLING,
+) -> dict:
+    """SnapStart for the job ``projection`` describes: each new execution environment is
+    restored from the snapshot instead of running its init (the init is billed with the
+    first invocation since 2025-08-01; a restore is billed per GB restored), and the
+    snapshot is cached for as long as the version exists, at least 3 hours. The restore's
+    own duration (billed too) cannot be measured here, so it is not counted: the saving is
+    an upper bound."""
+    gb = projection.memory_mb / billing.mb_per_gb
+    environments = projection.environments
+    init_saved = environments * gb_seconds(billed_ms(init_ms, billing), projection.memory_mb, billing)
+    init_saved_usd = init_saved * prices.gb_second[arch] if billing.init_billed else 0.0
+    restore_usd = environments * gb * prices.snapstart_restore_per_gb
+    cache_s = max(projection.wall_s, prices.snapstart_minimum_cache_s)
+    cache_usd = gb * cache_s * prices.snapstart_cache_gb_second
+    return {
+        "memory_mb": projection.memory_mb,
+        "environments": environments,
+        "init_saved_ms_each": init_ms,
+        "init_saved_usd": init_saved_usd,
+        "restore_usd": restore_usd,
+        "cache_seconds": cache_s,
+        "cache_usd": cache_usd,
+        "net_usd": restore_usd + cache_usd - init_saved_usd,
+        "pays": init_saved_usd > restore_usd + cache_usd,
+    }
 
 
 def rules() -> dict:

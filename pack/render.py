@@ -180,7 +180,7 @@ def progress_bar(console: Console | None = None) -> Progress:
 
 
 def results_table(rows: list[dict], limit: int = 20) -> Table:
-    """Rows of ``local.s3io.collect_results``: input, top-1 label and score, or the error."""
+    """Rows of ``aws.objects.collect_results``: input, top-1 label and score, or the error."""
     table = Table(title=f"results ({len(rows)})", title_justify="left")
     for column in ("input", "label", "score", "error"):
         table.add_column(column)

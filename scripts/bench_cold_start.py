@@ -29,7 +29,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from lambdapack.local.lambda_runtime import runtime_boto3, runtime_interface_client
-from lambdapack.local.s3io import s3_event
+from lambdapack.local.s3event import s3_event
 from lambdapack.local.sandbox import FunctionSpec, Sandbox
 from lambdapack.packing.interpreter import TargetPython
 from lambdapack.packing.target import Target

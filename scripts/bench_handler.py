@@ -57,7 +57,7 @@ from bench_pack import make_mobilenet
 
 from lambdapack.local.lambda_runtime import run_beside_runtime_boto3, runtime_boto3, runtime_interface_client
 from lambdapack.local.localaws import LocalAWS
-from lambdapack.local.s3io import s3_event
+from lambdapack.local.s3event import s3_event
 from lambdapack.local.sandbox import FunctionSpec, Sandbox
 from lambdapack.resources import default_cache_dir
 

@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.objects import collect_results, upload_folder
 from lambdapack.aws.wire import WireSettings, wire
 from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
 from lambdapack.local.localaws import LocalAWS
-from lambdapack.local.s3io import collect_results, upload_folder
 from lambdapack.render import progress_bar, results_table
 from lambdapack.resources import default_cache_dir
 

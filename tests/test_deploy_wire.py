@@ -144,20 +144,28 @@ def test_preflight_refuses_bad_settings_before_any_call(zip_path, tmp_path):
 
 
 class Counter(BaseHTTPRequestHandler):
-    requests = 0
+    """An endpoint that answers every request with an error, and counts them."""
 
-    def do_POST(self):
+    requests = 0
+    writes = 0  # anything but a read (GET/HEAD)
+
+    def do_GET(self):
         Counter.requests += 1
-        self.send_response(500)
+        self.send_response(404)
         self.end_headers()
 
-    do_GET = do_PUT = do_HEAD = do_DELETE = do_POST
+    def do_POST(self):
+        Counter.writes += 1
+        self.do_GET()
+
+    do_HEAD = do_GET
+    do_PUT = do_DELETE = do_POST
 
     def log_message(self, *args):
         pass
 
 
-def test_dry_run_prints_the_plan_and_makes_no_call(zip_path, tmp_path):
+def test_dry_run_prints_the_plan_and_writes_nothing(zip_path, tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Counter)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -180,8 +188,11 @@ def test_dry_run_prints_the_plan_and_makes_no_call(zip_path, tmp_path):
     finally:
         server.shutdown()
     assert proc.returncode == 0, proc.stderr
-    assert "no AWS call made" in proc.stdout and "create_function" in proc.stdout
-    assert Counter.requests == 0
+    out = " ".join(proc.stdout.split())
+    assert "reads only, nothing written" not in out and "could not be read" in out
+    assert "create_function" in out and "put_function_event_invoke_config" in out
+    assert "sqs create_queue lambdapack-digits-failures" in out
+    assert Counter.writes == 0 and Counter.requests >= 1  # it read the function (and nothing else)
 
 
 def test_missing_credentials_and_bucket_are_clear_errors(zip_path, tmp_path, moto_endpoint):

@@ -85,7 +85,7 @@ def test_a_role_lambdapack_did_not_create_is_kept(aws):
     iam.create_role(RoleName="lambdapack-mine", AssumeRolePolicyDocument="{}", Description="made by hand")
     proc = lambdapack("destroy", "--function", "mine", "--yes")
     assert proc.returncode == 0, proc.stderr
-    assert "was not created by lambdapack: kept" in proc.stdout
+    assert "kept: role lambdapack-mine: not tagged lambdapack:function=mine" in proc.stdout
     assert iam.get_role(RoleName="lambdapack-mine")
 
 

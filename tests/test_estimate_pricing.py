@@ -15,12 +15,13 @@ from lambdapack.pricing import (
     Projection,
     Scaling,
     billed_ms,
-    cheapest_and_fastest,
     fleet,
     gb_seconds,
     prices_for,
     project,
     sequential_s,
+    snapstart,
+    verdict,
 )
 
 US_EAST_1 = prices_for("us-east-1")
@@ -131,14 +132,33 @@ def test_one_process_in_a_loop_is_one_init_then_every_image_warm():
     assert sequential_s(10_000, 500, 20) == pytest.approx(200.5)
 
 
-def _projection(memory: int, total: float, wall: float) -> Projection:
-    return Projection(memory, 1, 1, 1, 1, 0.0, total, 0.0, 0, 0, 0.0, wall)
+def test_a_verdict_is_named_only_where_the_ranges_do_not_overlap():
+    # 512 MB's whole range lies below the others': a clear winner.
+    assert verdict({512: (0.09, 0.10, 0.11), 1024: (0.12, 0.13, 0.14), 3008: (0.2, 0.2, 0.2)}).best == 512
+    # 1,024's low end reaches 512's high end: no winner, the two are within noise; 3,008 is not.
+    found = verdict({512: (0.09, 0.10, 0.12), 1024: (0.12, 0.13, 0.14), 3008: (0.2, 0.2, 0.2)})
+    assert found.best is None and found.within_noise == (512, 1024)
+    # Equal medians and ranges: within noise, never a coin toss.
+    assert verdict({512: (1.0, 1.0, 1.0), 1024: (1.0, 1.0, 1.0)}).within_noise == (512, 1024)
+    assert verdict({}).best is None and verdict({}).within_noise == ()
+    # One size: it is the best by itself.
+    assert verdict({1024: (1.0, 2.0, 3.0)}).best == 1024
 
 
-def test_cheapest_and_fastest_marks():
-    rows = [_projection(512, 0.10, 3.0), _projection(1024, 0.12, 1.5), _projection(3008, 0.20, 1.5)]
-    assert cheapest_and_fastest(rows) == (512, 1024)  # a tie in time goes to the cheaper
-    assert cheapest_and_fastest([]) == (None, None)
+def test_snapstart_weighs_the_billed_init_it_saves_against_restores_and_the_cache():
+    # 1,000 environments at 2,048 MB with a 1,500 ms init; the job takes 60 s.
+    job = Projection(2048, 10_000, 1_000, 1_520, 20, 0.0, 0.0, 0.0, 0, 0, 0.0, 60.0)
+    row = snapstart(job, 1_500.0, "x86_64", US_EAST_1)
+    init_saved = 1_000 * 2 * 1.5 * 0.0000166667  # environments × GB × s × price
+    restores = 1_000 * 2 * 0.0001397998  # environments × GB restored × price
+    cache = 2 * 3 * 3600 * 0.0000015046  # the 3-hour minimum, not the 60 s the job takes
+    assert row["init_saved_usd"] == pytest.approx(init_saved)
+    assert row["restore_usd"] == pytest.approx(restores)
+    assert row["cache_usd"] == pytest.approx(cache) and row["cache_seconds"] == 3 * 3600
+    assert row["net_usd"] == pytest.approx(restores + cache - init_saved)
+    assert row["pays"] is False  # a restore (per GB) costs more than 1.5 s of billed init
+    # An init of 20 s per environment is worth a restore: it pays.
+    assert snapstart(job, 20_000.0, "x86_64", US_EAST_1)["pays"] is True
 
 
 def test_rules_name_their_sources():

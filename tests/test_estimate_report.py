@@ -5,6 +5,7 @@ measurements written by hand (no zip runs here), ``render``, ``pages.estimate_pa
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from rich.console import Console
@@ -124,3 +125,47 @@ def test_the_image_is_the_two_charts_alone():
     for forbidden in ("<script", "href=", "http", "url(", "<foreignobject"):
         assert forbidden not in lowered
     assert "taken 2026-11" in image
+
+
+def noisy_measurements(runtime: str = "python3.13") -> Measurements:
+    """Two sizes whose cold starts and rounds overlap: their cost ranges overlap too."""
+    base = measurements()
+    small, large = base.sizes[1], base.sizes[2]
+    small.init_samples, small.cold_samples = [1900.0, 2000.4, 2600.0], [150.2, 150.2, 150.2]
+    large.init_samples, large.cold_samples = [700.0, 1000.3, 2500.0], [80.1, 80.1, 80.1]
+    small.warm_rounds = [{"a.jpg": [10.0], "b.png": [40.0]}, {"a.jpg": [30.0], "b.png": [50.0]}]
+    large.warm_rounds = [{"a.jpg": [10.0], "b.png": [20.0]}, {"a.jpg": [12.0], "b.png": [22.0]}]
+    return replace(base, runtime=runtime, sizes=[small, large])
+
+
+def test_each_figure_carries_its_spread_and_overlapping_ranges_name_no_winner():
+    result = estimate(noisy_measurements(), 10_000)
+    rows = {row["memory_mb"]: row for row in result["sizes"]}
+    spread = rows[512]["spread"]
+    assert spread["init_ms"] == [1900.0, 2600.0] and spread["cold_starts"] == 3
+    # Rounds: (10 + 40) / 2 = 25 and (30 + 50) / 2 = 40; the whole run's figure (32.5) between.
+    assert spread["warm_per_image_ms"] == [25.0, 40.0] and spread["warm_rounds"] == 2
+    low, high = spread["total_usd"]
+    assert low < rows[512]["projection"]["total_usd"] < high
+    # The cost ranges overlap: neither is called cheapest; both are within noise.
+    assert result["cheapest_memory_mb"] is None and not rows[512]["cheapest"]
+    assert result["verdicts"]["cheapest"] == {"memory_mb": None, "within_noise": [512, 1024]}
+    assert "cheapest" in rows[512]["within_noise"] and "cheapest" in rows[1024]["within_noise"]
+    console = Console(record=True, width=260)
+    render(result, console)
+    text = console.export_text()
+    assert "cheapest: within noise between 512 MB, 1,024 MB" in text
+    assert "2,000 ms [1,900–2,600]" in text
+
+
+def test_snapstart_is_its_own_block_where_the_runtime_allows_it():
+    result = estimate(noisy_measurements("python3.13"), 10_000)
+    snap = result["snapstart"]
+    assert snap["available"] and [row["memory_mb"] for row in snap["sizes"]] == [512, 1024]
+    assert all(row["cache_seconds"] >= 3 * 3600 for row in snap["sizes"])
+    console = Console(record=True, width=260)
+    render(result, console)
+    assert "SnapStart at 512 MB: does not pay" in console.export_text()
+    # python3.11 has no SnapStart: the block says why and holds no rows.
+    old = estimate(noisy_measurements("python3.11"), 10_000)["snapstart"]
+    assert not old["available"] and "python3.12 or later" in old["why_not"] and old["sizes"] == []

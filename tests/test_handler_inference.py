@@ -1,6 +1,7 @@
 """The LiteRT backend's in-place input path gives exactly what ``preprocess`` + ``predict`` give."""
 
 import io
+import os
 import sys
 
 import numpy as np
@@ -133,3 +134,24 @@ def test_the_s3_client_comes_from_botocore_without_boto3(monkeypatch):
     assert hasattr(client, "get_object") and hasattr(client, "put_object")
     if not before:
         assert "s3transfer" not in sys.modules  # boto3's transfer manager is not loaded
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "58000 100000\n"}, 1),  # 1,024 MB locally: 0.58 vCPU is one thread
+        ({"cpu.max": "170000 100000\n"}, 2),  # 3,008 MB: 1.7 vCPU rounds up to two
+        ({"cpu.max": "max 100000\n"}, None),  # no quota: the affinity mask decides
+        ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),  # nothing readable
+    ],
+)
+def test_threads_follow_the_cgroup_quota_under_the_affinity_mask(tmp_path, files, expected):
+    from lambdapack_handler.inference import available_cpus
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    mask = len(os.sched_getaffinity(0))
+    assert available_cpus(str(tmp_path)) == min(mask, expected if expected else mask)

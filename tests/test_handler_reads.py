@@ -67,17 +67,60 @@ def test_a_result_key_that_fits_is_the_contract_s_rule(key):
     ["in/" + "a" * 1009 + ".png", "in/" + "é" * 503 + ".png", "in/" + "猫" * 335 + ".png", "x" * 1024],
     ids=["ascii", "two-byte", "three-byte", "longest-key"],
 )
-def test_a_result_key_too_long_for_s3_is_shortened_deterministically(key):
-    shortened = contract.result_key("results/", key)
+def test_a_result_key_too_long_for_s3_is_hashed_deterministically(key):
+    hashed = contract.result_key("results/", key)
     digest = hashlib.sha256(key.encode()).hexdigest()
     assert len(("results/" + key + ".json").encode()) > 1024
-    assert len(shortened.encode()) <= 1024 and shortened.endswith(f"-{digest}.json")
-    kept = shortened[len("results/") : -len(f"-{digest}.json")]
-    assert key.startswith(kept) and len(kept.encode()) >= 1024 - len("results/") - 70 - 2
-    assert contract.result_key("results/", key) == shortened  # a retry overwrites the same object
-    assert contract.Outputs(None, "results/").is_own_result("b", shortened)  # the recursion guard holds
+    assert hashed == f"results/{contract.HASHED_FOLDER}{digest}.json"
+    assert contract.result_key("results/", key) == hashed  # a retry overwrites the same object
+    assert contract.Outputs(None, "results/").is_own_result("b", hashed)  # the recursion guard holds
     other = key[:-5] + "Z" + key[-4:]  # same beginning, another key: another result
-    assert contract.result_key("results/", other) != shortened
+    assert contract.result_key("results/", other) != hashed
+
+
+def old_shortened_result_key(key: str) -> str:
+    """The rule lambdapack had before: the key cut to fit, "-", its sha256 and ".json"."""
+    tail = f"-{hashlib.sha256(key.encode()).hexdigest()}.json"
+    kept = key.encode()[: 1024 - len("results/") - len(tail)].decode(errors="ignore")
+    return f"results/{kept}{tail}"
+
+
+def test_the_two_colliding_long_keys_get_two_result_keys():
+    """Issue 20: a key of 1,023 bytes and one of 1,011 bytes equal to the first's old
+    shortened result key (less the prefix and .json) shared one result key."""
+    first = "incoming/" + "a" * 1010 + ".png"
+    second = old_shortened_result_key(first)[len("results/") : -len(".json")]
+    assert (len(first.encode()), len(second.encode())) == (1023, 1011)
+    assert "results/" + second + ".json" == old_shortened_result_key(first)  # the old collision
+    assert contract.result_key("results/", first) != contract.result_key("results/", second)
+
+
+def test_a_key_that_looks_like_a_hashed_result_is_hashed_too():
+    """No direct result key can land in the hashed folder: an input key starting with it is
+    itself hashed, so it cannot take the result key of a long key."""
+    long_key = "k" * 1020
+    hashed = contract.result_key("results/", long_key)
+    impostor = hashed[len("results/") : -len(".json")]  # would map straight onto it
+    assert contract.result_key("results/", impostor) != hashed
+    assert contract.is_hashed_result("results/", contract.result_key("results/", impostor))
+    assert not contract.is_hashed_result("results/", contract.result_key("results/", "in/cat.png"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [[1, 2], {"error": "disk full"}, {"top_k": [{}]}, {"input": {"key": "a"}, "top_k": [{}]}, "x", None],
+    ids=["list", "error-string", "empty-top-k", "no-label", "string", "null"],
+)
+def test_json_that_is_not_a_lambdapack_result_reads_as_none(body):
+    assert contract.read_result(body) is None
+
+
+def test_a_result_is_for_the_same_object_only():
+    result = contract.read_result(
+        {"input": {"key": "a.png", "etag": "e1", "version_id": None}, "top_k": [{"label": "7", "score": 0.9}]}
+    )
+    assert result == contract.Result("a.png", "e1", None, label="7", score=0.9)
+    assert result.is_for('"e1"') and not result.is_for('"e2"')
 
 
 def test_an_output_prefix_leaving_no_room_is_a_clear_error():

@@ -5,6 +5,7 @@ retried with a clear log line, and result keys within S3's 1,024 bytes."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import pytest
 from PIL import Image
 
 from lambdapack.packing.model import prepare_model
+from lambdapack_handler import contract
 from lambdapack_handler.app import App, Settings
 from lambdapack_handler.loader import load_classifier
 
@@ -180,21 +182,34 @@ def test_access_denied_is_retried_and_the_log_says_what_permission_is_missing(s3
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
 
 
-def test_a_key_too_long_for_its_result_key_gets_a_shortened_one_that_retries_overwrite(s3, classifier):
+def test_a_key_too_long_for_its_result_key_gets_a_hashed_one_that_retries_overwrite(s3, classifier):
     key = "incoming/" + "é" * 500 + ".png"  # 1,013 bytes: results/ + key + .json would be 1,026
     s3.put_object(Bucket=BUCKET, Key=key, Body=digit())
     app = App(classifier, Settings(None, "results/", 1), s3)
     first = app.handle(event((key, None)))
     second = app.handle(event((key, None)))
     written = first["results"][0]["result_key"]
-    assert (
-        len(written.encode()) <= 1024
-        and written.startswith("results/incoming/éé")
-        and written.endswith(".json")
-    )
+    assert written == contract.result_key("results/", key) and contract.is_hashed_result("results/", written)
     assert second["results"][0]["result_key"] == written
     results = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="results/")["Contents"]]
     assert results == [written]
     body = json.loads(s3.get_object(Bucket=BUCKET, Key=written)["Body"].read())
     assert body["input"]["key"] == key and body["top_k"][0]["label"] == label("digit-0021.png")
     assert app.handle(event((written, None)))["processed"] == 0  # the recursion guard knows it
+
+
+def test_the_two_colliding_long_keys_get_two_results(s3, classifier):
+    """Issue 20: 1,023- and 1,011-byte keys, the second equal to the first's old shortened
+    result key (less prefix and .json): one result overwrote the other; now two results,
+    each naming its own input."""
+    first = "incoming/" + "a" * 1010 + ".png"
+    tail = f"-{hashlib.sha256(first.encode()).hexdigest()}"
+    second = first[: 1024 - len("results/") - len(tail) - len(".json")] + tail
+    assert (len(first.encode()), len(second.encode())) == (1023, 1011)
+    for key in (first, second):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=digit())
+    summary = App(classifier, Settings(None, "results/", 1), s3).handle(event((first, None), (second, None)))
+    written = [r["result_key"] for r in summary["results"]]
+    assert len(set(written)) == 2
+    inputs = {json.loads(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read())["input"]["key"] for k in written}
+    assert inputs == {first, second}

@@ -6,6 +6,7 @@ Lambda's asynchronous retries."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import shutil
@@ -18,7 +19,8 @@ import moto
 import pytest
 
 from lambdapack.aws.client import AWSClient
-from lambdapack.aws.deploy import DeploySettings, deploy, role_name
+from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.owner import role_name
 from lambdapack.aws.wire import WireSettings, wire
 from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
 from lambdapack.local import motoseam
@@ -76,6 +78,11 @@ def test_the_seam_is_the_one_this_moto_has():
     from moto.s3 import notifications
 
     assert callable(getattr(notifications, motoseam.SEAM))
+    # the asynchronous Invoke seam: moto's backend method, called by its responses with these
+    from moto.awslambda.models import LambdaBackend
+
+    parameters = list(inspect.signature(LambdaBackend.invoke).parameters)
+    assert parameters == ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
 
 
 def test_the_backend_lookup_is_remembered_and_still_right():

@@ -15,7 +15,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from lambdapack.aws.deploy import POLICY_NAME, role_name
+from lambdapack.aws.deploy import POLICY_NAME
+from lambdapack.aws.owner import role_name
 from lambdapack.local.localaws import LocalAWS
 
 from .conftest import SAMPLE, run_cli

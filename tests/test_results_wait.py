@@ -12,7 +12,7 @@ import threading
 import boto3
 import pytest
 
-from lambdapack.local.s3io import output_prefixes, wait_for_results
+from lambdapack.aws.objects import output_prefixes, wait_for_results
 
 from .conftest import ROOT
 

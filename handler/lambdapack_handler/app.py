@@ -65,6 +65,11 @@ class App:
             self._s3 = new_s3_client()  # botocore is provided by the Lambda runtime, not the zip
         return self._s3
 
+    def reconnect(self) -> None:
+        """A new S3 client (and connections) on next use: after a SnapStart restore, those
+        made before the snapshot are not to be trusted."""
+        self._s3 = None
+
     def handle(self, event: object, context: object = None) -> dict:
         refs, skipped = parse_event(event)
         request_id = getattr(context, "aws_request_id", None)

@@ -8,13 +8,16 @@
   signature (5–8x faster per call than calling a Keras model), for models
   that do not convert to TensorFlow Lite.
 
-Both use as many threads as this process may use, unless told otherwise.
+Both use as many threads as this environment has CPUs (the affinity mask, lowered to the
+cgroup's CPU quota), unless ``INFERENCE_THREADS`` says otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -26,11 +29,32 @@ class Backend(Protocol):
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
 
 
-def available_cpus() -> int:
+def available_cpus(cgroup_root: str = "/sys/fs/cgroup") -> int:
+    """The CPUs this environment really has: the affinity mask, lowered to the cgroup's
+    CPU quota where one is set (a container capped at 0.58 vCPU on a 2-core host sees both
+    cores in its mask; two threads there only take turns). Lambda's own environments show
+    their vCPUs in the mask (1,769 MB = one vCPU, 10,240 MB = six)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cgroup_root)
+    if quota is not None:
+        cpus = min(cpus, math.ceil(quota - 1e-9))
+    return max(1, cpus)
+
+
+def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """CPUs the cgroup may use per period (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``
+    over ``cpu.cfs_period_us``), or None where no quota is set or none can be read."""
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path(root, "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    with contextlib.suppress(OSError, ValueError):
+        quota_us = int(Path(root, "cpu", "cpu.cfs_quota_us").read_text())
+        period_us = int(Path(root, "cpu", "cpu.cfs_period_us").read_text())
+        return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+    return None
 
 
 def _interpreter_class():

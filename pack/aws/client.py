@@ -39,7 +39,7 @@ LAMBDA_TRUST_POLICY = {
 }
 ROLE_NOT_READY = "cannot be assumed by Lambda"
 NOT_FOUND = ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
-ROLE_DESCRIPTION = "Execution role created by lambdapack"  # how destroy knows the role is ours
+ROLE_DESCRIPTION = "Execution role created by lambdapack"  # for people; the tag is what destroy reads
 ROLE_RETRY_DELAYS = (2, 4, 8, 16)  # IAM is eventually consistent: a new role takes seconds
 
 
@@ -374,9 +374,10 @@ class AWSClient:
             raise aws_error(exc, f"read s3://{bucket}/{key}") from exc
         return size, digest.hexdigest()
 
-    def put_file(self, path: Path, bucket: str, key: str, sha256: str) -> None:
+    def put_file(self, path: Path, bucket: str, key: str, sha256: str, tagging: str = "") -> None:
         """One PUT (objects up to 5 GB) with its SHA-256: S3 refuses bytes that do not
-        match, and keeps the checksum for the next deploy's check."""
+        match, and keeps the checksum for the next deploy's check. ``tagging``: the
+        object's tags, as a URL-encoded query string."""
         try:
             with path.open("rb") as body:
                 self.client("s3").put_object(
@@ -384,9 +385,150 @@ class AWSClient:
                     Key=key,
                     Body=body,
                     ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
+                    **({"Tagging": tagging} if tagging else {}),
                 )
         except Exception as exc:
             raise aws_error(exc, f"upload to s3://{bucket}/{key}") from exc
+
+    def object_tags(self, bucket: str, key: str) -> dict[str, str]:
+        found = self._call(
+            f"read the tags of s3://{bucket}/{key}", "s3", "get_object_tagging", Bucket=bucket, Key=key
+        )
+        return {tag["Key"]: tag["Value"] for tag in found.get("TagSet", [])}
+
+    def tag_object(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        """Add ``tags`` to the object's own (S3 replaces the whole set: the others are kept)."""
+        merged = self.object_tags(bucket, key) | tags
+        self._call(
+            f"tag s3://{bucket}/{key}",
+            "s3",
+            "put_object_tagging",
+            Bucket=bucket,
+            Key=key,
+            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in merged.items()]},
+        )
+
+    def keys_under(self, bucket: str, prefix: str) -> list[str]:
+        paginator = self.client("s3").get_paginator("list_objects_v2")
+        with translated(f"list s3://{bucket}/{prefix}"):
+            return [
+                item["Key"]
+                for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+                for item in page.get("Contents", [])
+            ]
+
+    def delete_keys(self, bucket: str, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            answer = self._call(
+                f"delete objects in s3://{bucket}",
+                "s3",
+                "delete_objects",
+                Bucket=bucket,
+                Delete={"Objects": [{"Key": key} for key in keys[start : start + 1000]], "Quiet": True},
+            )
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise AWSError(
+                    f"delete s3://{bucket}/{first.get('Key')}: {first.get('Code')}: {first.get('Message')}",
+                    "Grant s3:DeleteObject on it, or delete it yourself.",
+                )
+
+    def bucket_kms_key(self, bucket: str) -> str | None:
+        """The KMS key of the bucket's default encryption when it is SSE-KMS (aws:kms or
+        aws:kms:dsse), as AWS names it there (a key id, key ARN, or alias); None otherwise
+        (SSE-S3, or AWS's managed key aws/s3, which needs no grant)."""
+        found = self._read(
+            f"read the default encryption of {bucket}",
+            "s3",
+            "get_bucket_encryption",
+            "ServerSideEncryptionConfigurationNotFoundError",
+            Bucket=bucket,
+        )
+        for rule in ((found or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules", []):
+            default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+            if default.get("SSEAlgorithm", "").startswith("aws:kms") and default.get("KMSMasterKeyID"):
+                return default["KMSMasterKeyID"]
+        return None
+
+    def kms_key_arn(self, key: str) -> str:
+        """The ARN of a KMS key named by id, ARN or alias (what IAM policies must name)."""
+        if key.startswith("arn:") and ":key/" in key:
+            return key
+        if not key.startswith(("alias/", "arn:")):
+            return f"arn:aws:kms:{self.region()}:{self.account_id()}:key/{key}"
+        return self._call(f"read KMS key {key}", "kms", "describe_key", KeyId=key)["KeyMetadata"]["Arn"]
+
+    # --- SQS ------------------------------------------------------------------
+
+    def queue_url(self, name: str) -> str | None:
+        found = self._read(
+            f"find queue {name}",
+            "sqs",
+            "get_queue_url",
+            "AWS.SimpleQueueService.NonExistentQueue",
+            QueueName=name,
+        )
+        if found is None:
+            return None
+        return found["QueueUrl"]
+
+    def create_queue(self, name: str, tags: dict[str, str]) -> str:
+        return self._call(f"create queue {name}", "sqs", "create_queue", QueueName=name, tags=tags)[
+            "QueueUrl"
+        ]
+
+    def queue_tags(self, url: str) -> dict[str, str]:
+        return self._call(f"read the tags of {url}", "sqs", "list_queue_tags", QueueUrl=url).get("Tags", {})
+
+    def queue_arn_and_messages(self, url: str) -> tuple[str, int]:
+        """The queue's ARN, and how many messages it holds (visible, in flight, delayed)."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        names += ["ApproximateNumberOfMessagesDelayed", "QueueArn"]
+        found = self._call(
+            f"read queue {url}", "sqs", "get_queue_attributes", QueueUrl=url, AttributeNames=names
+        )["Attributes"]
+        return found["QueueArn"], sum(int(found.get(name, 0)) for name in names[:3])
+
+    def delete_queue(self, url: str) -> None:
+        self._call(f"delete queue {url}", "sqs", "delete_queue", QueueUrl=url)
+
+    # --- asynchronous invocation ---------------------------------------------
+
+    def event_invoke_config(self, name: str, qualifier: str | None) -> dict | None:
+        where = {"Qualifier": qualifier} if qualifier else {}
+        found = self._read(
+            f"read the asynchronous invocation settings of {name}",
+            "lambda",
+            "get_function_event_invoke_config",
+            "ResourceNotFoundException",
+            FunctionName=name,
+            **where,
+        )
+        if found is not None:
+            found.pop("ResponseMetadata", None)
+        return found
+
+    def put_event_invoke_config(self, name: str, qualifier: str | None, **params) -> None:
+        where = {"Qualifier": qualifier} if qualifier else {}
+        self._call(
+            f"set the asynchronous invocation settings of {name}",
+            "lambda",
+            "put_function_event_invoke_config",
+            FunctionName=name,
+            **where,
+            **params,
+        )
+
+    def delete_event_invoke_config(self, name: str, qualifier: str | None) -> None:
+        where = {"Qualifier": qualifier} if qualifier else {}
+        self._read(  # already gone is done
+            f"remove the asynchronous invocation settings of {name}",
+            "lambda",
+            "delete_function_event_invoke_config",
+            "ResourceNotFoundException",
+            FunctionName=name,
+            **where,
+        )
 
     def notification(self, bucket: str) -> dict:
         config = self._call(
@@ -408,11 +550,12 @@ class AWSClient:
 
     # --- IAM ------------------------------------------------------------------
 
-    def ensure_role(self, name: str) -> tuple[str, bool]:
-        """The ARN of role ``name`` trusted by Lambda, created if missing; and whether it was."""
+    def ensure_role(self, name: str, tags: list[dict[str, str]]) -> tuple[dict, bool]:
+        """Role ``name`` (get_role's Role), created trusted by Lambda and tagged if missing;
+        and whether it was created."""
         existing = self.role(name)
         if existing is not None:
-            return existing["Arn"], False
+            return existing, False
         role = self._call(
             f"create role {name}",
             "iam",
@@ -420,18 +563,56 @@ class AWSClient:
             RoleName=name,
             AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
             Description=ROLE_DESCRIPTION,
+            Tags=tags,
         )
-        return role["Role"]["Arn"], True
+        return role["Role"], True
+
+    def tag_role(self, name: str, tags: list[dict[str, str]]) -> None:
+        self._call(f"tag role {name}", "iam", "tag_role", RoleName=name, Tags=tags)
+
+    def role_policy_names(self, name: str) -> list[str]:
+        paginator = self.client("iam").get_paginator("list_role_policies")
+        with translated(f"list the inline policies of {name}"):
+            return [n for page in paginator.paginate(RoleName=name) for n in page["PolicyNames"]]
+
+    def attached_policies(self, name: str) -> list[str]:
+        """The ARNs of the managed policies attached to role ``name``."""
+        paginator = self.client("iam").get_paginator("list_attached_role_policies")
+        with translated(f"list the managed policies of {name}"):
+            return [
+                p["PolicyArn"] for page in paginator.paginate(RoleName=name) for p in page["AttachedPolicies"]
+            ]
+
+    def functions_using_role(self, role_arn: str) -> list[str]:
+        """The names of the functions whose execution role is ``role_arn``."""
+        paginator = self.client("lambda").get_paginator("list_functions")
+        with translated("list the functions"):
+            return [
+                f["FunctionName"]
+                for page in paginator.paginate()
+                for f in page["Functions"]
+                if f.get("Role") == role_arn
+            ]
+
+    def function_tags(self, arn: str) -> dict[str, str]:
+        """The function's tags, read with ListTags (GetFunction includes them only for a
+        caller allowed lambda:ListTags, and is silent otherwise: this call says so)."""
+        return self._call(f"read the tags of {arn}", "lambda", "list_tags", Resource=arn).get("Tags", {})
+
+    def tag_function(self, arn: str, tags: dict[str, str]) -> None:
+        self._call(f"tag {arn}", "lambda", "tag_resource", Resource=arn, Tags=tags)
+
+    def untag_function(self, arn: str, keys: list[str]) -> None:
+        self._call(f"untag {arn}", "lambda", "untag_resource", Resource=arn, TagKeys=keys)
 
     def role(self, name: str) -> dict | None:
         found = self._read(f"read role {name}", "iam", "get_role", "NoSuchEntity", RoleName=name)
         return None if found is None else found["Role"]
 
     def delete_role(self, name: str) -> None:
-        """The role and its inline policies (IAM refuses to delete a role that has any)."""
-        for policy in self._call(f"list the policies of {name}", "iam", "list_role_policies", RoleName=name)[
-            "PolicyNames"
-        ]:
+        """The role and its inline policies (IAM refuses to delete a role that has any);
+        the caller has checked they are all lambdapack's."""
+        for policy in self.role_policy_names(name):
             self._call(
                 f"delete policy {policy} of {name}",
                 "iam",
@@ -443,25 +624,6 @@ class AWSClient:
 
     def delete_function(self, name: str) -> None:
         self._call(f"delete function {name}", "lambda", "delete_function", FunctionName=name)
-
-    def delete_prefix(self, bucket: str, prefix: str) -> int:
-        """Delete every object under ``prefix``; return how many."""
-        deleted = 0
-        paginator = self.client("s3").get_paginator("list_objects_v2")
-        with translated(f"list s3://{bucket}/{prefix}"):
-            pages = list(paginator.paginate(Bucket=bucket, Prefix=prefix))
-        for page in pages:
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                self._call(
-                    f"delete objects under s3://{bucket}/{prefix}",
-                    "s3",
-                    "delete_objects",
-                    Bucket=bucket,
-                    Delete={"Objects": keys, "Quiet": True},
-                )
-                deleted += len(keys)
-        return deleted
 
     def role_policy(self, role: str, policy: str) -> dict | None:
         found = self._read(

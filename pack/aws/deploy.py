@@ -14,10 +14,21 @@ Pipeline:
     function   create, or update code and configuration, waiting for each
                update to finish; nothing when code and configuration match
     version    publish a version and point the alias at it
+    failures   the asynchronous invocation settings of what S3 invokes (the alias,
+               or $LATEST): 2 retries, the maximum event age, and an on-failure
+               destination: lambdapack's SQS queue ``lambdapack-NAME-failures``
+               (created, tagged, granted in the role) or the user's --on-failure ARN
+
+Ownership (``owner``): everything deploy creates carries the tag
+``lambdapack:function`` = NAME. An existing function without it is refused
+before any write unless --adopt; an adopted function keeps the settings the
+user does not pass. Variables are merged: deploy sets only its own keys and
+those the user passes, and never removes anyone else's.
 
 The calls are data: ``plan`` lists them (``Call``: API, target, condition)
 from the settings and the zip alone; ``execute`` runs that very list, and
-``--dry-run`` prints it and makes no call at all.
+``--dry-run`` prints it and writes nothing (``preview`` reads the function once, to
+show each configuration change, old → new).
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlencode
 
 from lambdapack.handler.lambdapack_handler.contract import (
     BUILD_RECORD,
@@ -50,12 +62,29 @@ from .. import limits
 from ..errors import AWSError, DeployError, PackError
 from ..packing.target import LIFECYCLE, Target
 from ..packing.zipper import digest
-from . import names
-from .client import AWSClient
+from . import names, owner
+from .client import ROLE_DESCRIPTION, AWSClient
+from .owner import failure_queue_name, role_name
 from .plan import Call, run_calls
 from .wire import WireSettings, entry_id, filter_of, wire, wired_entry
 
-POLICY_NAME = "lambdapack"
+POLICY_NAME = "lambdapack"  # the role's inline policy: lambdapack's own, any other is the user's
+# The variables deploy itself sets (the user's own --env keys are set, never removed).
+OWN_VARIABLES = frozenset({OUTPUT_PREFIX, OUTPUT_BUCKET, DEPS_BUCKET, DEPS_KEY, DEPS_SHA256})
+# Settings an adopted function keeps unless the user passes them (DeploySettings.explicit).
+KEPT_SETTINGS = {
+    "role": "Role",
+    "memory": "MemorySize",
+    "timeout": "Timeout",
+    "ephemeral_storage": "EphemeralStorage",
+}
+# An on-failure destination's service, and what the role needs to deliver to it.
+DESTINATION_GRANTS = {
+    "sqs": ["sqs:SendMessage"],
+    "sns": ["sns:Publish"],
+    "s3": ["s3:PutObject", "s3:ListBucket"],
+    "lambda": ["lambda:InvokeFunction"],
+}
 
 
 @dataclass
@@ -74,6 +103,12 @@ class DeploySettings:
     output_bucket: str | None = None
     output_prefix: str = DEFAULT_OUTPUT_PREFIX
     deps_path: Path | None = None  # default: the archive the zip names, beside the zip
+    adopt: bool = False  # take over an existing function lambdapack did not make
+    # The settings the user gave (command line or lambdapack.toml), by field name; None:
+    # all of them. An adopted function keeps the others (KEPT_SETTINGS).
+    explicit: frozenset[str] | None = None
+    on_failure: str | None = None  # the user's on-failure destination ARN (default: lambdapack's queue)
+    max_event_age: int = limits.DEFAULT_EVENT_AGE_S
     today: date = field(default_factory=date.today)  # for the runtime's lifecycle dates
 
     def environment(self) -> dict[str, str]:
@@ -266,6 +301,12 @@ def _check_names(settings: DeploySettings) -> None:
             checks.append((names.bucket_problem(bucket), flag))
     if settings.alias:
         checks.append((names.alias_problem(settings.alias), "--alias"))
+    if settings.on_failure:
+        checks.append((destination_problem(settings.on_failure), "--on-failure"))
+    else:
+        checks.append(
+            (owner.failure_queue_problem(settings.function), "--function (or pass --on-failure ARN)")
+        )
     for problem, flag in checks:
         if problem:
             raise DeployError(problem, f"Change {flag}. Nothing was created.")
@@ -276,14 +317,67 @@ def _check_ranges(settings: DeploySettings) -> None:
         ("memory", settings.memory, limits.MEMORY_MB, "--memory"),
         ("timeout", settings.timeout, limits.TIMEOUT_S, "--timeout"),
         ("ephemeral storage", settings.ephemeral_storage, limits.EPHEMERAL_MB, "--ephemeral-storage"),
+        ("maximum event age", settings.max_event_age, limits.EVENT_AGE_S, "--max-event-age"),
     ):
         if value not in allowed:
             raise DeployError(f"{label} {value} is outside Lambda's range {allowed}", f"Change {flag}.")
 
 
-def execution_policy(settings: DeploySettings, region: str, account: str, check: Preflight) -> dict:
+def destination_service(arn: str) -> str:
+    """sqs, sns, s3 or lambda: the service of an on-failure destination ARN."""
+    parts = arn.split(":")
+    return parts[2] if len(parts) >= 6 and parts[0] == "arn" else ""
+
+
+def destination_problem(arn: str) -> str | None:
+    if destination_service(arn) not in DESTINATION_GRANTS:
+        return (
+            f"{arn!r} is not an on-failure destination: the ARN of an SQS queue, an SNS topic, an S3 "
+            "bucket or a Lambda function"
+        )
+    return None
+
+
+def failure_destination(settings: DeploySettings, region: str, account: str) -> str:
+    """The ARN failed asynchronous invocations go to."""
+    if settings.on_failure:
+        return settings.on_failure
+    return f"arn:aws:sqs:{region}:{account}:{failure_queue_name(settings.function)}"
+
+
+def _destination_grant(arn: str) -> dict:
+    service = destination_service(arn)
+    actions = DESTINATION_GRANTS[service]
+    if service == "s3":
+        return {
+            "Sid": "DeliverFailures",
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": [arn, f"{arn}/*"],
+        }
+    return {"Sid": "DeliverFailures", "Effect": "Allow", "Action": actions[0], "Resource": arn}
+
+
+@dataclass(frozen=True)
+class KmsKeys:
+    """The KMS key ARNs of the input and output buckets' SSE-KMS default encryption (None: none)."""
+
+    inputs: str | None = None
+    outputs: str | None = None
+
+
+def execution_policy(
+    settings: DeploySettings,
+    region: str,
+    account: str,
+    check: Preflight,
+    kms: KmsKeys = KmsKeys(),
+    env: dict[str, str] | None = None,
+) -> dict:
     """Least privilege: read inputs (and the model, and the staged dependencies),
-    write results, log to its own group."""
+    write results, log to its own group, deliver failed invocations to the on-failure
+    destination, and use the buckets' SSE-KMS keys. ``env``: the function's variables
+    (default: those deploy sets)."""
     if not settings.bucket:
         raise DeployError(
             "no input bucket given, so the execution role cannot be limited to it",
@@ -292,7 +386,7 @@ def execution_policy(settings: DeploySettings, region: str, account: str, check:
     log_group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{settings.function}"
     read = [f"arn:aws:s3:::{settings.bucket}/{settings.prefix}*"]
     # What the function will really do: its environment, whoever set each variable.
-    env = check.environment(settings)
+    env = env if env is not None else check.environment(settings)
     outputs = Outputs.from_env(env)
     for bucket_var, key_var in ((MODEL_BUCKET, MODEL_KEY), (DEPS_BUCKET, DEPS_KEY)):
         if env.get(bucket_var) and env.get(key_var):
@@ -308,49 +402,104 @@ def execution_policy(settings: DeploySettings, region: str, account: str, check:
     }
     if list_condition:
         list_inputs["Condition"] = list_condition
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            # GetObjectVersion: events of versioned buckets name the version to read.
+    statements = [
+        # GetObjectVersion: events of versioned buckets name the version to read.
+        {
+            "Sid": "ReadInputs",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": read,
+        },
+        list_inputs,
+        {
+            "Sid": "WriteResults",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{outputs.bucket_for(settings.bucket)}/{outputs.prefix}*",
+        },
+        {
+            "Sid": "CreateLogGroup",
+            "Effect": "Allow",
+            "Action": "logs:CreateLogGroup",
+            "Resource": f"{log_group}:*",
+        },
+        {
+            "Sid": "WriteLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group}:log-stream:*",
+        },
+        _destination_grant(failure_destination(settings, region, account)),
+    ]
+    if kms.inputs:
+        statements.append(
+            {"Sid": "DecryptInputs", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms.inputs}
+        )
+    if kms.outputs:
+        statements.append(
             {
-                "Sid": "ReadInputs",
+                "Sid": "EncryptResults",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": read,
-            },
-            list_inputs,
-            {
-                "Sid": "WriteResults",
-                "Effect": "Allow",
-                "Action": "s3:PutObject",
-                "Resource": f"arn:aws:s3:::{outputs.bucket_for(settings.bucket)}/{outputs.prefix}*",
-            },
-            {
-                "Sid": "CreateLogGroup",
-                "Effect": "Allow",
-                "Action": "logs:CreateLogGroup",
-                "Resource": f"{log_group}:*",
-            },
-            {
-                "Sid": "WriteLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"{log_group}:log-stream:*",
-            },
-        ],
-    }
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": kms.outputs,
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
-def desired_configuration(settings: DeploySettings, check: Preflight, role_arn: str) -> dict:
-    return {
+def merged_environment(current: dict | None, wanted: dict[str, str]) -> dict[str, str]:
+    """The function's variables after deploy: every variable it has that is not one of
+    deploy's own (OWN_VARIABLES) stays, and ``wanted`` is set over them."""
+    have = ((current or {}).get("Environment") or {}).get("Variables") or {}
+    return {key: value for key, value in have.items() if key not in OWN_VARIABLES} | wanted
+
+
+def desired_configuration(
+    settings: DeploySettings, check: Preflight, role_arn: str, current: dict | None = None, keep: bool = False
+) -> dict:
+    """The configuration deploy gives the function. ``current``: the function's present
+    one (its variables are merged); ``keep``: an adopted function keeps the settings the
+    user did not pass (KEPT_SETTINGS)."""
+    desired = {
         "Runtime": check.runtime,
         "Handler": HANDLER,
         "Role": role_arn,
         "MemorySize": settings.memory,
         "Timeout": settings.timeout,
         "EphemeralStorage": {"Size": check.ephemeral_storage},
-        "Environment": {"Variables": check.environment(settings)},
+        "Environment": {"Variables": merged_environment(current, check.environment(settings))},
     }
+    if keep and current is not None:
+        given = settings.explicit if settings.explicit is not None else frozenset(KEPT_SETTINGS)
+        for name, key in KEPT_SETTINGS.items():
+            if name not in given and current.get(key) is not None:
+                desired[key] = current[key]
+        if "ephemeral_storage" not in given:  # what staged dependencies need, at least
+            have = (current.get("EphemeralStorage") or {}).get("Size", limits.EPHEMERAL_MB.low)
+            desired["EphemeralStorage"] = {"Size": max(have, check.ephemeral_storage)}
+    return desired
+
+
+def describe_changes(current: dict, changes: dict) -> list[str]:
+    """Each change ``configuration_changes`` found, old → new (variables one by one)."""
+    lines = []
+    for key, new in sorted(changes.items()):
+        if key == "Environment":
+            have = (current.get("Environment") or {}).get("Variables") or {}
+            want = new["Variables"]
+            for name in sorted(set(have) | set(want)):
+                if have.get(name) != want.get(name):
+                    lines.append(f"variable {name}: {_shown(have.get(name))} → {_shown(want.get(name))}")
+        elif key == "EphemeralStorage":
+            old = (current.get("EphemeralStorage") or {}).get("Size", limits.EPHEMERAL_MB.low)
+            lines.append(f"EphemeralStorage: {old} → {new['Size']}")
+        else:
+            lines.append(f"{key}: {_shown(current.get(key))} → {_shown(new)}")
+    return lines
+
+
+def _shown(value) -> str:
+    return "(none)" if value is None else str(value)
 
 
 def configuration_changes(current: dict, desired: dict) -> dict:
@@ -388,6 +537,20 @@ class DeployRun:
     current: dict | None = None  # get_function's answer (Configuration); None if missing
     code_changes: bool = False  # the function is missing, or its code or architecture differ
     alias_recreated: bool = False  # the alias was created on a function that existed without it
+    adopting: bool = False  # the function exists without lambdapack's mark, and --adopt was given
+    keep: bool = False  # an adopted function: keep the settings the user did not pass
+    role: dict | None = None  # get_role's answer for lambdapack-NAME (None: missing)
+    queue_url: str | None = None  # lambdapack's failure queue, once found or created
+    kms: KmsKeys = field(default_factory=KmsKeys)
+    account: str | None = None
+
+    @property
+    def manages_role(self) -> bool:
+        """Whether deploy makes (or keeps up) the role lambdapack-NAME: no --role was given,
+        and the function is not an adopted one keeping its own role."""
+        if self.settings.role:
+            return False
+        return not (self.keep and "role" not in (self.settings.explicit or frozenset(KEPT_SETTINGS)))
 
 
 def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
@@ -398,9 +561,15 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
     # recursive trigger) comes before anything is written.
     calls: list[Call] = [
         Call(
-            "lambda get_function",
+            "lambda get_function, list_tags",
             name,
-            detail=f"refuse to create it if AWS blocks new {check.runtime} functions",
+            detail=f"refuse to create it if AWS blocks new {check.runtime} functions; refuse to change "
+            f"it if it exists without the tag {owner.TAG_KEY}={name}"
+            + (
+                " (--adopt: take it over, keeping the settings not passed)"
+                if settings.adopt
+                else " (unless --adopt)"
+            ),
             run=_read_function,
         )
     ]
@@ -414,15 +583,48 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
                 run=_refuse_recursive_trigger,
             )
         )
+    role = role_name(name)
+    queue = failure_queue_name(name)
     if not settings.role:
-        role = role_name(name)
+        calls.append(
+            Call(
+                "iam get_role",
+                role,
+                "unless the function is adopted and keeps its own role",
+                f"refuse if it exists without the tag {owner.TAG_KEY}={name} (unless --adopt)",
+                run=_read_role,
+            )
+        )
+    if not settings.on_failure:
+        calls.append(
+            Call(
+                "sqs get_queue_url, list_queue_tags",
+                queue,
+                detail=f"refuse if it exists without the tag {owner.TAG_KEY}={name}",
+                run=_read_queue,
+            )
+        )
+    if not settings.role and settings.bucket:
+        output_bucket = outputs.bucket_for(settings.bucket)
+        calls.append(
+            Call(
+                "s3 get_bucket_encryption",
+                " and ".join(dict.fromkeys((settings.bucket, output_bucket))),
+                "where lambdapack makes the role",
+                "an SSE-KMS key gets kms:Decrypt (inputs), kms:GenerateDataKey and kms:Decrypt (results)",
+                run=_read_encryption,
+            )
+        )
+    calls.append(Call("sts get_caller_identity", "(the account, for ARNs)", run=_read_account))
+    destination = settings.on_failure or f"arn:aws:sqs:REGION:ACCOUNT:{queue}"
+    grant = DESTINATION_GRANTS[destination_service(destination)]
+    if not settings.role:
         calls += [
-            Call("sts get_caller_identity", "(the account, for the policy's ARNs)", run=_read_account),
             Call(
                 "iam create_role",
                 role,
-                "unless it exists (iam get_role)",
-                "trusted by lambda.amazonaws.com",
+                "unless it exists; tag_role if an earlier lambdapack made it untagged, or --adopt",
+                f"trusted by lambda.amazonaws.com, tagged {owner.TAG_KEY}={name}",
                 run=_ensure_role,
             ),
             Call(
@@ -431,10 +633,20 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
                 "if it differs (iam get_role_policy)",
                 f"least privilege: GetObject on {settings.bucket}/{settings.prefix}*, ListBucket on that "
                 f"prefix, PutObject on {outputs.bucket_for(settings.bucket or '')}/{outputs.prefix}*, logs "
-                f"for /aws/lambda/{name}",
+                f"for /aws/lambda/{name}, {' and '.join(grant)} on {destination}, and the buckets' KMS keys",
                 run=_put_policy,
             ),
         ]
+    if not settings.on_failure:
+        calls.append(
+            Call(
+                "sqs create_queue",
+                queue,
+                "unless it exists",
+                f"tagged {owner.TAG_KEY}={name}: the on-failure destination",
+                run=_create_queue,
+            )
+        )
     if check.deps is not None:
         calls.append(
             Call(
@@ -460,8 +672,16 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
             "lambda create_function",
             name,
             "if it does not exist; then wait until active",
-            f"{check.runtime}, {check.architecture}, {HANDLER}, {settings.memory} MB, {settings.timeout} s",
+            f"{check.runtime}, {check.architecture}, {HANDLER}, {settings.memory} MB, {settings.timeout} s, "
+            f"tagged {owner.TAG_KEY}={name}",
             run=_create_function,
+        ),
+        Call(
+            "lambda tag_resource",
+            name,
+            "if it exists without lambdapack's tag (--adopt)",
+            f"{owner.TAG_KEY}={name}, {owner.ADOPTED_KEY}=true",
+            run=_adopt,
         ),
         Call(
             "lambda update_function_code",
@@ -473,6 +693,8 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
             "lambda update_function_configuration",
             name,
             "if its settings differ; then wait",
+            "variables merged: only lambdapack's own and those passed are set, none removed"
+            + ("; an adopted function keeps the settings not passed" if settings.adopt else ""),
             run=_update_configuration,
         ),
         Call(
@@ -508,15 +730,58 @@ def plan(settings: DeploySettings, check: Preflight) -> list[Call]:
                 run=_wire_recreated_alias,
             ),
         ]
+    calls.append(
+        Call(
+            "lambda put_function_event_invoke_config",
+            f"{name}:{settings.alias}" if settings.alias else f"{name} ($LATEST)",
+            "if it differs (lambda get_function_event_invoke_config)",
+            f"MaximumRetryAttempts={limits.ASYNC_RETRY_ATTEMPTS}, MaximumEventAgeInSeconds="
+            f"{settings.max_event_age}, OnFailure={destination}",
+            run=_set_event_invoke_config,
+        )
+    )
     return calls
 
 
 def code_key(function: str, sha256: str) -> str:
-    return f"lambdapack/{function}/{sha256}.zip"
+    return f"{owner.uploads_prefix(function)}{sha256}.zip"
 
 
-def role_name(function: str) -> str:
-    return f"lambdapack-{function}"
+def ownership(settings: DeploySettings, function: dict, aws: AWSClient) -> tuple[bool, bool]:
+    """For an existing function (get_function's answer): (adopting it now, keeping the
+    settings the user did not pass). Refuses a function lambdapack did not make, unless
+    --adopt."""
+    tags = aws.function_tags(function["Configuration"]["FunctionArn"])
+    if owner.owned(tags, settings.function):
+        return False, owner.adopted(tags)
+    if not settings.adopt:
+        raise DeployError(
+            f"deploy refused before any AWS write: the function {settings.function} exists and lambdapack "
+            f"did not make it (no tag {owner.TAG_KEY}={settings.function})",
+            "Pass --adopt to take it over: its code is replaced, the settings you do not pass are kept, and "
+            "its environment variables are merged (none removed). --dry-run shows each change.",
+        )
+    return True, True
+
+
+def preview(settings: DeploySettings, check: Preflight, aws: AWSClient) -> list[str]:
+    """What deploy would change in an existing function's configuration, old → new,
+    from reads only (get_function). Refuses as deploy would. [] for a new function."""
+    function = aws.get_function(settings.function)
+    if function is None:
+        return []
+    current = function["Configuration"]
+    _, keep = ownership(settings, function, aws)
+    run = DeployRun(settings, check, aws, lambda _: None, current=current, keep=keep)
+    if settings.role:
+        role = settings.role
+    elif not run.manages_role:
+        role = current.get("Role")
+    else:  # the same account as the function's
+        account = current["FunctionArn"].split(":")[4]
+        role = f"arn:aws:iam::{account}:role/{role_name(settings.function)}"
+    desired = desired_configuration(settings, check, role, current, keep)
+    return describe_changes(current, configuration_changes(current, desired))
 
 
 def deploy(settings: DeploySettings, aws: AWSClient, log=print) -> DeployResult:
@@ -537,16 +802,127 @@ def execute(calls: list[Call], run: DeployRun) -> DeployResult:
 
 
 def _read_account(run: DeployRun) -> None:
-    run.result.policy = execution_policy(run.settings, run.aws.region(), run.aws.account_id(), run.check)
+    run.account = run.aws.account_id()
+    if run.manages_role:
+        env = merged_environment(run.current, run.check.environment(run.settings))
+        run.result.policy = execution_policy(
+            run.settings, run.aws.region(), run.account, run.check, run.kms, env
+        )
+    elif run.keep and not run.settings.role:
+        run.log(
+            f"keeping the role of {run.settings.function} ({(run.current or {}).get('Role')}): lambdapack "
+            "does not change a role it did not make; it must allow reading the inputs, writing the results "
+            "and delivering to the on-failure destination (pass --role to use another)"
+        )
+
+
+def _read_role(run: DeployRun) -> None:
+    if not run.manages_role:
+        return
+    name = role_name(run.settings.function)
+    run.role = run.aws.role(name)
+    if run.role is None or owner.owned(run.role.get("Tags"), run.settings.function):
+        return
+    if run.role.get("Description") == ROLE_DESCRIPTION or run.settings.adopt:
+        return  # an earlier lambdapack's (untagged), or taken over: tagged by _ensure_role
+    raise DeployError(
+        f"deploy refused before any AWS write: the role {name} exists and lambdapack did not make it "
+        f"(no tag {owner.TAG_KEY}={run.settings.function})",
+        "Pass --role with its ARN to use it as it is, --adopt to take it over (lambdapack then manages "
+        f"its inline policy {POLICY_NAME}), or rename or delete it.",
+    )
+
+
+def _read_queue(run: DeployRun) -> None:
+    name = failure_queue_name(run.settings.function)
+    run.queue_url = run.aws.queue_url(name)
+    if run.queue_url is not None and not owner.owned(
+        run.aws.queue_tags(run.queue_url), run.settings.function
+    ):
+        raise DeployError(
+            f"deploy refused before any AWS write: the queue {name} exists and lambdapack did not make it "
+            f"(no tag {owner.TAG_KEY}={run.settings.function})",
+            "Pass --on-failure ARN to send failures to it (or to another destination), or rename or "
+            "delete it.",
+        )
+
+
+def _read_encryption(run: DeployRun) -> None:
+    if not run.manages_role:
+        return
+    settings = run.settings
+    assert settings.bucket is not None
+    outputs = Outputs.from_env(run.check.environment(settings))
+    keys = []
+    for bucket in (settings.bucket, outputs.bucket_for(settings.bucket)):
+        key = run.aws.bucket_kms_key(bucket) if run.aws.bucket_exists(bucket) else None
+        keys.append(run.aws.kms_key_arn(key) if key else None)
+    run.kms = KmsKeys(*keys)
+    for label, key in (("inputs", run.kms.inputs), ("results", run.kms.outputs)):
+        if key:
+            run.log(f"the {label}' bucket is encrypted with KMS key {key}: granted in the role")
 
 
 def _ensure_role(run: DeployRun) -> None:
-    arn, created = run.aws.ensure_role(role_name(run.settings.function))
-    run.role_arn = arn
-    run.log(("created" if created else "reusing") + f" role {arn}")
+    if not run.manages_role:
+        run.role_arn = run.settings.role or (run.current or {}).get("Role")
+        return
+    function = run.settings.function
+    role, created = run.aws.ensure_role(role_name(function), owner.tag_list(function))
+    if not created and not owner.owned(role.get("Tags"), function):
+        run.aws.tag_role(role["RoleName"], owner.tag_list(function))
+        run.log(f"tagged role {role['RoleName']} {owner.TAG_KEY}={function}")
+    run.role_arn = role["Arn"]
+    run.log(("created" if created else "reusing") + f" role {role['Arn']}")
+
+
+def _create_queue(run: DeployRun) -> None:
+    name = failure_queue_name(run.settings.function)
+    if run.queue_url is None:
+        run.queue_url = run.aws.create_queue(name, owner.tags(run.settings.function))
+        run.log(f"created queue {name}: failed invocations go there")
+
+
+def _adopt(run: DeployRun) -> None:
+    if run.adopting:
+        assert run.current is not None
+        run.aws.tag_function(
+            run.current["FunctionArn"], owner.tags(run.settings.function) | {owner.ADOPTED_KEY: "true"}
+        )
+        run.result.changed = True
+        run.log(
+            f"adopted function {run.settings.function}: tagged {owner.TAG_KEY}={run.settings.function}; the "
+            "settings not passed are kept, and its variables merged"
+        )
+
+
+def _set_event_invoke_config(run: DeployRun) -> None:
+    """Retries, event age and OnFailure; any OnSuccess destination someone set stays."""
+    settings = run.settings
+    assert run.account is not None
+    destination = failure_destination(settings, run.aws.region(), run.account)
+    have = run.aws.event_invoke_config(settings.function, settings.alias) or {}
+    wanted = {
+        "MaximumRetryAttempts": limits.ASYNC_RETRY_ATTEMPTS,
+        "MaximumEventAgeInSeconds": settings.max_event_age,
+        "DestinationConfig": {
+            **{k: v for k, v in (have.get("DestinationConfig") or {}).items() if v},
+            "OnFailure": {"Destination": destination},
+        },
+    }
+    if all(have.get(key) == value for key, value in wanted.items()):
+        return
+    run.aws.put_event_invoke_config(settings.function, settings.alias, **wanted)
+    target = f"{settings.function}:{settings.alias}" if settings.alias else f"{settings.function} ($LATEST)"
+    run.log(
+        f"asynchronous invocations of {target}: {limits.ASYNC_RETRY_ATTEMPTS} retries, events up to "
+        f"{settings.max_event_age} s old, failures to {destination}"
+    )
 
 
 def _put_policy(run: DeployRun) -> None:
+    if not run.manages_role:
+        return
     role, policy = role_name(run.settings.function), run.result.policy
     assert policy is not None
     if run.aws.role_policy(role, POLICY_NAME) != policy:
@@ -561,13 +937,21 @@ def _upload_deps(run: DeployRun) -> None:
         run.log(f"ephemeral storage {run.check.ephemeral_storage:,} MB: what the staged dependencies need")
     # Before the function can start with it.
     _upload(
-        run.aws, run.settings.code_bucket, deps.key(run.settings.function), deps.path, deps.sha256, run.log
+        run.aws,
+        run.settings.code_bucket,
+        deps.key(run.settings.function),
+        deps.path,
+        deps.sha256,
+        run.log,
+        owner.tags(run.settings.function),
     )
 
 
 def _read_function(run: DeployRun) -> None:
     function = run.aws.get_function(run.settings.function)
     run.current = function["Configuration"] if function else None
+    if function is not None:
+        run.adopting, run.keep = ownership(run.settings, function, run.aws)
     if run.current is None:
         refusal = _lifecycle_refusal(
             {"runtime": run.check.runtime, "architecture": run.check.architecture}, run.settings.today, True
@@ -585,7 +969,15 @@ def _read_function(run: DeployRun) -> None:
 def _upload_code(run: DeployRun) -> None:
     if run.code_changes:
         key = code_key(run.settings.function, run.check.sha256)
-        _upload(run.aws, run.settings.code_bucket, key, run.settings.zip_path, run.check.sha256, run.log)
+        _upload(
+            run.aws,
+            run.settings.code_bucket,
+            key,
+            run.settings.zip_path,
+            run.check.sha256,
+            run.log,
+            owner.tags(run.settings.function),
+        )
 
 
 def _code(run: DeployRun) -> dict:
@@ -596,7 +988,7 @@ def _code(run: DeployRun) -> dict:
 
 def _desired(run: DeployRun) -> dict:
     assert run.role_arn is not None
-    return desired_configuration(run.settings, run.check, run.role_arn)
+    return desired_configuration(run.settings, run.check, run.role_arn, run.current, run.keep)
 
 
 def _create_function(run: DeployRun) -> None:
@@ -608,6 +1000,7 @@ def _create_function(run: DeployRun) -> None:
         Code=_code(run),
         Architectures=[run.check.architecture],
         Publish=False,
+        Tags=owner.tags(name),
         **_desired(run),
     )
     run.aws.wait("function_active_v2", name)
@@ -672,7 +1065,10 @@ def _update_configuration(run: DeployRun) -> None:
         run.aws.update_function_configuration(name, **changes)
         run.aws.wait("function_updated_v2", name)
         run.result.changed = True
-        run.log(f"updated the configuration of {name}: {', '.join(sorted(changes))}")
+        run.log(
+            f"updated the configuration of {name}: {', '.join(sorted(changes))} "
+            f"({'; '.join(describe_changes(run.current, changes))})"
+        )
 
 
 def _publish(run: DeployRun) -> None:
@@ -741,18 +1137,23 @@ def _entry_invoking_alias(run: DeployRun) -> dict | None:
     return entry if entry is not None and entry.get("LambdaFunctionArn") == arn else None
 
 
-def _upload(aws: AWSClient, bucket: str | None, key: str, path: Path, sha256: str, log) -> None:
+def _upload(
+    aws: AWSClient, bucket: str | None, key: str, path: Path, sha256: str, log, tags: dict[str, str]
+) -> None:
     """Content-addressed, and verified: an object already under the key is used only
     when it has the same size and sha256 (S3's own checksum where it has one, else
-    its bytes read back); anything else under the key is replaced."""
+    its bytes read back); anything else under the key is replaced. The object carries
+    lambdapack's tags (added to an identical one found without them)."""
     assert bucket is not None
     aws.require_bucket(bucket)
     size = path.stat().st_size
     found = aws.object_size_and_sha256(bucket, key, expected_size=size)
     if found == (size, sha256):
+        if not tags.items() <= aws.object_tags(bucket, key).items():
+            aws.tag_object(bucket, key, tags)
         log(f"already at s3://{bucket}/{key} (same size and sha256)")
         return
     if found is not None:
         log(f"s3://{bucket}/{key} holds other bytes ({found[0]:,} bytes): replacing it")
-    aws.put_file(path, bucket, key, sha256)
+    aws.put_file(path, bucket, key, sha256, urlencode(tags))
     log(f"uploaded {path.name} to s3://{bucket}/{key} ({size:,} bytes)")

@@ -1,11 +1,11 @@
 """The IAM policy a person needs to run deploy, wire, unwire, logs and destroy for one
 function, and nothing more: every resource named after the function, as lambdapack
-names it (``deploy.role_name``, ``deploy.code_key``'s folder, ``logs.log_group``).
+names it (``owner.role_name``, ``owner.uploads_prefix``, ``owner.failure_queue_name``,
+``logs.log_group``).
 
 Data, not prose: ``person_policy`` returns the policy document; ``lambdapack policy``
-prints it. It includes the calls the ownership work adds to deploy and destroy
-(resource tags, the failure queue, the event-invoke configuration, the bucket's
-encryption), so one policy covers both.
+prints it. It covers what ownership adds to deploy and destroy (resource tags, the
+failure queue, the event-invoke configuration, the buckets' encryption).
 
 What cannot be scoped: ``lambda:ListFunctions`` and ``sts:GetCallerIdentity`` name
 no resource on AWS (the latter needs no permission at all; it is listed for
@@ -20,20 +20,10 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 from . import names
-from .deploy import code_key, role_name
 from .logs import log_group
+from .owner import failure_queue_name, role_name, uploads_prefix
 
 LAMBDA_SERVICE = "lambda.amazonaws.com"
-
-
-def failure_queue(function: str) -> str:
-    """The SQS queue deploy makes for failed invocations (branch ``ownership``)."""
-    return f"lambdapack-{function}-failures"
-
-
-def code_prefix(function: str) -> str:
-    """lambdapack's folder in the code bucket: where code_key puts a function's zips."""
-    return code_key(function, "").rsplit("/", 1)[0] + "/"
 
 
 @dataclass
@@ -147,7 +137,7 @@ def person_policy(target: PolicyTarget) -> dict:
                 "sqs:ListQueueTags",
                 "sqs:DeleteQueue",
             ],
-            "Resource": f"arn:{part}:sqs:{region}:{account}:{failure_queue(name)}",
+            "Resource": f"arn:{part}:sqs:{region}:{account}:{failure_queue_name(name)}",
         },
     ]
     if target.code_bucket:
@@ -163,7 +153,7 @@ def person_policy(target: PolicyTarget) -> dict:
                     "s3:GetObjectTagging",
                     "s3:PutObjectTagging",
                 ],
-                "Resource": f"{code_arn}/{code_prefix(name)}*",
+                "Resource": f"{code_arn}/{uploads_prefix(name)}*",
             },
             {
                 # HeadBucket (no prefix: allowed), and listing lambdapack's folder only
@@ -171,7 +161,7 @@ def person_policy(target: PolicyTarget) -> dict:
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
                 "Resource": code_arn,
-                "Condition": {"StringLikeIfExists": {"s3:prefix": f"{code_prefix(name)}*"}},
+                "Condition": {"StringLikeIfExists": {"s3:prefix": f"{uploads_prefix(name)}*"}},
             },
             {
                 "Sid": "CodeBucketEncryption",

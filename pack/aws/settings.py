@@ -38,6 +38,8 @@ KNOWN = {
     "events",
     "output_bucket",
     "output_prefix",
+    "on_failure",
+    "max_event_age",
 }
 
 

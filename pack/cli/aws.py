@@ -46,7 +46,30 @@ from .common import aws_options, env_pairs, err, required, session
 @click.option("--prefix", help="The input prefix (limits the created role to it).")
 @click.option("--output-bucket", help="Where results go (default: the input bucket).")
 @click.option("--output-prefix", help="Prefix of result objects. Default results/.")
-@click.option("--dry-run", is_flag=True, help="Print the plan; make no AWS call.")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over an existing function lambdapack did not make: tag it, keep the settings not passed, "
+    "merge its environment variables.",
+)
+@click.option(
+    "--on-failure",
+    metavar="ARN",
+    help="Send failed asynchronous invocations to this SQS queue, SNS topic, S3 bucket or function "
+    "(default: the queue lambdapack-FUNCTION-failures, created).",
+)
+@click.option(
+    "--max-event-age",
+    type=int,
+    help="Seconds an event may wait for a retry before it goes to the failure destination (60–21600). "
+    "Default 21600.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan and each change to an existing function's configuration (old → new); "
+    "reads only, writes nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the log goes to stderr).")
 @aws_options
 def deploy_command(
@@ -64,6 +87,9 @@ def deploy_command(
     prefix,
     output_bucket,
     output_prefix,
+    adopt,
+    on_failure,
+    max_event_age,
     dry_run,
     as_json,
     profile,
@@ -71,8 +97,9 @@ def deploy_command(
 ) -> None:
     """Create or update the Lambda function from ZIP (default dist/function.zip)."""
     from ..aws.client import AWSClient
-    from ..aws.deploy import DeploySettings, deploy, plan, preflight
+    from ..aws.deploy import KEPT_SETTINGS, DeploySettings, deploy, plan, preflight, preview
     from ..aws.settings import load_settings, pick
+    from ..errors import AWSError
 
     file = load_settings()
     name = pick(function, file, "function")
@@ -95,20 +122,49 @@ def deploy_command(
         output_bucket=pick(output_bucket, file, "output_bucket"),
         output_prefix=pick(output_prefix, file, "output_prefix", DeploySettings.output_prefix),
         deps_path=deps_path,
+        adopt=adopt,
+        explicit=_given(KEPT_SETTINGS, file),
+        on_failure=pick(on_failure, file, "on_failure"),
+        max_event_age=int(pick(max_event_age, file, "max_event_age", DeploySettings.max_event_age)),
     )
     if dry_run:
         check = preflight(settings)
+        try:
+            changes: list[str] | None = preview(settings, check, AWSClient(session(profile, region)))
+            read = "reads only, nothing written"
+        except AWSError as exc:  # a refusal (DeployError) is the answer; an unreadable function is not
+            changes, read = None, f"the function could not be read ({exc}), so its changes are not shown"
         click.echo(
             f"dry run: {settings.zip_path} ({check.runtime}, {check.architecture}, "
-            f"{check.zipped:,} bytes, {check.upload} upload) — no AWS call made. Plan:"
+            f"{check.zipped:,} bytes, {check.upload} upload) — {read}. Plan:"
         )
         for number, call in enumerate(plan(settings, check), 1):
             click.echo(f"  {number}. {call.describe()}")
+        if changes:
+            click.echo(f"changes to the configuration of {settings.function} (old → new):")
+            for line in changes:
+                click.echo(f"  {line}")
+        elif changes == []:
+            click.echo(f"no change to the configuration of {settings.function} (or it does not exist yet)")
         return
     log = (lambda line: err.print(line, markup=False, highlight=False)) if as_json else click.echo
     result = deploy(settings, AWSClient(session(profile, region)), log=log)
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(result), indent=2, sort_keys=True))
+
+
+def _given(names, file: dict) -> frozenset[str]:
+    """The settings among ``names`` the user gave: on the command line (or through the
+    environment), or in lambdapack.toml; not the defaults."""
+    context = click.get_current_context()
+    given = {
+        name
+        for name in names
+        if context.get_parameter_source(name)
+        in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+        or name in file
+    }
+    return frozenset(given)
 
 
 @click.command("wire")
@@ -191,14 +247,27 @@ def unwire_command(function, bucket, profile, region) -> None:
 @click.option(
     "--code-bucket", help="Where deploy uploaded code and staged dependencies (lambdapack/FUNCTION/)."
 )
+@click.option(
+    "--delete-failures",
+    is_flag=True,
+    help="Delete the failure queue even if it still holds failed invocation records.",
+)
 @click.option("--yes", is_flag=True, help="Remove them; without it, only print the plan.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read everything and print what would be removed and what kept (and why); remove nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and what was removed as JSON.")
 @aws_options
-def destroy_command(function, bucket, code_bucket, yes, as_json, profile, region) -> None:
+def destroy_command(
+    function, bucket, code_bucket, delete_failures, yes, dry_run, as_json, profile, region
+) -> None:
     """Remove what lambdapack created for a function (trigger, permission, function, its role,
-    uploaded objects), and nothing else. Prints the plan; --yes carries it out."""
+    failure queue, uploaded objects) and carries its mark, and nothing else. Prints the plan;
+    --dry-run reads and says what would go; --yes carries it out."""
     from ..aws.client import AWSClient
-    from ..aws.destroy import DestroySettings, destroy, plan
+    from ..aws.destroy import DestroySettings, destroy, inspect, plan
     from ..aws.settings import load_settings, pick
 
     file = load_settings()
@@ -206,8 +275,23 @@ def destroy_command(function, bucket, code_bucket, yes, as_json, profile, region
         function=required(pick(function, file, "function"), "--function"),
         bucket=pick(bucket, file, "bucket"),
         code_bucket=pick(code_bucket, file, "code_bucket"),
+        delete_failures=delete_failures,
     )
     steps = [call.describe() for call in plan(settings)]
+    if dry_run:
+        decided = inspect(settings, AWSClient(session(profile, region)))
+        removals = decided.removals(settings)
+        if as_json:
+            click.echo(json.dumps({"plan": steps, "would_remove": removals, "kept": decided.kept}, indent=2))
+            return
+        click.echo(f"destroy {settings.function} — dry run (reads only, nothing removed):")
+        for line in removals:
+            click.echo(f"  would remove: {line}")
+        if settings.bucket:
+            click.echo(f"  would remove: lambdapack's trigger on s3://{settings.bucket}, if any")
+        for line in decided.kept:
+            click.echo(f"  kept: {line}")
+        return
     if not yes:
         if as_json:
             click.echo(json.dumps({"plan": steps, "removed": []}, indent=2))
@@ -242,6 +326,165 @@ def logs_command(function, since, follow, profile, region) -> None:
     count = tail(AWSClient(session(profile, region)), function, since, follow, emit)
     if not count:
         err.print(f"no log lines of {function} in the last {since:g} s", highlight=False)
+
+
+def _alias_option(command):
+    return click.option(
+        "--alias",
+        default=None,
+        help="The alias S3 invokes, as deploy points it. Default live; '' for the function itself ($LATEST).",
+    )(command)
+
+
+def _alias(value: str | None) -> str | None:
+    from ..aws.wire import DEFAULT_ALIAS
+
+    return (DEFAULT_ALIAS if value is None else value) or None
+
+
+def _shown(keys: list[str], limit: int = 10) -> list[str]:
+    return keys[:limit] + (
+        [f"… and {len(keys) - limit} more (all of them: --json)"] if len(keys) > limit else []
+    )
+
+
+@click.command("status")
+@click.argument("location", metavar="s3://BUCKET/PREFIX/")
+@click.option("--function", "function", help="Lambda function name.")
+@_alias_option
+@click.option(
+    "--json", "as_json", is_flag=True, help="Totals and the keys of every state but classified, as JSON."
+)
+@aws_options
+def status_command(location, function, alias, as_json, profile, region) -> None:
+    """One state for every image under s3://BUCKET/PREFIX/: classified, error result, failed
+    (in the function's failure destination), pending, or not triggered."""
+    from ..aws.client import AWSClient
+    from ..aws.settings import load_settings, pick
+    from ..aws.status import status
+    from ..s3url import parse_s3_url
+
+    bucket, prefix = parse_s3_url(location)
+    name = required(pick(function, load_settings(), "function"), "--function")
+    report = status(AWSClient(session(profile, region)), bucket, prefix, name, _alias(alias))
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+        return
+    click.echo(
+        f"{report.inputs} inputs: {report.count('classified')} classified, {report.count('errors')} errors, "
+        f"{report.count('failed')} failed, {report.count('pending')} pending, "
+        f"{report.count('not_triggered')} not triggered"
+    )
+    for key in _shown(report.keys["errors"]):
+        click.echo(f"  error result: {key}")
+    for key in _shown(report.keys["failed"]):
+        click.echo(f"  failed: {key} — {report.reasons.get(key, '')}")
+    if report.keys["failed"]:
+        click.echo(f"  run them again once fixed: lambdapack redrive --function {name}")
+    for key in _shown(report.keys["pending"]):
+        click.echo(f"  pending: {key}")
+    if report.keys["not_triggered"]:
+        wired = ", ".join(t.describe() for t in report.triggers) or "none"
+        click.echo(
+            f"  not triggered ({report.count('not_triggered')}): no trigger of {name} on "
+            f"s3://{bucket} covers them (its triggers: {wired}); classify them with: "
+            f"lambdapack backfill {location} --function {name}"
+        )
+        for key in _shown(report.keys["not_triggered"]):
+            click.echo(f"    {key}")
+    if report.destination is None:
+        click.echo(f"  note: {name} has no on-failure destination: an invocation that fails is dropped")
+    elif not report.destination_read:
+        click.echo(f"  note: failures go to {report.destination}, which status cannot read (not SQS)")
+    if report.foreign:
+        click.echo(
+            f"  skipped {report.foreign} objects under the results prefix that are not lambdapack results"
+        )
+
+
+@click.command("redrive")
+@click.option("--function", "function", help="Lambda function name.")
+@_alias_option
+@click.option("--dry-run", is_flag=True, help="List the failed events; invoke nothing, delete nothing.")
+@aws_options
+def redrive_command(function, alias, dry_run, profile, region) -> None:
+    """Invoke again every failed event in the function's failure destination (SQS), deleting
+    each record once Lambda accepted its invocation."""
+    from ..aws.client import AWSClient
+    from ..aws.redrive import redrive
+    from ..aws.settings import load_settings, pick
+
+    name = required(pick(function, load_settings(), "function"), "--function")
+    result = redrive(AWSClient(session(profile, region)), name, _alias(alias), dry_run, log=click.echo)
+    if dry_run:
+        for record in result.records:
+            keys = ", ".join(key for _, key in record.objects) or "(not an invocation record)"
+            click.echo(f"{record.message_id}: {keys} — {record.reason if record.record else ''}".rstrip(" —"))
+        click.echo(f"dry run: {len(result.records)} records; nothing invoked or deleted")
+        return
+    click.echo(f"invoked {result.invoked} failed events again and deleted their records")
+    if result.not_records:
+        click.echo(f"left {result.not_records} messages that are not Lambda invocation records in the queue")
+    for line in result.kept:
+        click.echo(f"kept (not accepted): {line}")
+
+
+@click.command("backfill")
+@click.argument("location", metavar="s3://BUCKET/PREFIX/")
+@click.option("--function", "function", help="Lambda function name.")
+@_alias_option
+@click.option(
+    "--batch", type=click.IntRange(1, 100), default=10, show_default=True, help="Keys per invocation (1–100)."
+)
+@click.option(
+    "--rate", default="10/s", show_default=True, help="At most this many invocations a second (N/s)."
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be invoked; invoke nothing.")
+@aws_options
+def backfill_command(location, function, alias, batch, rate, dry_run, profile, region) -> None:
+    """Classify the images already under s3://BUCKET/PREFIX/ (S3 triggers fire for new
+    objects only): invokes the function asynchronously for those without a result for the
+    same object. Safe to stop and run again."""
+    from rich.markup import escape
+
+    from ..aws import backfill
+    from ..aws.client import AWSClient
+    from ..aws.settings import load_settings, pick
+    from ..render import progress_bar
+    from ..s3url import parse_s3_url
+
+    bucket, prefix = parse_s3_url(location)
+    name = required(pick(function, load_settings(), "function"), "--function")
+    per_second = backfill.parse_rate(rate)
+    aws = AWSClient(session(profile, region))
+    work = backfill.plan(aws, bucket, prefix, name, _alias(alias))
+    events = len(backfill.batches(work.todo, batch))
+    summary = (
+        f"{work.listed} images under {location}: {work.done} have a result, {len(work.todo)} to classify"
+    )
+    if dry_run:
+        click.echo(f"{summary} in {events} invocations — dry run, nothing invoked")
+        return
+    click.echo(summary)
+    if not work.todo:
+        click.echo("nothing to invoke: every image has a result for the object there now")
+        return
+    with progress_bar() as progress:
+        task = progress.add_task(escape(f"invoking {name}"), total=len(work.todo))
+        backfill.run(
+            aws,
+            bucket,
+            name,
+            _alias(alias),
+            work,
+            batch,
+            per_second,
+            advance=lambda n: progress.advance(task, n),
+        )
+    click.echo(
+        f"invoked {name} {work.invocations} times for {len(work.todo)} images; "
+        f"follow them with: lambdapack status {location} --function {name}"
+    )
 
 
 @click.command("policy")
@@ -282,4 +525,14 @@ def policy_command(function, bucket, code_bucket, role, account, region, as_json
     err.print("Attach it to whoever runs lambdapack: aws iam put-user-policy --policy-document file://…")
 
 
-COMMANDS = (deploy_command, wire_command, unwire_command, destroy_command, logs_command, policy_command)
+COMMANDS = (
+    deploy_command,
+    wire_command,
+    unwire_command,
+    destroy_command,
+    logs_command,
+    status_command,
+    redrive_command,
+    backfill_command,
+    policy_command,
+)

@@ -20,6 +20,8 @@ from ..pages import (
     not_measured,
     price,
     usd,
+    usd_range,
+    wall_range,
     write_page,
 )
 from ..pricing import prices_for
@@ -55,6 +57,13 @@ from .common import console, err
     default=None,
     help="Warm invocations per memory size (default: 32, at least 4 per sample image).",
 )
+@click.option(
+    "--cold",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Cold starts per memory size (each a new execution environment): the spread of init.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 @click.option(
     "--html",
@@ -69,7 +78,7 @@ from .common import console, err
     help="Also write the cost and time charts alone as a standalone SVG image (for a README).",
 )
 def estimate_command(
-    zip_path, images, memory_sizes, region, images_dir, concurrency, warm, as_json, html_path, svg_path
+    zip_path, images, memory_sizes, region, images_dir, concurrency, warm, cold, as_json, html_path, svg_path
 ) -> None:
     """What N images cost on Lambda and how long they take, from measurements: ZIP runs in the
     local Lambda runtime at each memory size (memory and CPU share enforced in a container of its
@@ -85,6 +94,7 @@ def estimate_command(
         default_cache_dir(),
         images_dir=images_dir,
         warm=warm,
+        cold=cold,
         region=region,
         log=lambda line: err.print(line, markup=False, highlight=False),
     )
@@ -97,7 +107,7 @@ def estimate_command(
         click.echo(json.dumps(result, indent=1))
     else:
         render(result, console())
-    if result["cheapest_memory_mb"] is None:
+    if not any(row["projection"] for row in result["sizes"]):
         raise SystemExit(1)  # no size could be measured (e.g. every run failed): the rows say why
 
 
@@ -130,14 +140,16 @@ def render(result: dict, console: Console) -> None:
             usd(projection["compute_usd"]),
             usd(projection["requests_usd"]),
             usd(projection["s3_usd"]),
-            usd(projection["total_usd"]),
-            duration(projection["wall_s"]),
+            usd_range(row),
+            wall_range(row),
             mark,
             style="bold" if mark else None,
         )
     console.print(table)
     for line in notes:
         console.print(escape(line), highlight=False)
+    _render_verdicts(result, console)
+    _render_snapstart(result, console)
     sequential = result["sequential"]
     if sequential:
         console.print(
@@ -183,6 +195,43 @@ def render(result: dict, console: Console) -> None:
         console.print(f"assumed: {escape(line)}", highlight=False)
     for line in result["notes"]:
         console.print(f"[bold]note:[/bold] {escape(line)}", highlight=False)
+
+
+def _render_verdicts(result: dict, console: Console) -> None:
+    """Say plainly where the spread leaves no winner (the table's marks say the rest)."""
+    for mark, found in result["verdicts"].items():
+        if found["memory_mb"] is None and found["within_noise"]:
+            sizes = ", ".join(f"{m:,} MB" for m in found["within_noise"])
+            console.print(
+                f"{mark}: within noise between {sizes} — their ranges overlap; measure with more "
+                "--cold/--warm runs, or on a quieter machine, to tell them apart",
+                highlight=False,
+            )
+
+
+def _render_snapstart(result: dict, console: Console) -> None:
+    snap = result["snapstart"]
+    if not snap["available"]:
+        console.print(f"SnapStart: not available — {escape(snap['why_not'])}", highlight=False)
+        return
+    for row in snap["sizes"]:
+        verdict = "pays" if row["pays"] else "does not pay"
+        console.print(
+            f"SnapStart at {row['memory_mb']:,} MB: {verdict} for {result['images']:,} images — "
+            f"billed init saved {usd(row['init_saved_usd'])} ({row['environments']:,} environments × "
+            f"{row['init_saved_ms_each']:,.0f} ms) against restores {usd(row['restore_usd'])} + cache "
+            f"{usd(row['cache_usd'])} ({duration(row['cache_seconds'])}); each cold start skips its "
+            "init (the restore's own duration is not measured here)",
+            highlight=False,
+        )
+    prices = result["prices"]
+    console.print(
+        f"SnapStart prices: cache {price(prices['snapstart_cache_gb_second'])} per GB-s (at least "
+        f"{prices['snapstart_minimum_cache_s'] // 3600} h per published version), restore "
+        f"{price(prices['snapstart_restore_per_gb'])} per GB — {prices['snapstart_source']} "
+        f"(taken {prices['taken']}).",
+        highlight=False,
+    )
 
 
 def _image_text(image: dict) -> str:

@@ -14,11 +14,12 @@ import threading
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from ..errors import InputError, ResultsMissing
 from ..render import progress_bar, results_table
 from ..resources import default_cache_dir
-from .common import aws_options, console, env_pairs, session
+from .common import aws_options, console, env_pairs, err, session
 
 
 @click.command("invoke")
@@ -54,7 +55,7 @@ def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, 
     With --image, print the result object the function writes for each file, one JSON object
     a line with the file's path added as "file"; otherwise print the function's response."""
     from ..local.invoke import InvokeOptions, ZipFunction, classify_files, passed_environment
-    from ..local.s3io import s3_event
+    from ..local.s3event import s3_event
 
     options = InvokeOptions(
         cache_dir=default_cache_dir(),
@@ -179,7 +180,9 @@ def local_command(port, concurrency, buckets, verbose) -> None:
 @aws_options
 def upload_command(folder, destination, profile, region) -> None:
     """Upload the images in FOLDER to s3://BUCKET/PREFIX/, with a progress bar."""
-    from ..local.s3io import image_files, other_files, parse_s3_url, require_bucket, upload_folder
+    from ..aws.objects import require_bucket, upload_folder
+    from ..images import image_files, other_files
+    from ..s3url import parse_s3_url
 
     bucket, prefix = parse_s3_url(destination)
     if prefix and not prefix.endswith("/"):
@@ -191,10 +194,34 @@ def upload_command(folder, destination, profile, region) -> None:
         task = progress.add_task(f"uploading to s3://{bucket}/{prefix}", total=len(files))
         keys = upload_folder(folder, bucket, prefix, client, advance=lambda: progress.advance(task))
     click.echo(f"uploaded {len(keys)} images to s3://{bucket}/{prefix}")
+    if (warning := _untriggered_warning(session(profile, region), bucket, prefix)) is not None:
+        err.print(Text("warning: ", style="yellow") + Text(warning))
     if skipped := other_files(folder):
         names = ", ".join(p.relative_to(folder).as_posix() for p in skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
         click.echo(f"skipped {len(skipped)} files that are not images by their name: {names}{more}")
+
+
+def _untriggered_warning(aws_session, bucket: str, prefix: str) -> str | None:
+    """One line when no Lambda trigger on the bucket covers ``prefix`` (nothing will run for
+    these images), naming the prefixes that are wired; None when one does, or when the
+    bucket's notifications cannot be read (the upload itself went fine)."""
+    from ..aws.client import AWSClient
+    from ..aws.inventory import covers_prefix, triggers_of
+    from ..errors import AWSError
+
+    try:
+        triggers = triggers_of(AWSClient(aws_session), bucket)
+    except AWSError:
+        return None
+    if any(covers_prefix(trigger, prefix) for trigger in triggers):
+        return None
+    wired = ", ".join(f"{t.prefix or '(every key)'!s} -> {t.target.split(':', 6)[-1]}" for t in triggers)
+    return (
+        f"no trigger on s3://{bucket} covers {prefix or '(the bucket root)'}: nothing will classify these "
+        f"images (wired: {wired or 'no Lambda trigger at all'}); run lambdapack backfill "
+        f"s3://{bucket}/{prefix} --function NAME, or upload under a wired prefix"
+    )
 
 
 @click.command("results")
@@ -206,20 +233,30 @@ def upload_command(folder, destination, profile, region) -> None:
     default=None,
     help="Seconds to wait until every image under --inputs has its result (exit 12 if some never come).",
 )
-@click.option("--inputs", metavar="s3://BUCKET/PREFIX/", help="Where the images were uploaded (with --wait).")
+@click.option(
+    "--inputs",
+    metavar="s3://BUCKET/PREFIX/",
+    help="Where the images were uploaded: says how many have no result yet (what --wait waits for).",
+)
 @aws_options
 def results_command(location, csv_path, wait, inputs, profile, region) -> None:
     """Collect the result objects under s3://BUCKET/PREFIX/ into a table (and CSV)."""
-    from ..local.s3io import collect_results, parse_s3_url, wait_for_results, write_csv
+    from ..aws.objects import read_result_rows, wait_for_results
+    from ..csvfile import write_csv
+    from ..s3url import parse_s3_url
 
     bucket, prefix = parse_s3_url(location)
     client = session(profile, region).client("s3")
     missing: list[str] = []
+    if wait is not None and not inputs:
+        raise click.UsageError("--wait needs --inputs s3://BUCKET/PREFIX/ (where the images were uploaded)")
+    counted = {"total": 0}
+
+    def seen(done: int, total: int, update=lambda done, total: None) -> None:
+        counted["total"] = total
+        update(done, total)
+
     if wait is not None:
-        if not inputs:
-            raise click.UsageError(
-                "--wait needs --inputs s3://BUCKET/PREFIX/ (where the images were uploaded)"
-            )
         with progress_bar() as progress:
             task = progress.add_task("waiting for results", total=None)
             missing = wait_for_results(
@@ -227,22 +264,38 @@ def results_command(location, csv_path, wait, inputs, profile, region) -> None:
                 parse_s3_url(inputs),
                 (bucket, prefix),
                 wait,
-                progress=lambda done, total: progress.update(task, completed=done, total=total),
+                progress=lambda done, total: seen(
+                    done, total, lambda d, t: progress.update(task, completed=d, total=t)
+                ),
             )
-    rows = collect_results(bucket, prefix, client)
+    elif inputs:
+        missing = wait_for_results(client, parse_s3_url(inputs), (bucket, prefix), 0, progress=seen)
+    rows, foreign = read_result_rows(bucket, prefix, client)
     out = console()
     out.print(results_table(rows))
     errors = sum(1 for r in rows if r["error"])
-    out.print(f"{len(rows) - errors} classified, {errors} errors")
+    out.print(f"{len(rows) - errors} classified, {errors} errors", markup=False, highlight=False)
+    if inputs:
+        out.print(
+            f"{len(missing)} of {counted['total']} inputs under {inputs} have no result yet",
+            markup=False,
+            highlight=False,
+        )
+    if foreign:
+        out.print(
+            f"skipped {foreign} objects under {location} that are not lambdapack results",
+            markup=False,
+            highlight=False,
+        )
     if csv_path:
         write_csv(rows, csv_path)
-        out.print(f"wrote {csv_path}")
-    if missing:
+        out.print(f"wrote {csv_path}", markup=False, highlight=False)
+    if missing and wait is not None:
         shown = ", ".join(missing[:5]) + (f" … and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise ResultsMissing(
             f"{len(missing)} images have no result after {wait:g} s: {shown}",
-            "The function may still be running, or gave up on them: look at its log (lambdapack local "
-            "prints every invocation), or wait longer.",
+            "The function may still be running, or failed on them: lambdapack status LOCATION --function "
+            "NAME tells which (pending, failed, or not triggered); or wait longer.",
         )
 
 

@@ -11,5 +11,6 @@
 - ``motoprocess``: moto's server in a process of its own, talking to the local AWS
   by pipes (notices of invocations and code; log and barrier requests).
 - ``localaws``: moto's process + dispatcher, for ``lambdapack local`` and the demo.
-- ``s3io``: S3 events, uploads of image folders, collection of results.
+- ``s3event``: an S3 ObjectCreated event for keys; ``private_s3``: a moto S3 of one
+  call's own (invoke --image, estimate). Uploads and results are ``aws.objects``.
 """

@@ -6,11 +6,17 @@ runtime interface client (``Sandbox``) in a container of the target's Python who
 memory is capped at that size and whose CPU share is memory / 1,769 MB of one vCPU,
 as Lambda allocates it. Each invocation is a real S3 event for one image: the
 function reads the image from, and writes its result to, a private S3 (moto's
-server on 127.0.0.1, started and stopped here). Per size: the init (cold start)
-duration, the first (cold) invocation, warm invocations (each sample image's median,
-averaged over the images) and the container's peak memory. The sizes' warm
-invocations are interleaved in rounds, so that this machine's other load falls on
-all of them alike.
+server on 127.0.0.1, started and stopped here). Per size: several cold starts (each
+a new execution environment: its init, then the first invocation), warm invocations
+(each sample image's median, averaged over the images) and the container's peak
+memory. Cold starts and warm invocations of all sizes are interleaved in rounds, so
+that this machine's other load falls on all of them alike.
+
+Every figure carries its spread: the cold starts' min–max, and the warm figure's
+min–max over the rounds. Projections are made at both ends, and a size is called
+cheapest or fastest only when its whole range beats every other size's range
+(``pricing.verdict``); otherwise the sizes are "within noise" of each other, so two
+runs on the same zip do not contradict each other's verdicts.
 
 A size whose CPU share is more vCPUs than this machine has cores cannot be
 emulated: its row says so and holds no figures (nothing is extrapolated). When
@@ -21,6 +27,7 @@ figures are uncapped.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -31,16 +38,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from .. import pricing
+from .. import limits, pricing
 from ..errors import InputError
+from ..images import image_files
 from ..limits import MEMORY_MB, ONE_VCPU_MB
 from ..packing.interpreter import TargetPython
 from ..packing.report import build_record_in
 from ..packing.target import Target, TargetError, host_arch, host_python
-from .s3io import PrivateS3, image_files, s3_event
+from .private_s3 import PrivateS3
+from .s3event import s3_event
 
 DEFAULT_MEMORY_MB = (512, 1024, 1769, 3008)
 DEFAULT_WARM = 32  # warm invocations per memory size (at least 4 per sample image)
+DEFAULT_COLD = 3  # cold starts per memory size: the init's spread is known, not one draw
 ROUNDS = 4  # the warm invocations of all sizes, interleaved in this many rounds
 MAX_IMAGES = 16
 PREFIX = "incoming/"
@@ -61,6 +71,9 @@ class SizeMeasurement:
     warm_ms: dict[str, list[float]] = field(default_factory=dict)  # per sample image
     peak_memory_mb: int | None = None
     error: dict | None = None
+    init_samples: list[float] = field(default_factory=list)  # one per cold start
+    cold_samples: list[float] = field(default_factory=list)
+    warm_rounds: list[dict[str, list[float]]] = field(default_factory=list)  # per round, per image
 
     @property
     def ok(self) -> bool:
@@ -74,8 +87,25 @@ class SizeMeasurement:
     def warm_per_image_ms(self) -> float | None:
         """The figure projections use: each image's median warm duration, averaged over the
         images (each sample image weighs the same, whatever its count)."""
-        medians = [statistics.median(d) for d in self.warm_ms.values() if d]
-        return statistics.fmean(medians) if medians else None
+        return _per_image(self.warm_ms)
+
+    def spread(self) -> dict | None:
+        """Each measured figure's min and max: over the cold starts (init, first invocation),
+        and over the rounds for the warm figure (each round's per-image figure, computed as
+        ``warm_per_image_ms`` is)."""
+        if not self.ok:
+            return None
+        rounds = [_per_image(round_) for round_ in self.warm_rounds if round_]
+        warm = [figure for figure in (*rounds, self.warm_per_image_ms) if figure is not None]
+        inits = self.init_samples or [self.init_ms]
+        colds = self.cold_samples or [self.cold_ms]
+        return {
+            "init_ms": [min(inits), max(inits)],
+            "cold_ms": [min(colds), max(colds)],
+            "warm_per_image_ms": [min(warm), max(warm)],
+            "cold_starts": len(inits),
+            "warm_rounds": len(rounds),
+        }
 
     @property
     def warm_p50_ms(self) -> float | None:
@@ -90,11 +120,18 @@ class SizeMeasurement:
     def as_dict(self) -> dict:
         return {
             **asdict(self),
+            "spread": self.spread(),
             "warm_count": self.warm_count,
             "warm_per_image_ms": self.warm_per_image_ms,
             "warm_p50_ms": self.warm_p50_ms,
             "warm_mean_ms": self.warm_mean_ms,
         }
+
+
+def _per_image(durations: dict[str, list[float]]) -> float | None:
+    """Each image's median duration, averaged over the images (each weighs the same)."""
+    medians = [statistics.median(d) for d in durations.values() if d]
+    return statistics.fmean(medians) if medians else None
 
 
 @dataclass
@@ -108,6 +145,7 @@ class Measurements:
     images: list[dict]  # the sample images: name, width, height, bytes
     sizes: list[SizeMeasurement]
     notes: list[str] = field(default_factory=list)
+    ephemeral_mb: int = 512  # what the function needs (staged dependencies need more)
 
 
 @dataclass(frozen=True)
@@ -144,21 +182,24 @@ def too_big_for_here(memory_mb: int, cores: int) -> str | None:
     )
 
 
-def zip_target(zip_path: Path) -> tuple[Target, dict]:
+def zip_target(zip_path: Path) -> tuple[Target, dict, dict]:
     """The zip's target (from its build record; this machine's Python for a zip lambdapack
-    did not pack) and its model config ({} when it has none)."""
+    did not pack), its model config ({} when it has none) and its build record ({} too)."""
     if not zipfile.is_zipfile(zip_path):
         raise InputError(f"{zip_path} is not a zip file", "Pack one first: lambdapack pack MODEL.")
     with zipfile.ZipFile(zip_path) as archive:
-        target = build_record_in(archive).get("target") or {}
+        record = build_record_in(archive)
+        target = record.get("target") or {}
         try:
             config = json.loads(archive.read(CONFIG_IN_ZIP))
         except (KeyError, ValueError):
             config = {}
     runtime = target.get("runtime", f"python{host_python()}")
     try:
-        return Target(runtime.removeprefix("python"), target.get("architecture", host_arch() or "x86_64")), (
-            config if isinstance(config, dict) else {}
+        return (
+            Target(runtime.removeprefix("python"), target.get("architecture", host_arch() or "x86_64")),
+            config if isinstance(config, dict) else {},
+            record,
         )
     except TargetError as exc:
         raise InputError(f"{zip_path}: {exc}") from exc
@@ -226,14 +267,16 @@ def measure(
     cache_dir: Path,
     images_dir: Path | None = None,
     warm: int | None = None,
+    cold: int = DEFAULT_COLD,
     region: str = "us-east-1",
     cores: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Measurements:
     """Run ``zip_path`` at each memory size and time it (see the module's docstring).
 
-    Every size gets its own execution environment, started once (its cold start is
-    timed alone). The warm invocations then run in ``ROUNDS`` rounds; in each round
+    Every size gets ``cold`` execution environments in turn, one after another across the
+    sizes (each cold start is timed alone; the last environment stays for the warm
+    invocations). The warm invocations then run in ``ROUNDS`` rounds; in each round
     every size runs its block back to back, cycling through the images. Interleaving
     the sizes spreads this machine's own load (other processes) over all of them
     alike, instead of letting it fall on whichever size ran at the time."""
@@ -243,7 +286,11 @@ def measure(
     for memory in memory_sizes:
         if memory not in MEMORY_MB:
             raise InputError(f"--memory {memory}: Lambda's memory size is {MEMORY_MB}")
-    target, config = zip_target(zip_path)
+    if cold < 1:
+        raise InputError("at least one cold start per memory size is needed")
+    target, config, record = zip_target(zip_path)
+    deps = record.get("deps") if isinstance(record.get("deps"), dict) else {}
+    ephemeral_mb = int(deps.get("ephemeral_storage_mb") or 512)
     cores = cores or os.cpu_count() or 1
     runner = runner_for(target, cache_dir)
     notes = []
@@ -288,36 +335,47 @@ def measure(
                 (path.relative_to(root).as_posix(), json.dumps(s3_event(s3.bucket, [key])).encode())
                 for path, key in zip(images, keys, strict=True)
             ]
+            environments = itertools.count()
+
+            def new_sandbox(row: SizeMeasurement) -> Sandbox:
+                spec = FunctionSpec(
+                    name=f"estimate-{row.memory_mb}",
+                    task_dir=task,
+                    memory=row.memory_mb,
+                    timeout=60.0,
+                    region=region,
+                    runtime=target.runtime,
+                    architecture=target.arch,
+                )
+                return Sandbox(
+                    spec,
+                    runner.paths,
+                    work / f"sandbox-{next(environments)}",
+                    s3.function_environment(),
+                    runner.python,
+                )
+
             try:
                 for row in sizes:
                     row.note = too_big_for_here(row.memory_mb, cores) if runner.capped else None
                     if row.note:
                         say(f"{row.memory_mb:>6} MB  {row.note}")
-                        continue
-                    spec = FunctionSpec(
-                        name=f"estimate-{row.memory_mb}",
-                        task_dir=task,
-                        memory=row.memory_mb,
-                        timeout=60.0,
-                        region=region,
-                        runtime=target.runtime,
-                        architecture=target.arch,
-                    )
-                    sandbox = Sandbox(
-                        spec,
-                        runner.paths,
-                        work / f"sandbox-{len(sandboxes)}",
-                        s3.function_environment(),
-                        runner.python,
-                    )
-                    sandboxes[id(row)] = sandbox
-                    _cold(sandbox, events[0][1], row)
-                    say(_cold_line(row))
+                for start in range(cold):
+                    for row in sizes:
+                        if row.note or row.error:
+                            continue
+                        if id(row) in sandboxes:  # its previous environment ends: a new one starts cold
+                            sandboxes.pop(id(row)).stop()
+                        sandboxes[id(row)] = new_sandbox(row)
+                        _cold(sandboxes[id(row)], events[0][1], row)
+                        if start == cold - 1 or row.error:
+                            say(_cold_line(row))
                 live = [row for row in sizes if id(row) in sandboxes and row.error is None]
                 block = math.ceil(warm / ROUNDS)
                 cursor = {id(row): 1 for row in live}  # the cold start used the first image
                 for _ in range(ROUNDS):
                     for row in live:
+                        row.warm_rounds.append({})
                         for _ in range(min(block, warm - row.warm_count)):
                             if row.error is None:
                                 name, event = events[cursor[id(row)] % len(events)]
@@ -339,16 +397,21 @@ def measure(
         images=described,
         sizes=sizes,
         notes=notes,
+        ephemeral_mb=ephemeral_mb,
     )
 
 
 def _cold(sandbox, event: bytes, row: SizeMeasurement) -> None:
-    """The first invocation of a new execution environment: its init, then the invocation."""
+    """The first invocation of a new execution environment: its init, then the invocation.
+    The size's init and first-invocation figures are the medians of its cold starts."""
     row.measured = True
     result = sandbox.invoke(event)
     if _succeeded(result, row):
-        row.init_ms, row.cold_ms = result.init_ms, result.duration_ms
-        row.peak_memory_mb = result.max_memory_mb
+        row.init_samples.append(result.init_ms)
+        row.cold_samples.append(result.duration_ms)
+        row.init_ms = statistics.median(row.init_samples)
+        row.cold_ms = statistics.median(row.cold_samples)
+        row.peak_memory_mb = max(row.peak_memory_mb or 0, result.max_memory_mb or 0) or None
 
 
 def _warm(sandbox, name: str, event: bytes, row: SizeMeasurement) -> None:
@@ -359,6 +422,8 @@ def _warm(sandbox, name: str, event: bytes, row: SizeMeasurement) -> None:
         row.error = {"errorType": "Estimate.Restarted", "errorMessage": "the function restarted mid-way"}
         return
     row.warm_ms.setdefault(name, []).append(result.duration_ms)
+    if row.warm_rounds:
+        row.warm_rounds[-1].setdefault(name, []).append(result.duration_ms)
     if result.max_memory_mb is not None:
         row.peak_memory_mb = max(row.peak_memory_mb or 0, result.max_memory_mb)
 
@@ -384,7 +449,15 @@ def _succeeded(result, row: SizeMeasurement) -> bool:
 
 
 def _cold_line(row: SizeMeasurement) -> str:
-    return _size_line(row, f"cold start: init {row.init_ms:,.0f} ms, first invocation {row.cold_ms:,.1f} ms")
+    inits, colds = row.init_samples, row.cold_samples
+    if row.error or not inits:
+        return _size_line(row, "no cold start succeeded")
+    return _size_line(
+        row,
+        f"cold starts ({len(inits)}): init {row.init_ms:,.0f} ms [{min(inits, default=0):,.0f}–"
+        f"{max(inits, default=0):,.0f}], first invocation {row.cold_ms:,.1f} ms "
+        f"[{min(colds, default=0):,.1f}–{max(colds, default=0):,.1f}]",
+    )
 
 
 def _warm_line(row: SizeMeasurement) -> str:
@@ -428,27 +501,36 @@ def estimate(
             raise InputError("--concurrency must be at least 1")
         scaling = replace(scaling, account_concurrency=concurrency)
     arch = measurements.architecture
-    rows, projections = [], []
+    rows, costs, walls = [], {}, {}
+    snapstart_problem = limits.snapstart_problem(measurements.runtime, measurements.ephemeral_mb)
+    snapstart_rows = []
     for size in measurements.sizes:
-        row = {**size.as_dict(), "projection": None, "cheapest": False, "fastest": False}
+        row = {**size.as_dict(), "projection": None, "cheapest": False, "fastest": False, "within_noise": []}
         if size.ok:
-            projection = pricing.project(
-                images,
-                size.memory_mb,
-                arch,
-                size.init_ms,
-                size.cold_ms,
-                size.warm_per_image_ms,
-                prices,
-                scaling,
+            spread = row["spread"]
+
+            def at(init_ms: float, cold_ms: float, warm_ms: float, memory_mb: int = size.memory_mb):
+                return pricing.project(images, memory_mb, arch, init_ms, cold_ms, warm_ms, prices, scaling)
+
+            projection = at(size.init_ms, size.cold_ms, size.warm_per_image_ms)
+            low, high = (
+                at(*(spread[k][end] for k in ("init_ms", "cold_ms", "warm_per_image_ms"))) for end in (0, 1)
             )
-            projections.append(projection)
+            spread["total_usd"] = [low.total_usd, high.total_usd]
+            spread["wall_s"] = [low.wall_s, high.wall_s]
+            costs[size.memory_mb] = (low.total_usd, projection.total_usd, high.total_usd)
+            walls[size.memory_mb] = (low.wall_s, projection.wall_s, high.wall_s)
             row["projection"] = projection.as_dict()
+            if snapstart_problem is None:
+                snapstart_rows.append(pricing.snapstart(projection, size.init_ms, arch, prices))
         rows.append(row)
-    cheapest, fastest = pricing.cheapest_and_fastest(projections)
+    verdicts = {"cheapest": pricing.verdict(costs), "fastest": pricing.verdict(walls)}
     for row in rows:
-        row["cheapest"] = row["memory_mb"] == cheapest
-        row["fastest"] = row["memory_mb"] == fastest
+        for mark, found in verdicts.items():
+            row[mark] = row["memory_mb"] == found.best
+            if row["memory_mb"] in found.within_noise:
+                row["within_noise"].append(mark)
+    cheapest, fastest = verdicts["cheapest"].best, verdicts["fastest"].best
     measured = [size for size in measurements.sizes if size.ok]
     sequential = None
     if measured:
@@ -483,11 +565,24 @@ def estimate(
         "sizes": rows,
         "cheapest_memory_mb": cheapest,
         "fastest_memory_mb": fastest,
+        "verdicts": {mark: found.as_dict() for mark, found in verdicts.items()},
+        "snapstart": {
+            "available": snapstart_problem is None,
+            "why_not": snapstart_problem,
+            "sizes": snapstart_rows,
+            "what": "each new execution environment restored from a snapshot instead of running its "
+            "init: the billed init saved, against the restore charge (per GB restored) and the cache "
+            "charge (per GB-second while the version exists, at least 3 hours); the restore's own "
+            "billed duration is not measured here, so the saving is an upper bound",
+        },
         "sequential": sequential,
         "assumptions": [
             f"all {images:,} images are uploaded at once; each upload invokes the function "
             "asynchronously with one image",
             "every new execution environment is one cold start: its init, then the first invocation",
+            "ranges: each figure's min–max (init and first invocation over the cold starts, warm over "
+            "the rounds), projected at both ends; cheapest/fastest only where a size's whole range "
+            "beats every other's, else 'within noise'",
             "cost: Lambda duration (init + first invocation per environment, warm duration for the "
             "others, each rounded up to 1 ms, times memory in GB) + one Lambda request per image + "
             "S3: one PUT (the upload), one GET and one PUT (the result) per image",

@@ -5,7 +5,7 @@ architecture, and runs it in the local runtime where its target runs (this
 machine's Python or a container of the target's, see ``LocalRuntimes``).
 
 ``classify_files`` classifies image files from this machine with the zip's own
-handler code and no S3 of the user's: a private S3 (``s3io.PrivateS3``, moto's
+handler code and no S3 of the user's: a private S3 (``private_s3.PrivateS3``, moto's
 server on 127.0.0.1, for this call only) holds the images, the function is invoked with the S3 event
 an upload would send, and the result objects it writes are returned — the same
 objects it would write to a real bucket.
@@ -32,7 +32,8 @@ from ..errors import InputError
 from ..packing.report import build_record_in
 from ..packing.target import host_arch, host_python
 from .lambda_runtime import LocalRuntimes
-from .s3io import PrivateS3, s3_event
+from .private_s3 import PrivateS3
+from .s3event import s3_event
 from .sandbox import FunctionSpec, Result, Sandbox
 
 

@@ -9,7 +9,8 @@ one JSON object per line:
 - notices, this process -> the local AWS (a pipe whose descriptor is the first
   argument): ``{"ready": PORT}`` once serving, then ``{"invoke": ARN, "event":
   ..., "configuration": ..., "code": PATH}`` for each S3 notification that names
-  a function (moto's own event; the function as deployed now, its zip written
+  a function, and for each asynchronous Invoke (``InvocationType=Event``) (moto's
+  own event, or the Invoke's payload; the function as deployed now, its zip written
   once per CodeSha256 under the code folder; or ``"error"`` instead when moto
   cannot read the function), ``{"code": PATH, "sha256": ...}``
   when a function's code is stored (so it is unzipped before it is first

@@ -4,7 +4,10 @@ moto's S3 applies a bucket's real notification configuration (events,
 prefix and suffix filters) and, for each Lambda entry that matches, calls
 ``moto.s3.notifications._invoke_awslambda(account_id, event_body, fn_arn,
 region)`` — which would run the code in Docker, or nowhere. ``install``
-routes those calls to lambdapack instead, with moto's own event JSON.
+routes those calls to lambdapack instead, with moto's own event JSON, and
+does the same for Lambda's ``Invoke`` with ``InvocationType=Event`` (moto's
+``LambdaBackend.invoke``): answered 202 at once, the event queued as an S3
+notification's is (``backfill`` and ``redrive`` invoke this way).
 ``function`` reads a deployed function (its configuration, what GetFunction
 returns, and its zip) from moto's Lambda backend, by ARN with or without a
 version or alias, without an HTTP round trip. ``write_log_events`` puts a
@@ -86,6 +89,47 @@ def install(submit: Callable[[str, dict], None]) -> None:
         submit(fn_arn, event_body)
 
     setattr(notifications, SEAM, invoke)
+    _route_event_invokes(submit)
+
+
+def _route_event_invokes(submit: Callable[[str, dict], None]) -> None:
+    """Lambda's asynchronous Invoke (``X-Amz-Invocation-Type: Event``) goes to ``submit``
+    with the qualified ARN it names; moto answers it 202 with an empty body. A function
+    that does not exist is moto's own 404, before anything is queued. Other invocation
+    types are moto's as before."""
+    from moto.awslambda.models import LambdaBackend
+
+    original = LambdaBackend.invoke
+    if getattr(original, "_lambdapack", False):
+        return
+
+    @functools.wraps(original)
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        if headers.get("X-Amz-Invocation-Type") != "Event":
+            return original(self, function_name, qualifier, body, headers, response_headers)
+        self.get_function(function_name, qualifier)  # moto's ResourceNotFound for a missing one
+        submit(
+            qualified_arn(self.account_id, self.region_name, function_name, qualifier),
+            json.loads(body or "{}"),
+        )
+        response_headers["Content-Length"] = "0"
+        return b""
+
+    invoke._lambdapack = True
+    LambdaBackend.invoke = invoke
+
+
+def qualified_arn(account_id: str, region: str, function_name: str, qualifier: str | None) -> str:
+    """The ARN an Invoke names: a name or an ARN (with or without its qualifier), plus the
+    Qualifier parameter when there is one."""
+    if function_name.startswith("arn:"):
+        base = function_name
+    else:
+        name, _, inline = function_name.partition(":")
+        base = f"arn:aws:lambda:{region}:{account_id}:function:{name}" + (f":{inline}" if inline else "")
+    if qualifier and len(base.split(":")) == 7:
+        base += f":{qualifier}"
+    return base
 
 
 def watch_code(deployed: Callable[[str], None]) -> None:
