@@ -27,7 +27,7 @@ them), nor IAM or SQS actions on a role or queue that does not exist yet
 (CreateRole, CreateQueue); here they are checked against the function's, the
 log group's, the role's or the queue's ARN.
 HeadBucket and the bucket-encryption calls are checked as the IAM actions AWS
-checks (``S3_ACTIONS``).
+checks (``S3_ACTIONS``), DeleteObjects per key.
 ``create_admin`` makes the administrator whose keys the local AWS hands out,
 ``assume_for_lambda`` the execution role's temporary credentials (as the
 Lambda service assumes it: only a role that trusts lambda.amazonaws.com).
@@ -237,6 +237,9 @@ def enforce_iam() -> None:
     access_control.IAMRequest._raise_access_denied = access_denied
     for method, query, action in S3_ACTIONS:
         s3_responses.ACTION_MAP["BUCKET"][method][query] = action
+    s3_responses.S3Response._bucket_response_post = _delete_objects_per_key(
+        s3_responses.S3Response._bucket_response_post
+    )
     LambdaResponse._determine_resource = _lambda_resource
     IamResponse._resolve_resource_arn = _role_resource
     SQSResponse._determine_resource = _queue_resource
@@ -267,6 +270,32 @@ def _lambda_resource(self) -> str:
     qualifier = qualifier or (self.querystring.get("Qualifier") or [None])[0]
     arn = f"arn:{PARTITION}:lambda:{self.region}:{self.current_account}:function:{name}"
     return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def _delete_objects_per_key(post):
+    """DeleteObjects checked as AWS checks it: s3:DeleteObject on each key (moto checked it on
+    the bucket, so a policy scoped to a folder could delete nothing). When a key is denied,
+    none is deleted and each is answered AccessDenied (AWS would delete the others)."""
+    import xmltodict
+    from moto.s3.exceptions import BucketAccessDeniedError, S3AccessDeniedError
+
+    @functools.wraps(post)
+    def checked(self, request, bucket_name: str):
+        self.path = self._get_path(request)
+        if not request.headers.get("Content-Length") or not self.is_delete_keys():
+            return post(self, request, bucket_name)
+        objects = xmltodict.parse(self.body).get("Delete", {}).get("Object", [])
+        objects = objects if isinstance(objects, list) else [objects]
+        self.data["Action"] = "DeleteObject"
+        allowed = True
+        for item in objects:
+            try:
+                self._authenticate_and_authorize_s3_action(bucket_name=bucket_name, key_name=item["Key"])
+            except (BucketAccessDeniedError, S3AccessDeniedError):
+                allowed = False
+        return self._bucket_response_delete_keys(bucket_name, authenticated=allowed)
+
+    return checked
 
 
 def _role_resource(self, role_name: str) -> str:
