@@ -86,7 +86,13 @@ def run_cli(
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    """A real moto server on 127.0.0.1 for the whole session (state reset per test by ``aws``)."""
+    """A real moto server on 127.0.0.1 for the whole session (state reset per test by ``aws``),
+    with no IAM checks: it serves the tests of deploy's, wire's and destroy's own logic. IAM
+    is enforced in every test of the local AWS (``LocalAWS``: tests/test_local_iam.py,
+    test_local_aws.py, test_local_cli.py, test_targets.py, test_staged_tensorflow.py), whose
+    moto runs in a process of its own; moto's access control is a setting of the moto module,
+    so turning it on here would turn it on for every moto in this process (the private S3 of
+    ``lambdapack estimate`` included)."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -157,7 +157,9 @@ def test_an_asynchronous_invoke_is_accepted_at_once_and_a_missing_function_is_no
     )
     assert answer["StatusCode"] == 202
     assert local.wait_idle(60) and local.dispatcher.stats.invocations == 1
-    timing = json.loads(local.client("s3").get_object(Bucket="photos", Key="timing/a.png")["Body"].read())
+    timing = json.loads(
+        local.client("s3").get_object(Bucket="photos", Key="results/timing/a.png")["Body"].read()
+    )
     assert timing["end"] > timing["start"]
     with pytest.raises(ClientError, match="ResourceNotFound"):
         lam.invoke(FunctionName="gone", InvocationType="Event", Payload=b"{}")

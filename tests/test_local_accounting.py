@@ -28,7 +28,7 @@ from lambdapack.local.localaws import LocalAWS
 
 from .conftest import SAMPLE
 from .test_local_aws import FAILING, SLOW, function_zip
-from .test_local_cli import cli, start_local
+from .test_local_cli import EXPORTS, cli, start_local
 
 pytestmark = pytest.mark.functional
 
@@ -282,8 +282,8 @@ def test_sigterm_in_the_middle_of_200_images_leaves_each_classified_or_recorded(
             service,
             endpoint_url=endpoint,
             region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=EXPORTS[endpoint]["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=EXPORTS[endpoint]["AWS_SECRET_ACCESS_KEY"],
         )
         sqs = client("sqs")
         url = sqs.create_queue(QueueName="lambdapack-digits-failures")["QueueUrl"]
@@ -397,8 +397,8 @@ def test_after_a_sigkill_the_next_local_removes_what_the_last_one_left(cache_dir
             "s3",
             endpoint_url=endpoint,
             region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=EXPORTS[endpoint]["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=EXPORTS[endpoint]["AWS_SECRET_ACCESS_KEY"],
         )
         s3.put_object(Bucket="photos", Key="incoming/1.png", Body=b"x")
         deadline = time.monotonic() + 60

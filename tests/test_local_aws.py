@@ -20,6 +20,7 @@ import pytest
 
 from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.owner import role_name
 from lambdapack.aws.wire import WireSettings, wire
 from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
 from lambdapack.local import motoseam
@@ -37,7 +38,7 @@ def handler(event, context):
     record = event["Records"][0]
     start = time.time()
     time.sleep(0.4)
-    key = "timing/" + unquote_plus(record["s3"]["object"]["key"])
+    key = "results/timing/" + unquote_plus(record["s3"]["object"]["key"])  # where its role may write
     s3.put_object(Bucket=record["s3"]["bucket"]["name"], Key=key,
                   Body=json.dumps({"start": start, "end": time.time()}))
     return {"ok": True}
@@ -107,27 +108,37 @@ def test_moto_keeps_connections_alive(local):
     import http.client
     from urllib.parse import urlsplit
 
-    s3 = local.client("s3")
-    url = lambda method, key: urlsplit(  # noqa: E731
-        s3.generate_presigned_url(method, Params={"Bucket": "photos", "Key": key})
-    )
-    put, get, chunked = url("put_object", "a.bin"), url("get_object", "a.bin"), url("put_object", "c.bin")
+    endpoint = urlsplit(local.endpoint)
     body = os.urandom(70_000)
-    connection = http.client.HTTPConnection(put.hostname, put.port, timeout=30)
-    connection.request("PUT", f"{put.path}?{put.query}", body=body)
+    connection = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=30)
+    connection.request("PUT", "/photos/a.bin", body=body, headers=signed_s3(local, "PUT", "a.bin", body))
     stored = connection.getresponse()
     stored.read()
     assert stored.status == 200 and stored.getheader("Connection") is None
     first_socket = connection.sock
-    connection.request("GET", f"{get.path}?{get.query}")
+    connection.request("GET", "/photos/a.bin", headers=signed_s3(local, "GET", "a.bin"))
     read_back = connection.getresponse()
     assert read_back.status == 200 and read_back.read() == body
     assert connection.sock is first_socket  # one TCP connection for both
-    connection.request("PUT", f"{chunked.path}?{chunked.query}", body=iter([b"c" * 100]), encode_chunked=True)
+    headers = signed_s3(local, "PUT", "c.bin")
+    connection.request("PUT", "/photos/c.bin", body=iter([b"c" * 100]), headers=headers, encode_chunked=True)
     answer = connection.getresponse()
     answer.read()
     assert answer.getheader("Connection") == "close"
     connection.close()
+
+
+def signed_s3(local, method: str, key: str, body: bytes = b"") -> dict[str, str]:
+    """Headers of an S3 request signed with the local AWS's administrator keys (its access
+    control answers nothing else)."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method, f"{local.endpoint}/photos/{key}", data=body)
+    keys = Credentials(local.credentials["AWS_ACCESS_KEY_ID"], local.credentials["AWS_SECRET_ACCESS_KEY"])
+    S3SigV4Auth(keys, "s3", "us-east-1").add_auth(request)
+    return dict(request.headers)
 
 
 @contextlib.contextmanager
@@ -275,7 +286,7 @@ def test_concurrency_is_bounded_by_n(local, tmp_path):
         s3.put_object(Bucket="photos", Key=f"incoming/{number}.png", Body=b"x")
     assert local.wait_idle(60)
     spans = [
-        json.loads(s3.get_object(Bucket="photos", Key=f"timing/incoming/{n}.png")["Body"].read())
+        json.loads(s3.get_object(Bucket="photos", Key=f"results/timing/incoming/{n}.png")["Body"].read())
         for n in range(6)
     ]
     # the most invocations that ran at the same moment, as the functions saw it
@@ -319,7 +330,7 @@ def test_a_retry_runs_what_the_alias_points_at_when_it_retries(cache_dir, tmp_pa
         assert local.wait_idle(60)
         records = local.dispatcher.stats.records
         assert [(r.attempt, r.ok) for r in records] == [(0, False), (1, True)]
-        assert s3.get_object(Bucket="photos", Key="timing/incoming/a.png")["Body"].read()
+        assert s3.get_object(Bucket="photos", Key="results/timing/incoming/a.png")["Body"].read()
 
 
 CHAIN = """
@@ -337,6 +348,12 @@ def test_wait_idle_waits_for_what_a_functions_own_writes_start(local, tmp_path):
     """A writes under another wired prefix, which invokes B: after one upload, wait_idle
     returns only when both ran (B's notice may still be in moto's pipe when A is done)."""
     deploy_and_wire(function_zip(tmp_path / "a.zip", CHAIN), "first")
+    chained = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::photos/chained/*"}
+    local.client("iam").put_role_policy(  # beyond what deploy grants: IAM is enforced
+        RoleName=role_name("first"),
+        PolicyName="chain",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [chained]}),
+    )
     deploy_and_wire(function_zip(tmp_path / "b.zip", SLOW), "second", prefix="chained/")
     local.client("s3").put_object(Bucket="photos", Key="incoming/1.png", Body=b"x")
     assert local.wait_idle(60)

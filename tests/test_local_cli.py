@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import boto3
+import botocore.exceptions
 import pytest
 
 from .conftest import ROOT, SAMPLE
@@ -18,8 +19,12 @@ from .conftest import ROOT, SAMPLE
 pytestmark = pytest.mark.functional
 
 
+EXPORTS: dict[str, dict[str, str]] = {}  # endpoint -> the exports it printed (its administrator's keys)
+
+
 def start_local(cache_dir, *args: str) -> tuple[subprocess.Popen, str]:
-    """``lambdapack local ARGS`` in its own process, once it says where it serves."""
+    """``lambdapack local ARGS`` in its own process, once it says where it serves and has
+    printed its exports (kept in EXPORTS)."""
     env = dict(os.environ, LAMBDAPACK_CACHE=str(cache_dir), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "lambdapack", "local", *args],
@@ -35,8 +40,13 @@ def start_local(cache_dir, *args: str) -> tuple[subprocess.Popen, str]:
         output.append(line)
         if line.startswith("local AWS endpoint:"):
             endpoint = line.split()[3]
+        elif endpoint and line.strip().startswith("export "):
+            key, _, value = line.strip().removeprefix("export ").partition("=")
+            EXPORTS.setdefault(endpoint, {})[key] = value
+        elif endpoint:
             break
     assert endpoint and endpoint.startswith("http://127.0.0.1:"), f"lambdapack local did not start: {output}"
+    assert EXPORTS[endpoint]["AWS_ENDPOINT_URL"] == endpoint
     return proc, endpoint
 
 
@@ -49,13 +59,14 @@ def local_endpoint(cache_dir):
         proc.wait()
 
 
-def s3_at(endpoint: str):
+def s3_at(endpoint: str, key_id: str | None = None, secret: str | None = None):
+    """An S3 client with the keys ``lambdapack local`` printed (or the ones given)."""
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=key_id or EXPORTS[endpoint]["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=secret or EXPORTS[endpoint]["AWS_SECRET_ACCESS_KEY"],
     )
 
 
@@ -90,14 +101,7 @@ def test_local_refuses_a_bad_bucket_name_before_it_starts(cache_dir):
 
 
 def cli(endpoint: str, *args: str) -> subprocess.CompletedProcess:
-    env = dict(
-        os.environ,
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1",
-        COLUMNS="160",
-    )
+    env = dict(os.environ, **EXPORTS[endpoint], COLUMNS="160")  # the exports, pasted
     env.pop("AWS_DEFAULT_REGION", None)
     return subprocess.run(
         [sys.executable, "-m", "lambdapack", *args], capture_output=True, text=True, env=env, cwd=ROOT
@@ -108,6 +112,9 @@ def test_local_serves_an_endpoint_that_upload_and_results_use_then_stops_cleanly
     proc, endpoint = local_endpoint
     s3 = s3_at(endpoint)
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["photos"]  # made by --bucket
+    with pytest.raises(botocore.exceptions.ClientError) as refused:  # IAM enforced: any other key
+        s3_at(endpoint, "testing", "testing").list_buckets()
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
     uploaded = cli(endpoint, "upload", str(SAMPLE / "samples"), "s3://photos/incoming")
     assert uploaded.returncode == 0, uploaded.stderr

@@ -528,6 +528,44 @@ def backfill_command(location, function, alias, batch, rate, dry_run, profile, r
     )
 
 
+@click.command("policy")
+@click.option("--function", "function", help="Lambda function name.")
+@click.option("--bucket", help="The input bucket (wire and unwire change its notifications).")
+@click.option("--code-bucket", help="The bucket deploy uploads code to (lambdapack/FUNCTION/ only).")
+@click.option(
+    "--role", help="An existing execution role's ARN (deploy --role): no role is created or deleted."
+)
+@click.option("--account", default="*", show_default=True, help="The AWS account ID in every ARN.")
+@click.option("--region", default="*", show_default=True, help="The region in every ARN.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the policy document, as JSON.")
+def policy_command(function, bucket, code_bucket, role, account, region, as_json) -> None:
+    """Print the least IAM policy a person needs to run deploy, wire, unwire, logs and destroy
+    for FUNCTION: every resource named after it, iam:PassRole only for its role, to Lambda."""
+    from ..aws.policy import PolicyTarget, person_policy
+    from ..aws.settings import load_settings, pick
+
+    file = load_settings()
+    target = PolicyTarget(
+        function=required(pick(function, file, "function"), "--function"),
+        bucket=required(pick(bucket, file, "bucket"), "--bucket"),
+        code_bucket=pick(code_bucket, file, "code_bucket"),
+        role=pick(role, file, "role"),
+        account=account,
+        region=region,
+    )
+    document = person_policy(target)
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    err.print(
+        f"IAM policy to deploy, wire, unwire, read the logs of and destroy {target.function}:",
+        markup=False,
+        highlight=False,
+    )
+    click.echo(json.dumps(document, indent=2))
+    err.print("Attach it to whoever runs lambdapack: aws iam put-user-policy --policy-document file://…")
+
+
 COMMANDS = (
     deploy_command,
     wire_command,
@@ -537,4 +575,5 @@ COMMANDS = (
     status_command,
     redrive_command,
     backfill_command,
+    policy_command,
 )

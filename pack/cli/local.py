@@ -169,7 +169,11 @@ def local_command(port, concurrency, buckets, retry_delays, verbose) -> None:
         say(out, f"local AWS endpoint: {local.endpoint} — in another shell:")
         for key, value in local.client_environment().items():
             say(out, f"  export {key}={value}")
-        say(out, "then lambdapack deploy / wire / upload work against it. Ctrl-C stops.")
+        say(
+            out,
+            "then lambdapack deploy / wire / upload work against it (IAM is enforced: other keys "
+            "are refused; the keys are new at each start). Ctrl-C stops.",
+        )
         while not stop.wait(0.5):
             pass
         say(out, "stopping: no new invocations; what is left is recorded as failed (EndpointStopped)")

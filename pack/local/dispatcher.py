@@ -48,7 +48,7 @@ from .failures import (
     invocation_record,
     reason,
 )
-from .sandbox import FunctionSpec, Result, Sandbox
+from .sandbox import Credentials, FunctionSpec, Result, Sandbox
 
 # Where a function runs: (runtime folders, the container's Python or None for this process's).
 Runtimes = Callable[[FunctionSpec], tuple[list[Path], TargetPython | None]]
@@ -107,6 +107,7 @@ def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
             spec.memory,
             spec.timeout,
             sorted(spec.environment.items()),
+            spec.role,
             code_sha256,
         ]
     )
@@ -127,6 +128,7 @@ class Dispatcher:
         policy: Callable[[str], AsyncConfig] | None = None,
         deliver: Callable[[str, dict], str] | None = None,
         clock: Callable[[], float] = time.time,
+        credentials: Credentials | None = None,  # the execution role's keys for each new process
     ) -> None:
         self.resolver = resolver
         self.runtimes = runtimes
@@ -139,6 +141,7 @@ class Dispatcher:
         self.policy = policy or (lambda _arn: AsyncConfig())
         self.deliver = deliver  # (destination ARN, record) -> where it went; raises when it could not
         self.clock = clock
+        self.credentials = credentials
         self.stats = Stats()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # pending went down
@@ -414,7 +417,7 @@ class Dispatcher:
             sandbox = idle.pop() if idle else None
             if sandbox is None:
                 workdir = self.workdir / f"{spec.name}-{len(self._all)}"
-                sandbox = Sandbox(spec, paths, workdir, self.extra_env, python)
+                sandbox = Sandbox(spec, paths, workdir, self.extra_env, python, self.credentials)
                 self._all.append(sandbox)
         for old_sandbox in stale:
             old_sandbox.stop()

@@ -13,6 +13,12 @@ The function's asynchronous invocation config (PutFunctionEventInvokeConfig, for
 version or alias the ARN names) comes with each notice: its retry attempts and maximum
 event age apply, and a failed invocation's record goes to its on-failure destination
 (an SQS queue, SNS topic, S3 bucket or function of this endpoint), as on Lambda.
+
+IAM is enforced (``motoprocess``): every request must be signed by a key moto
+knows. Each start makes an administrator with fresh keys (``credentials``,
+printed by ``client_environment``); a function runs with its execution role's
+temporary keys, assumed through moto's STS as the Lambda service assumes them
+(``_role_credentials``), so what its role does not allow fails here as on AWS.
 """
 
 from __future__ import annotations
@@ -44,10 +50,11 @@ from .dispatcher import Dispatcher
 from .failures import AsyncConfig, event_keys
 from .lambda_runtime import LocalRuntimes
 from .motoprocess import code_name
-from .sandbox import FunctionSpec
+from .sandbox import CREDENTIALS_MARGIN_S, FunctionSpec
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 REGION = "us-east-1"
+ROLE_CREDENTIALS_S = 3600  # how long a role's temporary keys last (STS AssumeRole's default)
+ROLE_REFRESH_S = 900  # new keys for new environments once the cached ones have less left
 START_TIMEOUT_S = 60
 REQUEST_TIMEOUT_S = 30  # moto's process answers at once; longer means it is stuck
 
@@ -61,6 +68,11 @@ def _stderr_or_devnull():
     return sys.stderr
 
 
+class ExecutionRoleRefused(RuntimeError):
+    """Lambda cannot assume the function's role (missing, or not trusting lambda.amazonaws.com):
+    the invocation fails, as Lambda's does."""
+
+
 class LocalAWS:
     def __init__(
         self,
@@ -71,6 +83,7 @@ class LocalAWS:
         workdir: Path | None = None,
         log: Callable[[str], None] | None = None,
         verbose: bool = False,
+        role_credentials_s: int = ROLE_CREDENTIALS_S,
     ) -> None:
         self.cache_dir = cache_dir
         self.port = port
@@ -101,6 +114,10 @@ class LocalAWS:
         self._stopped = False
         self._log_queue: queue.Queue[dict | None] = queue.Queue()  # written by a thread of its own
         self._log_writer: threading.Thread | None = None
+        self._admin: tuple[str, str] | None = None  # this start's administrator keys
+        self.role_credentials_s = role_credentials_s
+        self._roles_lock = threading.Lock()
+        self._roles: dict[str, tuple[dict[str, str], float]] = {}  # role ARN -> its keys, their expiry
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -140,10 +157,12 @@ class LocalAWS:
                 stdout=_stderr_or_devnull(),  # moto prints now and then; the command's output stays clean
                 pass_fds=(write_fd,),
                 text=True,
+                env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},  # IAM checked from the first request
             )
         finally:
             os.close(write_fd)
-        self._bound_port = self._first_notice()["ready"]
+        ready = self._first_notice()
+        self._bound_port, self._admin = ready["ready"], tuple(ready["admin"])
         runtimes = LocalRuntimes(self.cache_dir)
         self.dispatcher = Dispatcher(
             self._resolve,
@@ -151,11 +170,12 @@ class LocalAWS:
             self.workdir / "sandboxes",
             self.concurrency,
             self.retry_delays,
-            extra_env={"AWS_ENDPOINT_URL": self.endpoint, **CREDENTIALS},
+            extra_env={"AWS_ENDPOINT_URL": self.endpoint},
             log=self.log,
             on_result=self._write_logs,
             policy=lambda arn: self._async.get(arn) or AsyncConfig(),
             deliver=self._deliver,
+            credentials=self._role_credentials,
         )
         self._reader = threading.Thread(target=self._read_notices, name="moto-notices", daemon=True)
         self._reader.start()
@@ -290,11 +310,17 @@ class LocalAWS:
         assert self._bound_port is not None, "start() first"
         return f"http://127.0.0.1:{self._bound_port}"
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        """This start's administrator keys (any other key is refused)."""
+        assert self._admin is not None, "start() first"
+        return {"AWS_ACCESS_KEY_ID": self._admin[0], "AWS_SECRET_ACCESS_KEY": self._admin[1]}
+
     def client_environment(self) -> dict[str, str]:
-        """What a shell (or boto3) needs to talk to this endpoint."""
+        """What a shell (or boto3) needs to talk to this endpoint, as its administrator."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
-            **CREDENTIALS,
+            **self.credentials,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
         }
@@ -307,8 +333,8 @@ class LocalAWS:
                     service,
                     endpoint_url=self.endpoint,
                     region_name=region,
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",
+                    aws_access_key_id=self.credentials["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=self.credentials["AWS_SECRET_ACCESS_KEY"],
                 )
             return self._clients[(service, region)]
 
@@ -344,6 +370,38 @@ class LocalAWS:
             self._log_queue.task_done()
         self._log_queue.task_done()
 
+    # --- the function's identity -----------------------------------------------------
+
+    def _role_credentials(self, spec: FunctionSpec) -> tuple[dict[str, str], float]:
+        """The execution role's temporary keys for a new process of ``spec``, as Lambda passes
+        them (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), and their expiry.
+        Assumed through moto's STS once per role and again when less than ROLE_REFRESH_S (or
+        half their life) would be left past the function's timeout; a role that is missing or
+        does not trust Lambda fails the invocation."""
+        with self._roles_lock:
+            cached = self._roles.get(spec.role)
+            # reused while a new environment could still run a while on them before it must
+            # restart (the sandbox restarts one whose keys end within its timeout + a margin)
+            needed_s = spec.timeout + CREDENTIALS_MARGIN_S + min(ROLE_REFRESH_S, self.role_credentials_s / 2)
+            if cached is not None and cached[1] - time.time() > needed_s:
+                return cached
+            reply = self._request(
+                {"assume": spec.role, "session": spec.name, "duration": self.role_credentials_s}
+            )
+            if reply["reply"] != "credentials":
+                raise ExecutionRoleRefused(reply["error"])
+            keys = reply["credentials"]
+            found = (
+                {
+                    "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
+                    "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
+                    "AWS_SESSION_TOKEN": keys["SessionToken"],
+                },
+                float(keys["Expiration"]),
+            )
+            self._roles[spec.role] = found
+            return found
+
     # --- the deployed function -------------------------------------------------------
 
     def _resolve(self, function_arn: str, attempt: int = 0) -> tuple[FunctionSpec, str]:
@@ -371,6 +429,7 @@ class LocalAWS:
             version=config.get("Version", "$LATEST"),
             ephemeral_mb=(config.get("EphemeralStorage") or {}).get("Size", 512),
             architecture=(config.get("Architectures") or ["x86_64"])[0],
+            role=config.get("Role", ""),
         )
         return spec, code_sha256
 

@@ -23,8 +23,16 @@ one JSON object per line:
   when the local AWS reads the answer, it has queued every invocation that an S3
   request answered before it asked), ``{"function": ARN}``, answered ``{"reply":
   "function", "configuration": ..., "code": PATH, "invoke_config": ...}`` (what the ARN runs now: for a
-  retry), and ``{"logs": [account, region, group, stream, events]}``, answered
-  ``{"reply": "ok"}``; either of the last two may be answered with an error.
+  retry), ``{"logs": [account, region, group, stream, events]}``, answered
+  ``{"reply": "ok"}``, and ``{"assume": ROLE ARN, "session": NAME, "duration": S}``,
+  answered ``{"reply": "credentials", "credentials": ...}`` (the execution role's
+  temporary keys, as Lambda gets them) or ``{"reply": "refused", "error": ...}``
+  (the role is missing or does not trust Lambda); any but the barrier may be
+  answered with an error.
+
+moto's IAM access control is on from the first request: the local AWS starts
+this process with ``INITIAL_NO_AUTH_ACTION_COUNT=0`` in its environment
+(``motoseam.enforce_iam`` refuses to serve without it).
 
 Standard input closing (the local AWS stopped or died) ends this process.
 Standard output is not used: moto prints there now and then.
@@ -103,11 +111,13 @@ def main() -> None:
     motoseam.keep_event_invoke_configs()
     motoseam.keep_snapstart()
     motoseam.keep_version_numbers()
+    motoseam.enforce_iam()
+    admin = motoseam.create_admin()
     motoseam.watch_code(stored)
     motoseam.watch_deletes(lambda name: notices.send({"deleted": name}))
     server = motoseam.make_server("127.0.0.1", int(port))
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
-    notices.send({"ready": server.server_address[1]})
+    notices.send({"ready": server.server_address[1], "admin": list(admin)})
     for line in sys.stdin:
         request = json.loads(line)
         number = request.get("id")
@@ -115,7 +125,16 @@ def main() -> None:
             notices.send({"reply": "synced", "id": number})
             continue
         try:
-            if "function" in request:  # what the ARN runs now (a retry, as Lambda's)
+            if "assume" in request:  # the execution role's keys, as the Lambda service assumes it
+                try:
+                    credentials = motoseam.assume_for_lambda(
+                        request["assume"], request["session"], request["duration"]
+                    )
+                except motoseam.RoleRefused as refused:
+                    notices.send({"reply": "refused", "id": number, "error": str(refused)})
+                    continue
+                notices.send({"reply": "credentials", "id": number, "credentials": credentials})
+            elif "function" in request:  # what the ARN runs now (a retry, as Lambda's)
                 deployed = deployed_function(request["function"], code_dir)
                 notices.send({"reply": "function", "id": number, **deployed})
             else:

@@ -20,19 +20,60 @@ and a second put is appended while get keeps answering the first), and
 threaded server with the host -> service lookup cached (moto works it out per
 request by listing its package folder: a quarter of its time per request) and
 connections kept alive (werkzeug closes each after one request).
-Tests pin all of them (tests/test_local_aws.py). All of this runs in moto's
-own process (``motoprocess``).
+``enforce_iam`` makes moto's IAM access control (on from the first request:
+``INITIAL_NO_AUTH_ACTION_COUNT=0`` in this process's environment) usable for
+what lambdapack does: moto signs a GET or DELETE with an empty body as if its
+parsed parameters were the body (every Lambda read fails with
+SignatureDoesNotMatch), and checks Lambda and CloudWatch Logs actions against
+the resource ``*`` (a policy scoped to one function or log group allows none of
+them), nor IAM or SQS actions on a role or queue that does not exist yet
+(CreateRole, CreateQueue); here they are checked against the function's, the
+log group's, the role's or the queue's ARN.
+HeadBucket and the bucket-encryption calls are checked as the IAM actions AWS
+checks (``S3_ACTIONS``), DeleteObjects per key.
+``create_admin`` makes the administrator whose keys the local AWS hands out,
+``assume_for_lambda`` the execution role's temporary credentials (as the
+Lambda service assumes it: only a role that trusts lambda.amazonaws.com).
+``make_server`` refuses moto's own ``/moto-api/`` (which resets the access
+control or dumps every key) and any request that is not signed in its
+Authorization header (``signed_only``).
+Tests pin all of them (tests/test_local_aws.py, tests/test_local_iam.py). All
+of this runs in moto's own process (``motoprocess``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import json
+import re
 from collections.abc import Callable
 from urllib.parse import unquote
 
 SEAM = "_invoke_awslambda"
+ACCOUNT = "123456789012"  # moto's default account: every ARN the local AWS hands out has it
+PARTITION = "aws"
+ADMIN = "lambdapack-admin"
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+LAMBDA_SERVICE = "lambda.amazonaws.com"
+CANNOT_ASSUME = "The role defined for the function cannot be assumed by Lambda"  # Lambda's own words
+LAMBDA_PATH = re.compile(r"/[0-9-]+/functions/([^/]+)(?:/aliases/([^/]+))?")
+TAGS_PATH = re.compile(r"/[0-9-]+/tags/(arn:.+)")
+# JSON services (signing name -> the code of their AccessDenied error)
+JSON_DENIED = {
+    "lambda": "AccessDeniedException",
+    "logs": "AccessDeniedException",
+    "kms": "AccessDeniedException",
+}
+JSON_DENIED["sqs"] = "AccessDenied"
+# S3 requests moto checks as another action than AWS does: (method, query, IAM action)
+S3_ACTIONS = (
+    ("HEAD", "DEFAULT", "ListBucket"),  # HeadBucket (moto: s3:HeadBucket, which IAM has not)
+    ("GET", "encryption", "GetEncryptionConfiguration"),  # moto: s3:ListBucket
+    ("PUT", "encryption", "PutEncryptionConfiguration"),  # moto: s3:CreateBucket
+    ("DELETE", "encryption", "PutEncryptionConfiguration"),  # moto: s3:DeleteBucket
+)
 
 
 class SeamError(RuntimeError):
@@ -309,6 +350,219 @@ def write_log_events(account_id: str, region: str, group: str, stream: str, even
     backend.put_log_events(group, stream, events)
 
 
+def enforce_iam() -> None:
+    """moto's IAM access control, made to check what AWS checks for lambdapack's calls. Needs
+    ``INITIAL_NO_AUTH_ACTION_COUNT=0`` in the environment before moto is imported (moto reads
+    it once, in moto.settings); refuses to run without it."""
+    from moto import settings
+    from moto.awslambda.responses import LambdaResponse
+    from moto.core.exceptions import JsonRESTError
+    from moto.iam import access_control
+    from moto.iam.responses import IamResponse
+    from moto.logs.responses import LogsResponse
+    from moto.s3 import responses as s3_responses
+    from moto.sqs.responses import SQSResponse
+
+    if settings.INITIAL_NO_AUTH_ACTION_COUNT != 0:
+        raise SeamError("moto's IAM access control is off: INITIAL_NO_AUTH_ACTION_COUNT=0 must be set first")
+    if not hasattr(access_control.IAMRequestBase, "_create_aws_request"):
+        raise SeamError("this moto's IAM access control is not the one lambdapack knows (moto 5.2.x)")
+
+    def signed_request(self):
+        """The request as the client signed it: a GET, HEAD or DELETE without a body is signed
+        with an empty one (moto used its parsed parameters instead, so no GET or DELETE of
+        Lambda could pass); a form POST keeps moto's parameters (werkzeug has read its body)."""
+        from botocore.awsrequest import AWSRequest
+
+        signed = self._get_string_between("SignedHeaders=", ",", self._headers["Authorization"]).split(";")
+        headers = self._create_headers_for_aws_request(signed, self._headers)
+        body = self._body or (b"" if self._method in ("GET", "HEAD", "DELETE") else self._data)
+        request = AWSRequest(method=self._method, url=self._path, data=body, headers=headers)
+        request.context["timestamp"] = headers["X-Amz-Date"]
+        return request
+
+    access_control.IAMRequestBase._create_aws_request = signed_request
+    xml_denied = access_control.IAMRequest._raise_access_denied
+
+    def access_denied(self) -> None:
+        """AccessDenied in the service's own protocol: moto answered JSON services in XML,
+        which their clients read as an error coded "403" with the XML as its message."""
+        if self._service not in JSON_DENIED:
+            return xml_denied(self)
+        message = f"User: {self._access_key.arn} is not authorized to perform: {self._action}"
+        error = JsonRESTError(JSON_DENIED[self._service], message)
+        error.code = 403
+        raise error
+
+    access_control.IAMRequest._raise_access_denied = access_denied
+    for method, query, action in S3_ACTIONS:
+        s3_responses.ACTION_MAP["BUCKET"][method][query] = action
+    s3_responses.S3Response._bucket_response_post = _delete_objects_per_key(
+        s3_responses.S3Response._bucket_response_post
+    )
+    LambdaResponse._determine_resource = _lambda_resource
+    IamResponse._resolve_resource_arn = _role_resource
+    SQSResponse._determine_resource = _queue_resource
+    LogsResponse._determine_resource = _logs_resource
+
+
+def _lambda_resource(self) -> str:
+    """The ARN a Lambda action is on: the function (with its alias or version when the request
+    names one; CreateFunction's from its body), a tagged resource's ARN, or ``*``
+    (ListFunctions)."""
+    path = unquote(self.path.split("?")[0])
+    tagged = TAGS_PATH.match(path)
+    if tagged:
+        return tagged.group(1)
+    named = LAMBDA_PATH.match(path)
+    if named:
+        name, qualifier = named.group(1), named.group(2)
+    else:  # CreateFunction names its function in its body
+        try:
+            name, qualifier = json.loads(self.body or "{}").get("FunctionName"), None
+        except (ValueError, AttributeError):
+            name = None
+        if not isinstance(name, str) or not name:
+            return "*"
+    if name.startswith("arn:"):
+        parts = name.split(":")
+        name, qualifier = parts[6], qualifier or (parts[7] if len(parts) > 7 else None)
+    qualifier = qualifier or (self.querystring.get("Qualifier") or [None])[0]
+    arn = f"arn:{PARTITION}:lambda:{self.region}:{self.current_account}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def _delete_objects_per_key(post):
+    """DeleteObjects checked as AWS checks it: s3:DeleteObject on each key (moto checked it on
+    the bucket, so a policy scoped to a folder could delete nothing). When a key is denied,
+    none is deleted and each is answered AccessDenied (AWS would delete the others)."""
+    import xmltodict
+    from moto.s3.exceptions import BucketAccessDeniedError, S3AccessDeniedError
+
+    @functools.wraps(post)
+    def checked(self, request, bucket_name: str):
+        self.path = self._get_path(request)
+        if not request.headers.get("Content-Length") or not self.is_delete_keys():
+            return post(self, request, bucket_name)
+        objects = xmltodict.parse(self.body).get("Delete", {}).get("Object", [])
+        objects = objects if isinstance(objects, list) else [objects]
+        self.data["Action"] = "DeleteObject"
+        allowed = True
+        for item in objects:
+            try:
+                self._authenticate_and_authorize_s3_action(bucket_name=bucket_name, key_name=item["Key"])
+            except (BucketAccessDeniedError, S3AccessDeniedError):
+                allowed = False
+        return self._bucket_response_delete_keys(bucket_name, authenticated=allowed)
+
+    return checked
+
+
+def _role_resource(self, role_name: str) -> str:
+    """The role an IAM action is on: its ARN, also when it does not exist yet (CreateRole, or
+    GetRole before it; moto checked those against ``*``)."""
+    try:
+        return self.backend.get_role(role_name).arn
+    except Exception:
+        return f"arn:{PARTITION}:iam::{self.current_account}:role/{role_name}"
+
+
+def _queue_resource(self) -> str:
+    """The queue an SQS action is on: its ARN, also when it does not exist yet (CreateQueue,
+    GetQueueUrl; moto checked those against ``*``), or ``*`` (ListQueues)."""
+    name = self._get_param("QueueName") or self._get_queue_name()
+    if not name:
+        return "*"
+    try:
+        return self.sqs_backend.get_queue(name).queue_arn
+    except Exception:
+        return f"arn:{PARTITION}:sqs:{self.region}:{self.current_account}:{name}"
+
+
+def _logs_resource(self) -> str:
+    """The log group a CloudWatch Logs action is on (``log-group:NAME``), or ``*``."""
+    try:
+        body = json.loads(self.body or "{}")
+    except ValueError:
+        return "*"
+    group = body.get("logGroupName") or body.get("logGroupIdentifier")
+    if not isinstance(group, str) or not group:
+        return "*"
+    if group.startswith("arn:"):
+        return group
+    return f"arn:{PARTITION}:logs:{self.region}:{self.current_account}:log-group:{group}"
+
+
+def create_admin() -> tuple[str, str]:
+    """An IAM user allowed everything, with a fresh access key: (key id, secret). Made in
+    moto's backend, not by a request, so no request is ever let through unchecked."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[ACCOUNT][PARTITION]
+    if ADMIN not in backend.users:
+        backend.create_user("us-east-1", ADMIN)
+        backend.put_user_policy(ADMIN, "lambdapack-admin", json.dumps(ADMIN_POLICY))
+    key = backend.create_access_key(ADMIN)
+    return key.access_key_id, key.secret_access_key
+
+
+class RoleRefused(Exception):
+    """The execution role cannot be assumed by Lambda (missing, or not trusting it)."""
+
+
+def assume_for_lambda(role_arn: str, session: str, duration_s: int) -> dict:
+    """The role's temporary credentials as Lambda gets them (AccessKeyId, SecretAccessKey,
+    SessionToken, Expiration as an ISO time): the role must exist and trust
+    lambda.amazonaws.com with sts:AssumeRole (the Lambda service, not any user, assumes it)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    parts = role_arn.split(":")
+    if len(parts) < 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+        raise RoleRefused(f"{role_arn} is not a role ARN")
+    account = parts[4]
+    try:
+        role = iam_backends[account][PARTITION].get_role_by_arn(role_arn)
+    except Exception:
+        raise RoleRefused(f"{CANNOT_ASSUME}: {role_arn} does not exist") from None
+    if not _trusts_lambda(json.loads(role.assume_role_policy_document), IAMPolicy, PermissionResult):
+        raise RoleRefused(f"{CANNOT_ASSUME}: {role_arn} does not trust {LAMBDA_SERVICE}")
+    assumed = sts_backends[account][PARTITION].assume_role(
+        region_name="us-east-1",
+        role_session_name=session[:64],
+        role_arn=role_arn,
+        policy="",
+        duration=duration_s,
+        external_id="",
+    )
+    return {
+        "AccessKeyId": assumed.access_key_id,
+        "SecretAccessKey": assumed.secret_access_key,
+        "SessionToken": assumed.session_token,
+        "Expiration": assumed.expiration.replace(tzinfo=datetime.timezone.utc).timestamp(),  # moto's is UTC
+    }
+
+
+def _trusts_lambda(document: dict, policy_class, results) -> bool:
+    """An Allow of sts:AssumeRole to the service principal lambda.amazonaws.com, and no Deny."""
+    statements = document.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+    allowed = False
+    for statement in statements:
+        services = (statement.get("Principal") or {}) if isinstance(statement.get("Principal"), dict) else {}
+        service = services.get("Service", [])
+        if LAMBDA_SERVICE not in ([service] if isinstance(service, str) else service):
+            continue
+        without_principal = {key: value for key, value in statement.items() if key != "Principal"}
+        one = {"Version": "2012-10-17", "Statement": [without_principal]}
+        result = policy_class(json.dumps(one)).is_action_permitted("sts:AssumeRole")
+        if result == results.DENIED and statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or result == results.PERMITTED
+    return allowed
+
+
 def dispatcher_app():
     """moto's WSGI application, remembering which service answers a host: the same host
     always maps to the same service, and moto works it out again on every request."""
@@ -324,8 +578,28 @@ def make_server(host: str, port: int):
     connections kept alive (``keep_alive_handler``)."""
     from werkzeug.serving import make_server as werkzeug_server
 
-    app = marking_failures(dispatcher_app())
+    app = marking_failures(signed_only(dispatcher_app()))
     return werkzeug_server(host, port, app, threaded=True, request_handler=keep_alive_handler())
+
+
+def signed_only(app):
+    """``app`` for signed requests only. moto's own API (``/moto-api/``) is refused: unsigned,
+    it resets moto's state and its access control and dumps every user's keys. So is a request
+    with no Authorization header (anonymous, or a presigned URL, whose signature is in its
+    query): moto's access control has no check for them and fails on them."""
+
+    def refuse(start_response, why: bytes):
+        start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(why)))])
+        return [why]
+
+    def guarded(environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return refuse(start_response, b"moto's API is off in the local AWS\n")
+        if not environ.get("HTTP_AUTHORIZATION"):
+            return refuse(start_response, b"AccessDenied: the local AWS answers signed requests only\n")
+        return app(environ, start_response)
+
+    return guarded
 
 
 FAILED = "lambdapack.failed"  # set in the request's environ when the application raised

@@ -42,6 +42,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class FunctionSpec:
     version: str = "$LATEST"
     ephemeral_mb: int = 512  # the size of /tmp
     architecture: str = "x86_64"
+    role: str = ""  # the execution role's ARN
 
     @property
     def arn(self) -> str:
@@ -105,6 +107,12 @@ class Result:
 TASK_IN_CONTAINER = "/var/task"
 RUNTIME_IN_CONTAINER = "/opt/lambdapack"
 LOG_IN_CONTAINER = "/var/log/lambdapack-function.log"
+CREDENTIALS_MARGIN_S = 60  # a warm environment restarts when its role's keys expire sooner (+ the timeout)
+
+# The execution role's temporary keys for a function: (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+# AWS_SESSION_TOKEN as variables, when they expire as a time.time()); raises when the role
+# cannot be assumed (the invocation fails).
+Credentials = Callable[[FunctionSpec], tuple[dict[str, str], float]]
 
 
 class _Container:
@@ -165,6 +173,7 @@ class Sandbox:
         workdir: Path,
         extra_env: dict[str, str] | None = None,
         python: TargetPython | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         spec.task_dir = spec.task_dir.resolve()
         self.spec = spec
@@ -182,6 +191,9 @@ class Sandbox:
         self.tmp_ready = False  # /tmp exists for this execution environment
         self.memory_killed = False  # the process went past its memory size (this machine's: see _over_memory)
         self.interrupted: str | None = None  # ended by the local AWS (why); never reused after
+        self.credentials = credentials
+        self._role_env: dict[str, str] = {}  # the role's keys this process started with
+        self._role_expires = float("inf")
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -216,10 +228,13 @@ class Sandbox:
         }
         env.update(self.extra_env)
         env.update(spec.environment)
+        env.update(self._role_env)  # reserved on Lambda: the function's own variables cannot set them
         return env
 
     def _start(self) -> None:
         self._reset()
+        if self.credentials is not None:  # first: a role that cannot be assumed starts nothing
+            self._role_env, self._role_expires = self.credentials(self.spec)
         if not self.tmp_ready:  # a new execution environment starts with an empty /tmp
             if self.tmp.exists():
                 shutil.rmtree(self.tmp)
@@ -372,6 +387,8 @@ class Sandbox:
             message = f"RequestId: {request_id} Error: {self.interrupted}"
             error = {"errorType": EXITED, "errorMessage": message}
             return Result(request_id, None, error, False, None, 0.0, None)
+        if self.alive() and self._role_expires - time.time() < self.spec.timeout + CREDENTIALS_MARGIN_S:
+            self._reset()  # its role's keys would expire during this invocation: a new environment
         cold = not self.alive()
         if cold:
             self._start()
