@@ -76,6 +76,12 @@ def person_policy(target: PolicyTarget) -> dict:
                 "lambda:GetFunctionEventInvokeConfig",
                 "lambda:TagResource",
                 "lambda:ListTags",
+                # destroy of an adopted function: its invoke config and tags go, it stays
+                "lambda:DeleteFunctionEventInvokeConfig",
+                "lambda:UntagResource",
+                # deploy: lambdapack's old versions pruned; a SnapStart version waited for
+                "lambda:ListVersionsByFunction",
+                "lambda:GetFunctionConfiguration",
             ],
             # the function, and its versions and aliases (ARN:QUALIFIER)
             "Resource": [function_arn, f"{function_arn}:*"],
