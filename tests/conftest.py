@@ -118,3 +118,19 @@ def aws(moto_endpoint, monkeypatch):
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values
+
+
+@pytest.fixture
+def local(cache_dir, monkeypatch, request):
+    """A LocalAWS (IAM enforced, retries 0.1 s apart) with this shell's variables pointing at
+    it and its buckets made: ``LOCAL_BUCKETS`` of the test's module (default photos).
+    Concurrency: the test's indirect parameter, else the module's ``LOCAL_CONCURRENCY`` (2)."""
+    from lambdapack.local.localaws import LocalAWS
+
+    concurrency = getattr(request, "param", getattr(request.module, "LOCAL_CONCURRENCY", 2))
+    with LocalAWS(cache_dir, concurrency=concurrency, retry_delays=(0.1, 0.1)) as aws:
+        for key, value in aws.client_environment().items():
+            monkeypatch.setenv(key, value)
+        for bucket in getattr(request.module, "LOCAL_BUCKETS", ("photos",)):
+            aws.client("s3").create_bucket(Bucket=bucket)
+        yield aws

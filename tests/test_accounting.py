@@ -15,22 +15,12 @@ from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, deploy
 from lambdapack.aws.owner import failure_queue_name
 from lambdapack.aws.wire import WireSettings, wire
-from lambdapack.local.localaws import LocalAWS
 
 from .conftest import SAMPLE, run_cli
 
 pytestmark = pytest.mark.functional
 
 IMAGES = sorted((SAMPLE / "heldout").glob("*.png"))
-
-
-@pytest.fixture
-def local(cache_dir, monkeypatch):
-    with LocalAWS(cache_dir, concurrency=2, retry_delays=(0.1, 0.1)) as aws:
-        for key, value in aws.client_environment().items():
-            monkeypatch.setenv(key, value)
-        aws.client("s3").create_bucket(Bucket="photos")
-        yield aws
 
 
 def status(local, location: str = "s3://photos/") -> dict:

@@ -50,13 +50,7 @@ def handler(event, context):
 """
 
 
-@pytest.fixture
-def local(cache_dir, monkeypatch):
-    with LocalAWS(cache_dir, concurrency=1, retry_delays=(0.1, 0.1)) as aws:
-        for key, value in aws.client_environment().items():
-            monkeypatch.setenv(key, value)
-        aws.client("s3").create_bucket(Bucket="photos")
-        yield aws
+LOCAL_CONCURRENCY = 1
 
 
 def deploy_with_destination(local, tmp_path, name: str, source: str, retries: int, **settings) -> str:

@@ -58,16 +58,6 @@ def function_zip(path, source: str):
     return path
 
 
-@pytest.fixture
-def local(cache_dir, monkeypatch, request):
-    concurrency = getattr(request, "param", 2)
-    with LocalAWS(cache_dir, concurrency=concurrency, retry_delays=(0.1, 0.1)) as aws:
-        for key, value in aws.client_environment().items():
-            monkeypatch.setenv(key, value)
-        aws.client("s3").create_bucket(Bucket="photos")
-        yield aws
-
-
 def deploy_and_wire(zip_path, name: str, prefix: str = "incoming/"):
     deploy(DeploySettings(zip_path, name, bucket="photos", prefix=prefix), AWSClient(), log=lambda _: None)
     wire(WireSettings(name, "photos", prefix=prefix), AWSClient())

@@ -32,13 +32,7 @@ TRUST_LAMBDA = {
 }
 
 
-@pytest.fixture
-def local(cache_dir, monkeypatch):
-    with LocalAWS(cache_dir, concurrency=1, retry_delays=(0.1, 0.1)) as aws:
-        for key, value in aws.client_environment().items():
-            monkeypatch.setenv(key, value)
-        aws.client("s3").create_bucket(Bucket="photos")
-        yield aws
+LOCAL_CONCURRENCY = 1
 
 
 def client_as(local, service: str, key_id: str, secret: str, token: str | None = None):

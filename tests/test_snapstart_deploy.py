@@ -14,7 +14,6 @@ from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, deploy, versions_to_delete
 from lambdapack.errors import DeployError
 from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
-from lambdapack.local.localaws import LocalAWS
 
 pytestmark = pytest.mark.functional
 
@@ -28,13 +27,7 @@ def handler_zip(path, runtime: str = "python3.13", revision: int = 0):
     return path
 
 
-@pytest.fixture
-def local(cache_dir, monkeypatch):
-    with LocalAWS(cache_dir, concurrency=1) as aws:
-        for key, value in aws.client_environment().items():
-            monkeypatch.setenv(key, value)
-        aws.client("s3").create_bucket(Bucket="photos")
-        yield aws
+LOCAL_CONCURRENCY = 1
 
 
 def settings(tmp_path, revision: int = 0, **extra) -> DeploySettings:

@@ -25,7 +25,6 @@ from lambdapack.aws.wire import WireSettings, wire
 from lambdapack.errors import DeployError, SizeLimitError
 from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
 from lambdapack.local.lambda_runtime import runtime_boto3, runtime_interface_client
-from lambdapack.local.localaws import LocalAWS
 from lambdapack.local.sandbox import FunctionSpec, Sandbox
 
 from .conftest import SAMPLE, pack_sample, run_cli
@@ -33,14 +32,7 @@ from .conftest import SAMPLE, pack_sample, run_cli
 pytestmark = pytest.mark.functional
 
 
-@pytest.fixture
-def local(cache_dir, monkeypatch):
-    with LocalAWS(cache_dir, concurrency=2, retry_delays=(0.1, 0.1)) as aws:
-        for key, value in aws.client_environment().items():
-            monkeypatch.setenv(key, value)
-        for bucket in ("photos", "code"):
-            aws.client("s3").create_bucket(Bucket=bucket)
-        yield aws
+LOCAL_BUCKETS = ("photos", "code")
 
 
 def test_the_plain_tensorflow_zip_is_refused_with_the_way_out(sample_model, cache_dir, tmp_path):

@@ -93,13 +93,8 @@ class DestroyRun:
 
 
 def plan(settings: DestroySettings) -> list[Call]:
-    for value, check in (
-        (settings.function, names.function_problem),
-        (settings.bucket, names.bucket_problem),
-        (settings.code_bucket, names.bucket_problem),
-    ):
-        if value and (problem := check(value)):
-            raise InputError(problem)
+    if problem := names.first_problem(settings.function, settings.bucket, settings.code_bucket):
+        raise InputError(problem)
     name = settings.function
     mark = f"{owner.TAG_KEY}={name}"
     calls = [

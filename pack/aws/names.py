@@ -52,3 +52,10 @@ def alias_problem(name: str) -> str | None:
     if not ALIAS_NAME.fullmatch(name):
         return f"{name!r} is not a Lambda alias name: 1 to 128 letters, digits, '-' or '_', not only digits"
     return None
+
+
+def first_problem(function: str | None = None, *buckets: str | None) -> str | None:
+    """What is wrong with the first of a function name and bucket names that AWS would
+    refuse (None where every name given is right; None values are skipped)."""
+    checks = [(function, function_problem), *((bucket, bucket_problem) for bucket in buckets)]
+    return next((problem for value, check in checks if value and (problem := check(value))), None)

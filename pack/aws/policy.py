@@ -39,13 +39,8 @@ class PolicyTarget:
 
 def person_policy(target: PolicyTarget) -> dict:
     """The identity policy document (JSON-ready); a name AWS would refuse is an InputError."""
-    for value, check in (
-        (target.function, names.function_problem),
-        (target.bucket, names.bucket_problem),
-        (target.code_bucket, names.bucket_problem),
-    ):
-        if value and (problem := check(value)):
-            raise InputError(problem)
+    if problem := names.first_problem(target.function, target.bucket, target.code_bucket):
+        raise InputError(problem)
     if target.role is not None and ":role/" not in target.role:
         raise InputError(f"{target.role!r} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
     part, region, account, name = target.partition, target.region, target.account, target.function
