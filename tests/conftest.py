@@ -84,40 +84,89 @@ def run_cli(
     return proc
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    """A real moto server on 127.0.0.1 for the whole session (state reset per test by ``aws``),
-    with no IAM checks: it serves the tests of deploy's, wire's and destroy's own logic. IAM
-    is enforced in every test of the local AWS (``LocalAWS``: tests/test_local_iam.py,
-    test_local_aws.py, test_local_cli.py, test_targets.py, test_staged_tensorflow.py), whose
-    moto runs in a process of its own; moto's access control is a setting of the moto module,
-    so turning it on here would turn it on for every moto in this process (the private S3 of
-    ``lambdapack estimate`` included)."""
-    from moto.server import ThreadedMotoServer
+class EnforcedMoto:
+    """moto's server with IAM enforced (tests/iam_moto.py), in a process of its own."""
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "iam_moto.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="0"),
+        )
+        self._read()
+
+    def _read(self) -> None:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"tests/iam_moto.py did not start (exit {self.proc.wait()})")
+        answer = json.loads(line)
+        self.endpoint = f"http://127.0.0.1:{answer['port']}"
+        self.keys = {"AWS_ACCESS_KEY_ID": answer["admin"][0], "AWS_SECRET_ACCESS_KEY": answer["admin"][1]}
+
+    def reset(self) -> None:
+        """A fresh AWS: every backend cleared, a new administrator (the old keys are gone)."""
+        self.proc.stdin.write("reset\n")
+        self.proc.stdin.flush()
+        self._read()
+
+    def stop(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A real moto server on 127.0.0.1 for the whole session, enforcing IAM as the local AWS
+    does (an administrator's keys: ``moto_keys``; state reset per test by ``aws``)."""
+    server = EnforcedMoto()
+    yield server
     server.stop()
 
 
-@pytest.fixture
-def aws(moto_endpoint, monkeypatch):
-    """Environment pointing boto3 (and the CLI) at the moto server, with fresh state."""
-    import urllib.request
+@pytest.fixture(scope="session")
+def moto_endpoint(moto_server) -> str:
+    return moto_server.endpoint
 
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).read()
+
+@pytest.fixture
+def moto_keys(moto_server, monkeypatch) -> dict[str, str]:
+    """The administrator's keys of the session's moto server, also set in this environment."""
+    for key, value in moto_server.keys.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    fresh_default_session(monkeypatch)
+    return dict(moto_server.keys)
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):
+    """Environment pointing boto3 (and the CLI) at the moto server, with fresh state and a
+    fresh administrator (IAM is enforced: other keys are refused)."""
+    moto_server.reset()
     values = {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": moto_server.endpoint,
+        **moto_server.keys,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
+    fresh_default_session(monkeypatch)
     return values
+
+
+def fresh_default_session(monkeypatch) -> None:
+    """boto3.client() uses one default session, which keeps the keys it first found: each
+    test's fresh keys (new at each reset or local AWS) need a fresh one."""
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 @pytest.fixture
@@ -131,6 +180,7 @@ def local(cache_dir, monkeypatch, request):
     with LocalAWS(cache_dir, concurrency=concurrency, retry_delays=(0.1, 0.1)) as aws:
         for key, value in aws.client_environment().items():
             monkeypatch.setenv(key, value)
+        fresh_default_session(monkeypatch)
         for bucket in getattr(request.module, "LOCAL_BUCKETS", ("photos",)):
             aws.client("s3").create_bucket(Bucket=bucket)
         yield aws

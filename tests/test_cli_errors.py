@@ -155,7 +155,10 @@ def test_region_and_profile_reach_every_aws_call(aws, tmp_path, images, packed):
     config = tmp_path / "config"
     config.write_text("[profile local]\nregion = us-west-2\n")
     creds = tmp_path / "creds"
-    creds.write_text("[local]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    creds.write_text(  # the keys of the endpoint's administrator, in the profile only
+        f"[local]\naws_access_key_id = {aws['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {aws['AWS_SECRET_ACCESS_KEY']}\n"
+    )
     env = {
         "AWS_ENDPOINT_URL": aws["AWS_ENDPOINT_URL"],
         "AWS_CONFIG_FILE": str(config),

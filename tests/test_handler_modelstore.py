@@ -15,9 +15,7 @@ MODEL = bytes(range(256)) * 4096  # 1 MiB
 
 
 @pytest.fixture
-def s3(moto_endpoint, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def s3(moto_endpoint, moto_keys):
     client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket="models")
     client.put_object(Bucket="models", Key="m/model.tflite", Body=MODEL)

@@ -65,17 +65,8 @@ def s3_event(bucket: str, keys: list[str]) -> dict:
 
 def test_every_heldout_digit_gets_one_correct_enough_result(packed, aws, moto_endpoint, cache_dir, tmp_path):
     out, _, _ = packed
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        **{"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"},
-    )
+    env = {key: value for key, value in aws.items() if key != "AWS_ENDPOINT_URL"}
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     s3.create_bucket(Bucket="digits")
     with (SAMPLE / "heldout.csv").open() as handle:
         truth = {f"incoming/digit {row['file']}": row["label"] for row in csv.DictReader(handle)}
