@@ -161,6 +161,14 @@ def aws(moto_server, monkeypatch):
     return values
 
 
+def point_at(local, monkeypatch) -> None:
+    """This test's environment (and boto3's default session) pointing at a LocalAWS, with the
+    administrator's keys it printed."""
+    for key, value in local.client_environment().items():
+        monkeypatch.setenv(key, value)
+    fresh_default_session(monkeypatch)
+
+
 def fresh_default_session(monkeypatch) -> None:
     """boto3.client() uses one default session, which keeps the keys it first found: each
     test's fresh keys (new at each reset or local AWS) need a fresh one."""
@@ -178,9 +186,7 @@ def local(cache_dir, monkeypatch, request):
 
     concurrency = getattr(request, "param", getattr(request.module, "LOCAL_CONCURRENCY", 2))
     with LocalAWS(cache_dir, concurrency=concurrency, retry_delays=(0.1, 0.1)) as aws:
-        for key, value in aws.client_environment().items():
-            monkeypatch.setenv(key, value)
-        fresh_default_session(monkeypatch)
+        point_at(aws, monkeypatch)
         for bucket in getattr(request.module, "LOCAL_BUCKETS", ("photos",)):
             aws.client("s3").create_bucket(Bucket=bucket)
         yield aws

@@ -26,7 +26,7 @@ from lambdapack.local import leftovers
 from lambdapack.local.failures import reason
 from lambdapack.local.localaws import LocalAWS
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, point_at
 from .test_local_aws import FAILING, SLOW, function_zip
 from .test_local_cli import EXPORTS, cli, start_local
 
@@ -167,8 +167,7 @@ def test_an_environment_killed_from_outside_is_killed_not_out_of_memory_and_its_
 ):
     lines: list[str] = []
     with LocalAWS(cache_dir, concurrency=1, retry_delays=(0.1,), log=lines.append) as local:
-        for key, value in local.client_environment().items():
-            monkeypatch.setenv(key, value)
+        point_at(local, monkeypatch)
         local.client("s3").create_bucket(Bucket="photos")
         url = deploy_with_destination(local, tmp_path, "victim", SLEEPS, retries=1, memory=1024, timeout=60)
         local.client("s3").put_object(Bucket="photos", Key="incoming/k.png", Body=b"x")
@@ -222,8 +221,7 @@ def test_deleting_a_function_records_its_queued_invocations_and_ends_its_environ
 def test_with_no_destination_a_failure_is_printed_at_once_with_its_key(cache_dir, tmp_path, monkeypatch):
     lines: list[str] = []
     with LocalAWS(cache_dir, concurrency=1, retry_delays=(0.05,), log=lines.append) as local:
-        for key, value in local.client_environment().items():
-            monkeypatch.setenv(key, value)
+        point_at(local, monkeypatch)
         local.client("s3").create_bucket(Bucket="photos")
         zip_path = function_zip(tmp_path / "f.zip", FAILING)
         deploy(DeploySettings(zip_path, "plain", bucket="photos", prefix="in/"), AWSClient(), log=lambda _: 0)
@@ -487,8 +485,7 @@ def test_stopping_ends_a_running_container_and_records_its_invocation(cache_dir,
     lines: list[str] = []
     mine = {"label": f"{leftovers.LABEL}={leftovers.owner()}"}
     with LocalAWS(cache_dir, concurrency=1, log=lines.append) as local:
-        for key, value in local.client_environment().items():
-            monkeypatch.setenv(key, value)
+        point_at(local, monkeypatch)
         local.client("s3").create_bucket(Bucket="photos")
         deploy(
             DeploySettings(zip_path, "contained", bucket="photos", prefix="incoming/", timeout=60),

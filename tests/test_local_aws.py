@@ -26,7 +26,7 @@ from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
 from lambdapack.local import motoseam
 from lambdapack.local.localaws import LocalAWS
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, point_at
 
 pytestmark = pytest.mark.functional
 
@@ -303,8 +303,7 @@ def test_a_retry_runs_what_the_alias_points_at_when_it_retries(cache_dir, tmp_pa
     """As on Lambda, a retry runs the function the ARN names at the retry: here the failing
     code is fixed and deployed (the alias moved) between the first attempt and the retry."""
     with LocalAWS(cache_dir, concurrency=1, retry_delays=(5.0, 5.0)) as local:
-        for key, value in local.client_environment().items():
-            monkeypatch.setenv(key, value)
+        point_at(local, monkeypatch)
         s3 = local.client("s3")
         s3.create_bucket(Bucket="photos")
         deploy_and_wire(function_zip(tmp_path / "broken.zip", FAILING), "fixed")
@@ -404,8 +403,7 @@ def test_each_invocation_is_one_line_and_its_logs_are_read_back_like_lambdas(
 
     lines: list[str] = []
     with LocalAWS(cache_dir, concurrency=1, retry_delays=(0.1,), log=lines.append) as local:
-        for key, value in local.client_environment().items():
-            monkeypatch.setenv(key, value)
+        point_at(local, monkeypatch)
         local.client("s3").create_bucket(Bucket="photos")
         out, _, _ = packed
         deploy_and_wire(shutil.copy(out / "function.zip", tmp_path / "function.zip"), "digits")

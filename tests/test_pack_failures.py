@@ -26,7 +26,8 @@ def previous_output(tmp_path):
 def assert_untouched(out: Path) -> None:
     assert (out / "function.zip").read_bytes() == b"previous good zip"
     assert json.loads((out / "report.json").read_text()) == {"previous": True}
-    assert sorted(p.name for p in out.iterdir()) == ["function.zip", "report.json"]
+    # (and the folder's lock, which a second pack into it waits on)
+    assert sorted(p.name for p in out.iterdir()) == [".lambdapack.lock", "function.zip", "report.json"]
 
 
 def test_a_wheel_whose_tag_lies_about_glibc_is_refused(sample_model, cache_dir, previous_output):
@@ -120,7 +121,7 @@ def test_bad_model_config_is_an_input_error(sample_model, tmp_path, cache_dir):
         "pack", str(sample_model), "--config", str(config), "--out", str(tmp_path / "o"), cache=cache_dir
     )
     assert proc.returncode == 2
-    assert "input.scale must be one of 0..1, -1..1, 0..255" in proc.stderr
+    assert 'input.scale: "0..2" is not one of "0..1", "-1..1", "0..255"' in proc.stderr
 
 
 def test_unknown_model_format_is_an_input_error(tmp_path, cache_dir):

@@ -19,7 +19,7 @@ import pytest
 from lambdapack.packing.interpreter import find_target_python
 from lambdapack.packing.target import Target, host_python
 
-from .conftest import pack_sample
+from .conftest import pack_sample, point_at
 
 pytestmark = pytest.mark.functional
 
@@ -92,12 +92,17 @@ def test_the_local_aws_runs_each_target_in_its_own_interpreter(
     truth = {row["file"]: row["label"] for row in csv.DictReader((SAMPLE / "heldout.csv").open())}
     chosen = sorted(truth)[: 40 if arch == "x86_64" else 12]
     with LocalAWS(cache_dir, concurrency=2, retry_delays=(0.1, 0.1)) as local:
-        for key, value in local.client_environment().items():
-            monkeypatch.setenv(key, value)
+        point_at(local, monkeypatch)
         s3 = local.client("s3")
         s3.create_bucket(Bucket="photos")
         deploy(
-            DeploySettings(zip_path, function, bucket="photos", prefix="incoming/", timeout=120),
+            DeploySettings(
+                zip_path,
+                function,
+                bucket="photos",
+                prefix="incoming/",
+                timeout=120 if arch == "x86_64" else 600,
+            ),
             AWSClient(),
             log=lambda _: None,
         )
