@@ -7,9 +7,11 @@ tiny handler that makes a deterministic share of the images fail: names starting
 (256 MB), ``crash-`` exit the runtime; the rest go to the packed handler. Half-way
 through, one execution environment is killed from outside (SIGKILL of its process).
 
-Prints images/s (first upload to the last invocation done), failures by reason (read
-back from the destination queue), time to drain (last upload to idle) and checks the
-account: results + records = images. Usage:
+Prints images/s (first upload to the last invocation done) and time to drain (last
+upload to idle); then ``lambdapack status`` of the prefix (classified + errors + failed =
+images, pending 0, each failure's reason the one it was made to fail with); then deploys
+the fix (the packed zip without the wrapper, 1,024 MB, 10 s), runs ``lambdapack redrive``
+and ``status`` again: failed 0, every image classified. Usage:
     python scripts/bench_accounting.py [--images 10000] [--share 0.002] [--concurrency 2]
 """
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import signal
 import sys
@@ -27,15 +28,15 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import unquote_plus
 
 ROOT = Path(__file__).resolve().parent.parent
 
 from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.redrive import redrive
+from lambdapack.aws.status import status
 from lambdapack.aws.wire import WireSettings, wire
 from lambdapack.handler.lambdapack_handler.contract import HANDLER_MODULE
-from lambdapack.local.failures import reason
 from lambdapack.local.localaws import LocalAWS
 from lambdapack.resources import default_cache_dir
 
@@ -152,24 +153,25 @@ def main() -> None:
             sys.exit("the local AWS did not drain in an hour")
         drained = time.perf_counter()
 
-        records = []
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-            for message in messages:
-                records.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        with_result = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket="photos", Prefix="results/"):
-            found = page.get("Contents", [])
-            with_result |= {item["Key"].removeprefix("results/").removesuffix(".json") for item in found}
+        aws = AWSClient()
+        before = status(aws, "photos", "incoming/", "accounting", "live")
         stats = local.dispatcher.stats
+        invocations, cold, retries = stats.invocations, stats.cold_starts, stats.retries
+        # The fix: the packed handler alone, with room to run. Then the failed events again.
+        fixed = DeploySettings(
+            args.zip, "accounting", bucket="photos", prefix="incoming/", memory=1024, timeout=10
+        )
+        deploy(fixed, AWSClient(), log=lambda _: None)
+        redrive_began = time.perf_counter()
+        redriven = redrive(aws, "accounting", "live")
+        if not local.wait_idle(3600):
+            sys.exit("the redriven invocations did not drain in an hour")
+        redrive_drained = time.perf_counter()
+        after = status(aws, "photos", "incoming/", "accounting", "live")
 
-    expected = {"timeout": "timeout", "oom": "out of memory", "crash": "crashed"}
-    key_of = lambda record: unquote_plus(record["requestPayload"]["Records"][0]["s3"]["object"]["key"])  # noqa: E731
-    failed = {key_of(record): reason(record) for record in records}
     kind = lambda key: key.split("/")[1].split("-")[0]  # noqa: E731
-    wrong = [key for key, why in failed.items() if expected.get(kind(key)) != why]
+    expected = {"timeout": "timeout", "oom": "out of memory", "crash": "crashed"}
     made_to_fail = {key for key in keys if kind(key) in expected}
-    by_reason = collections.Counter(failed.values())
     by_kind = collections.Counter(kind(key) for key in keys)
     print(
         f"images: {args.images} ({', '.join(f'{k} {v}' for k, v in sorted(by_kind.items()))}), "
@@ -177,17 +179,26 @@ def main() -> None:
     )
     print(f"uploaded in {uploaded - began:.1f} s; drained {drained - uploaded:.1f} s after the last upload")
     print(f"throughput: {args.images / (drained - began):.1f} images/s from first upload to idle")
-    print(f"invocations: {stats.invocations} ({stats.cold_starts} cold), retries {stats.retries}")
-    print(
-        f"results: {len(with_result)}; failed (records in the destination queue): {len(records)} — "
-        + ", ".join(f"{why} {count}" for why, count in sorted(by_reason.items()))
-    )
+    print(f"invocations: {invocations} ({cold} cold), retries {retries}")
     print(f"one environment killed from outside mid-run: {'yes' if killed.is_set() else 'no (none alive)'}")
-    missing = set(keys) - with_result - set(failed)
-    print(f"accounted: {args.images - len(missing)} of {args.images}; missing {len(missing)}")
+    for label, report in (("status after the run", before), ("status after the fix and redrive", after)):
+        reasons = collections.Counter(report.reasons.values())
+        print(
+            f"{label}: {report.inputs} inputs — {report.count('classified')} classified, "
+            f"{report.count('errors')} errors, {report.count('failed')} failed"
+            + (f" ({', '.join(f'{why} {n}' for why, n in sorted(reasons.items()))})" if reasons else "")
+            + f", {report.count('pending')} pending, {report.count('not_triggered')} not triggered"
+        )
+    accounted = sum(before.count(state) for state in ("classified", "errors", "failed"))
+    print(f"accounted after the run: {accounted} of {args.images} (classified + errors + failed)")
+    wrong = [key for key, why in before.reasons.items() if expected.get(kind(key), "") not in why]
     print(
-        f"every image made to fail is in the queue: {made_to_fail <= set(failed)}; "
-        f"records whose reason is not the one made: {len(wrong)} {sorted(wrong)[:5]}"
+        f"every image made to fail is failed: {made_to_fail <= set(before.keys['failed'])}; "
+        f"failures whose reason is not the one made: {len(wrong)} {sorted(wrong)[:5]}"
+    )
+    print(
+        f"redrive: {redriven.invoked} failed events invoked again; drained in "
+        f"{redrive_drained - redrive_began:.1f} s"
     )
 
 

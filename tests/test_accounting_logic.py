@@ -79,6 +79,13 @@ def test_a_failure_record_names_its_objects_and_why():
     }
     read = read_record({"MessageId": "m", "ReceiptHandle": "r", "Body": json.dumps(record)})
     assert read.objects == [("photos", "incoming/cat 1.png")]
-    assert read.reason == "RetriesExhausted: Runtime.ExitError: signal: killed after 3 attempt(s)"
+    assert read.reason == "killed (RetriesExhausted: Runtime.ExitError: signal: killed after 3 attempt(s))"
+    timed_out = {
+        **record,
+        "responsePayload": {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out"},
+    }
+    assert read_record(
+        {"MessageId": "m", "ReceiptHandle": "r", "Body": json.dumps(timed_out)}
+    ).reason.startswith("timeout (")
     other = read_record({"MessageId": "m", "ReceiptHandle": "r", "Body": "[1, 2]"})
     assert other.record == {} and other.objects == []

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from lambdapack.handler.lambdapack_handler.contract import KeyFilter, Outputs, Result, read_result, result_key
 from lambdapack.handler.lambdapack_handler.events import EventError, parse_event
 
+from .. import records
 from ..errors import AWSError
 from ..packing.model import IMAGE_SUFFIXES
 from .client import AWSClient, translated
@@ -188,13 +189,16 @@ class FailureRecord:
 
     @property
     def reason(self) -> str:
+        """Why, in a word (``records.reason``), then Lambda's own words: the condition, the
+        error, and how many attempts were made."""
         context = self.record.get("requestContext") or {}
         response = self.record.get("responsePayload")
         why = context.get("condition", "failed")
         if isinstance(response, dict) and (response.get("errorType") or response.get("errorMessage")):
             why += f": {response.get('errorType', '')}: {response.get('errorMessage', '')}".rstrip(": ")
         attempts = context.get("approximateInvokeCount")
-        return why + (f" after {attempts} attempt(s)" if attempts else "")
+        detail = why + (f" after {attempts} attempt(s)" if attempts else "")
+        return f"{records.reason(self.record)} ({detail})"
 
 
 def read_record(message: dict) -> FailureRecord:

@@ -15,9 +15,9 @@ invoked through (``PutFunctionEventInvokeConfig`` with ``Qualifier``), or drops 
 ``condition`` is ``RetriesExhausted`` or ``EventAgeExceeded`` on Lambda. The local AWS
 adds two conditions of its own: ``EndpointStopped`` (``lambdapack local`` stopped while
 the invocation was queued, waiting for a retry or running) and ``FunctionDeleted``
-(``destroy`` deleted the function first). ``reason`` turns a record into one word a
-user reads: timeout, out of memory, killed, crashed, init error, function error, event too
-old, stopped, function deleted.
+(``destroy`` deleted the function first). Those conditions, the platform's error types
+and ``reason`` (one word a user reads for a record) live in ``lambdapack.records``, which
+``lambdapack status`` reads records with too.
 """
 
 from __future__ import annotations
@@ -26,16 +26,17 @@ import time
 from dataclasses import dataclass
 
 from ..handler.lambdapack_handler.events import EventError, parse_event
-
-RETRIES_EXHAUSTED = "RetriesExhausted"
-EVENT_AGE_EXCEEDED = "EventAgeExceeded"
-ENDPOINT_STOPPED = "EndpointStopped"  # local only: lambdapack local stopped first
-FUNCTION_DELETED = "FunctionDeleted"  # local only: the function was deleted first
-
-# errorType of failures the platform reports (not the handler's own exceptions)
-TIMED_OUT = "Sandbox.Timedout"
-OUT_OF_MEMORY = "Runtime.OutOfMemory"
-EXITED = "Runtime.ExitError"
+from ..records import (  # noqa: F401  (the local AWS's own users import them from here)
+    ENDPOINT_STOPPED,
+    EVENT_AGE_EXCEEDED,
+    EXITED,
+    FUNCTION_DELETED,
+    OUT_OF_MEMORY,
+    RETRIES_EXHAUSTED,
+    TIMED_OUT,
+    error_reason,
+    reason,
+)
 
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE_S = 6 * 3600
@@ -92,32 +93,6 @@ def invocation_record(
         },
         "responsePayload": error,
     }
-
-
-def reason(record: dict) -> str:
-    """One word or two for why the invocation a record describes failed."""
-    condition = (record.get("requestContext") or {}).get("condition")
-    if condition == EVENT_AGE_EXCEEDED:
-        return "event too old"
-    if condition == ENDPOINT_STOPPED:
-        return "stopped"
-    if condition == FUNCTION_DELETED:
-        return "function deleted"
-    return error_reason(record.get("responsePayload") or {})
-
-
-def error_reason(error: dict) -> str:
-    """The same, for the error of one attempt."""
-    kind, message = str(error.get("errorType", "")), str(error.get("errorMessage", ""))
-    if kind == TIMED_OUT or "Task timed out after" in message:
-        return "timeout"
-    if kind == OUT_OF_MEMORY:
-        return "out of memory"
-    if kind == EXITED:
-        return "killed" if "signal: killed" in message else "crashed"
-    if kind.startswith("Runtime.") and kind != "Runtime.Unknown":
-        return "init error"  # Runtime.ImportModuleError, Runtime.HandlerNotFound, …
-    return "function error"
 
 
 def event_keys(event: object) -> list[str]:
