@@ -182,7 +182,7 @@ def main() -> None:
     print(f"invocations: {invocations} ({cold} cold), retries {retries}")
     print(f"one environment killed from outside mid-run: {'yes' if killed.is_set() else 'no (none alive)'}")
     for label, report in (("status after the run", before), ("status after the fix and redrive", after)):
-        reasons = collections.Counter(report.reasons.values())
+        reasons = collections.Counter(why.split(" (")[0] for why in report.reasons.values())
         print(
             f"{label}: {report.inputs} inputs — {report.count('classified')} classified, "
             f"{report.count('errors')} errors, {report.count('failed')} failed"
