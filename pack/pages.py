@@ -98,7 +98,8 @@ def measured_cells(row: dict) -> list[str]:
 
     def ranged(key: str, digits: int) -> str:
         low, high = spread.get(key) or (row[key], row[key])
-        return f"{row[key]:,.{digits}f} ms [{low:,.{digits}f}–{high:,.{digits}f}]"
+        shown = f"{row[key]:,.{digits}f} ms"
+        return shown if low == high else f"{shown} [{low:,.{digits}f}–{high:,.{digits}f}]"
 
     return [
         ranged("init_ms", 0),
@@ -112,12 +113,14 @@ def measured_cells(row: dict) -> list[str]:
 def usd_range(row: dict) -> str:
     """The projected total with its range (the projection at both ends of the spread)."""
     low, high = (row.get("spread") or {}).get("total_usd") or [row["projection"]["total_usd"]] * 2
-    return f"{usd(row['projection']['total_usd'])} [{usd(low)}–{usd(high)}]"
+    shown = usd(row["projection"]["total_usd"])
+    return shown if low == high else f"{shown} [{usd(low)}–{usd(high)}]"
 
 
 def wall_range(row: dict) -> str:
     low, high = (row.get("spread") or {}).get("wall_s") or [row["projection"]["wall_s"]] * 2
-    return f"{duration(row['projection']['wall_s'])} [{duration(low)}–{duration(high)}]"
+    shown = duration(row["projection"]["wall_s"])
+    return shown if low == high else f"{shown} [{duration(low)}–{duration(high)}]"
 
 
 def marks(row: dict) -> str:
