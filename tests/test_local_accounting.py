@@ -23,8 +23,8 @@ from lambdapack.aws.client import AWSClient
 from lambdapack.aws.deploy import DeploySettings, deploy
 from lambdapack.aws.wire import WireSettings, wire
 from lambdapack.local import leftovers
-from lambdapack.local.failures import reason
 from lambdapack.local.localaws import LocalAWS
+from lambdapack.records import reason
 
 from .conftest import SAMPLE, point_at
 from .test_local_aws import FAILING, SLOW, function_zip

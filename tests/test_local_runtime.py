@@ -219,7 +219,8 @@ def test_an_event_older_than_its_maximum_age_is_not_retried_but_recorded(tmp_pat
     """Lambda checks the event's age before each attempt: here the clock jumps past the maximum
     age (60 s, the least Lambda accepts) after the first attempt, so the retry never runs and
     the record goes to the destination with EventAgeExceeded."""
-    from lambdapack.local.failures import AsyncConfig, reason
+    from lambdapack.local.failures import AsyncConfig
+    from lambdapack.records import reason
 
     delivered: list[tuple[str, dict]] = []
     skew = [0.0]

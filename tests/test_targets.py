@@ -135,6 +135,27 @@ def boto3_configuration(function: str) -> dict:
     return boto3.client("lambda").get_function(FunctionName=function)["Configuration"]
 
 
+def sandbox_where(where: str, source: str, name: str, memory: int, cache_dir, tmp_path):
+    """A Sandbox running ``source`` as index.py: in a python3.13 container, or on this
+    machine's own Python (the fast path); the test skips where that interpreter is not here."""
+    from lambdapack.local.lambda_runtime import LocalRuntimes
+    from lambdapack.local.sandbox import FunctionSpec, Sandbox
+    from lambdapack.packing.target import host_arch
+
+    target = Target("3.13", "x86_64") if where == "container" else Target(host_python(), host_arch())
+    if find_target_python(target)[0] is None:
+        pytest.skip(f"no {target.runtime} interpreter here (scripts/docker_setup.sh builds one)")
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "index.py").write_text(source)
+    paths, python = LocalRuntimes(cache_dir).for_target(target)
+    assert (python is not None and python.image) if where == "container" else python is None
+    spec = FunctionSpec(
+        name, task, memory=memory, timeout=60, runtime=target.runtime, architecture=target.arch
+    )
+    return Sandbox(spec, paths, tmp_path / "sandbox", python=python)
+
+
 HOG = """
 def handler(event, context):
     block = bytearray(event["mb"] * 1024 * 1024)
@@ -148,20 +169,7 @@ def handler(event, context):
 def test_a_function_over_its_memory_is_killed_and_reported_as_lambda_does(where, cache_dir, tmp_path):
     """In a container the kernel's cgroup caps it; on this machine's own Python (the fast
     path, no cgroup) the sandbox watches its resident memory and kills it."""
-    from lambdapack.local.lambda_runtime import LocalRuntimes
-    from lambdapack.local.sandbox import FunctionSpec, Sandbox
-    from lambdapack.packing.target import host_arch
-
-    target = Target("3.13", "x86_64") if where == "container" else Target(host_python(), host_arch())
-    if find_target_python(target)[0] is None:
-        pytest.skip(f"no {target.runtime} interpreter here (scripts/docker_setup.sh builds one)")
-    task = tmp_path / "task"
-    task.mkdir()
-    (task / "index.py").write_text(HOG)
-    paths, python = LocalRuntimes(cache_dir).for_target(target)
-    assert (python is not None and python.image) if where == "container" else python is None
-    spec = FunctionSpec("hog", task, memory=128, timeout=60, runtime=target.runtime, architecture=target.arch)
-    sandbox = Sandbox(spec, paths, tmp_path / "sandbox", python=python)
+    sandbox = sandbox_where(where, HOG, "hog", 128, cache_dir, tmp_path)
     try:
         fits = sandbox.invoke(json.dumps({"mb": 40}).encode())
         assert fits.ok and json.loads(fits.payload) == {"held_mb": 40}
@@ -188,22 +196,9 @@ def test_a_function_killed_from_outside_is_killed_not_out_of_memory(where, cache
     this machine, well under the memory size: reported as killed, never as out of memory."""
     import threading
 
-    from lambdapack.local.failures import error_reason
-    from lambdapack.local.lambda_runtime import LocalRuntimes
-    from lambdapack.local.sandbox import FunctionSpec, Sandbox
-    from lambdapack.packing.target import host_arch
+    from lambdapack.records import error_reason
 
-    target = Target("3.13", "x86_64") if where == "container" else Target(host_python(), host_arch())
-    if find_target_python(target)[0] is None:
-        pytest.skip(f"no {target.runtime} interpreter here (scripts/docker_setup.sh builds one)")
-    task = tmp_path / "task"
-    task.mkdir()
-    (task / "index.py").write_text(NAPS)
-    paths, python = LocalRuntimes(cache_dir).for_target(target)
-    spec = FunctionSpec(
-        "naps", task, memory=256, timeout=60, runtime=target.runtime, architecture=target.arch
-    )
-    sandbox = Sandbox(spec, paths, tmp_path / "sandbox", python=python)
+    sandbox = sandbox_where(where, NAPS, "naps", 256, cache_dir, tmp_path)
 
     def kill_from_outside() -> None:
         time.sleep(3)  # started, and inside its sleep

@@ -38,16 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..packing.interpreter import TargetPython
-from .failures import (
-    ENDPOINT_STOPPED,
-    EVENT_AGE_EXCEEDED,
-    FUNCTION_DELETED,
-    RETRIES_EXHAUSTED,
-    AsyncConfig,
-    event_keys,
-    invocation_record,
-    reason,
-)
+from ..records import ENDPOINT_STOPPED, EVENT_AGE_EXCEEDED, FUNCTION_DELETED, RETRIES_EXHAUSTED, reason
+from .failures import AsyncConfig, event_keys, invocation_record
 from .sandbox import Credentials, FunctionSpec, Result, Sandbox
 
 # Where a function runs: (runtime folders, the container's Python or None for this process's).

@@ -26,17 +26,6 @@ import time
 from dataclasses import dataclass
 
 from ..handler.lambdapack_handler.events import EventError, parse_event
-from ..records import (  # noqa: F401  (the local AWS's own users import them from here)
-    ENDPOINT_STOPPED,
-    EVENT_AGE_EXCEEDED,
-    EXITED,
-    FUNCTION_DELETED,
-    OUT_OF_MEMORY,
-    RETRIES_EXHAUSTED,
-    TIMED_OUT,
-    error_reason,
-    reason,
-)
 
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE_S = 6 * 3600

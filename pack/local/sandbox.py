@@ -48,8 +48,8 @@ from pathlib import Path
 
 from ..limits import ONE_VCPU_MB
 from ..packing.interpreter import CONTAINER_PATH, TargetPython
+from ..records import EXITED, OUT_OF_MEMORY, TIMED_OUT
 from . import leftovers
-from .failures import EXITED, OUT_OF_MEMORY, TIMED_OUT
 from .runtime_api import Invocation, RuntimeAPI
 
 POLL_S = 0.005
