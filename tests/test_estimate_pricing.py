@@ -145,6 +145,21 @@ def test_a_verdict_is_named_only_where_the_ranges_do_not_overlap():
     assert verdict({1024: (1.0, 2.0, 3.0)}).best == 1024
 
 
+def test_a_verdict_needs_a_difference_that_matters_as_well_as_ranges_apart():
+    # Ranges apart, but 1,769 MB's median is only 3 % above 512's: the sample zip's
+    # totals look like this (S3's requests are most of the bill), and such a gap moves
+    # with the machine's load from run to run.
+    close = {512: (0.1183, 0.1194, 0.1206), 1769: (0.1217, 0.1228, 0.1243)}
+    assert verdict(close).best is None and verdict(close).within_noise == (512, 1769)
+    # The same ranges judged with a 2 % threshold: 512 MB wins.
+    assert verdict(close, material=0.02).best == 512
+    # 25 % apart and ranges apart: a winner; a third size whose range lies above the best's
+    # but whose median is 4 % from it is within noise.
+    assert verdict({512: (0.9, 1.0, 1.01), 1024: (1.2, 1.25, 1.3)}).best == 512
+    found = verdict({512: (0.9, 1.0, 1.01), 1024: (1.2, 1.25, 1.3), 1769: (1.02, 1.04, 1.06)})
+    assert found.best is None and found.within_noise == (512, 1769)
+
+
 def test_snapstart_weighs_the_billed_init_it_saves_against_restores_and_the_cache():
     # 1,000 environments at 2,048 MB with a 1,500 ms init; the job takes 60 s.
     job = Projection(2048, 10_000, 1_000, 1_520, 20, 0.0, 0.0, 0.0, 0, 0, 0.0, 60.0)

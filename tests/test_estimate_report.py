@@ -18,11 +18,12 @@ from lambdapack.pages import estimate_page, estimate_svg
 
 def measurements() -> Measurements:
     small = SizeMeasurement(512, round(vcpus(512), 3), measured=True, init_ms=2000.4, cold_ms=150.2)
-    # Per image medians: 20 and 45 -> 32.5 ms per image (not the median of all five, 30).
-    small.warm_ms = {"a.jpg": [10.0, 30.0, 20.0], "b.png": [40.0, 50.0]}
+    # Per image medians: 2,000 and 2,010 -> 2,005 ms per image (not the median of all five, 2,000).
+    # A heavy model: compute, not S3's requests, is most of the bill.
+    small.warm_ms = {"a.jpg": [1900.0, 2100.0, 2000.0], "b.png": [2000.0, 2020.0]}
     small.peak_memory_mb = 60
     large = SizeMeasurement(1024, round(vcpus(1024), 3), measured=True, init_ms=1000.3, cold_ms=80.1)
-    large.warm_ms = {"a.jpg": [10.0, 12.0], "b.png": [20.0, 22.0]}  # 11 and 21 -> 16 ms
+    large.warm_ms = {"a.jpg": [1440.0, 1450.0], "b.png": [1450.0, 1460.0]}  # 1,445 and 1,455 -> 1,450
     large.peak_memory_mb = 58
     broken = SizeMeasurement(128, round(vcpus(128), 3), measured=True)
     broken.error = {"errorType": "Runtime.ExitError", "errorMessage": "signal: killed"}
@@ -49,14 +50,18 @@ def test_only_a_share_of_more_vcpus_than_cores_is_refused():
 def test_the_estimate_projects_each_measured_size_and_marks_the_best():
     result = estimate(measurements(), 10_000)
     rows = {row["memory_mb"]: row for row in result["sizes"]}
-    assert rows[512]["warm_per_image_ms"] == pytest.approx(32.5)
-    assert rows[1024]["warm_per_image_ms"] == pytest.approx(16.0)
-    # 512 MB: 1,000 × ceil(2,150.6) + 9,000 × ceil(32.5) = 2,151,000 + 297,000 ms, × 0.5 GB.
-    assert rows[512]["projection"]["gb_seconds"] == pytest.approx(1_224.0)
-    # 1,024 MB: 1,000 × ceil(1,080.4) + 9,000 × 16 = 1,081,000 + 144,000 ms, × 1 GB.
-    assert rows[1024]["projection"]["gb_seconds"] == pytest.approx(1_225.0)
-    assert rows[512]["projection"]["wall_s"] == pytest.approx((2000.4 + 150.2 + 9 * 32.5) / 1000)
-    assert rows[1024]["projection"]["wall_s"] == pytest.approx((1000.3 + 80.1 + 9 * 16) / 1000)
+    assert rows[512]["warm_per_image_ms"] == pytest.approx(2005.0)
+    assert rows[1024]["warm_per_image_ms"] == pytest.approx(1450.0)
+    # 512 MB: 1,000 × ceil(2,150.6) + 9,000 × 2,005 = 2,151,000 + 18,045,000 ms, × 0.5 GB.
+    assert rows[512]["projection"]["gb_seconds"] == pytest.approx(10_098.0)
+    # 1,024 MB: 1,000 × ceil(1,080.4) + 9,000 × 1,450 = 1,081,000 + 13,050,000 ms, × 1 GB.
+    assert rows[1024]["projection"]["gb_seconds"] == pytest.approx(14_131.0)
+    assert rows[512]["projection"]["wall_s"] == pytest.approx((2000.4 + 150.2 + 9 * 2005) / 1000)
+    assert rows[1024]["projection"]["wall_s"] == pytest.approx((1000.3 + 80.1 + 9 * 1450) / 1000)
+    # 1,024 MB costs 1.24 times what 512 MB does, and 512 MB takes 1.43 times as long: both
+    # more than the 1.2 a verdict needs.
+    totals = {m: rows[m]["projection"]["total_usd"] for m in (512, 1024)}
+    assert 1.2 < totals[1024] / totals[512] < 1.25
     assert result["cheapest_memory_mb"] == 512 and rows[512]["cheapest"] and not rows[1024]["cheapest"]
     assert result["fastest_memory_mb"] == 1024 and rows[1024]["fastest"]
     # Sizes that were not measured, or failed, have no figures and no mark.
@@ -65,7 +70,7 @@ def test_the_estimate_projects_each_measured_size_and_marks_the_best():
     assert "not measured" in rows[5307]["note"]
     # The loop on this machine: the largest measured share, one init, every image warm.
     assert result["sequential"]["memory_mb"] == 1024
-    assert result["sequential"]["wall_s"] == pytest.approx((1000.3 + 10_000 * 16) / 1000)
+    assert result["sequential"]["wall_s"] == pytest.approx((1000.3 + 10_000 * 1450) / 1000)
     assert result["prices"]["taken"] == "2026-11" and result["scaling"]["account_concurrency"] == 1_000
 
 
@@ -74,7 +79,7 @@ def test_the_account_concurrency_can_be_given():
     row = next(r for r in result["sizes"] if r["memory_mb"] == 1024)
     assert row["projection"]["environments"] == 100 and result["scaling"]["account_concurrency"] == 100
     # 100 environments, 100 images each: init + first + 99 warm.
-    assert row["projection"]["wall_s"] == pytest.approx((1000.3 + 80.1 + 99 * 16) / 1000)
+    assert row["projection"]["wall_s"] == pytest.approx((1000.3 + 80.1 + 99 * 1450) / 1000)
 
 
 def test_an_unpriced_region_is_refused():
@@ -133,8 +138,8 @@ def noisy_measurements(runtime: str = "python3.13") -> Measurements:
     small, large = base.sizes[1], base.sizes[2]
     small.init_samples, small.cold_samples = [1900.0, 2000.4, 2600.0], [150.2, 150.2, 150.2]
     large.init_samples, large.cold_samples = [700.0, 1000.3, 2500.0], [80.1, 80.1, 80.1]
-    small.warm_rounds = [{"a.jpg": [10.0], "b.png": [40.0]}, {"a.jpg": [30.0], "b.png": [50.0]}]
-    large.warm_rounds = [{"a.jpg": [10.0], "b.png": [20.0]}, {"a.jpg": [12.0], "b.png": [22.0]}]
+    small.warm_rounds = [{"a.jpg": [1900.0], "b.png": [2000.0]}, {"a.jpg": [2100.0], "b.png": [2020.0]}]
+    large.warm_rounds = [{"a.jpg": [1000.0], "b.png": [1000.0]}, {"a.jpg": [1500.0], "b.png": [1460.0]}]
     return replace(base, runtime=runtime, sizes=[small, large])
 
 
@@ -143,13 +148,18 @@ def test_each_figure_carries_its_spread_and_overlapping_ranges_name_no_winner():
     rows = {row["memory_mb"]: row for row in result["sizes"]}
     spread = rows[512]["spread"]
     assert spread["init_ms"] == [1900.0, 2600.0] and spread["cold_starts"] == 3
-    # Rounds: (10 + 40) / 2 = 25 and (30 + 50) / 2 = 40; the whole run's figure (32.5) between.
-    assert spread["warm_per_image_ms"] == [25.0, 40.0] and spread["warm_rounds"] == 2
+    # Rounds: (1,900 + 2,000) / 2 = 1,950 and (2,100 + 2,020) / 2 = 2,060; the whole run's
+    # figure (2,005) between.
+    assert spread["warm_per_image_ms"] == [1950.0, 2060.0] and spread["warm_rounds"] == 2
     low, high = spread["total_usd"]
     assert low < rows[512]["projection"]["total_usd"] < high
     # The cost ranges overlap: neither is called cheapest; both are within noise.
     assert result["cheapest_memory_mb"] is None and not rows[512]["cheapest"]
-    assert result["verdicts"]["cheapest"] == {"memory_mb": None, "within_noise": [512, 1024]}
+    assert result["verdicts"]["cheapest"] == {
+        "memory_mb": None,
+        "within_noise": [512, 1024],
+        "withheld": None,
+    }
     assert "cheapest" in rows[512]["within_noise"] and "cheapest" in rows[1024]["within_noise"]
     console = Console(record=True, width=260)
     render(result, console)
@@ -169,3 +179,33 @@ def test_snapstart_is_its_own_block_where_the_runtime_allows_it():
     # python3.11 has no SnapStart: the block says why and holds no rows.
     old = estimate(noisy_measurements("python3.11"), 10_000)["snapstart"]
     assert not old["available"] and "python3.12 or later" in old["why_not"] and old["sizes"] == []
+
+
+def test_a_busy_machine_is_read_from_the_kernels_pressure_figures_and_said(tmp_path):
+    from lambdapack.local.estimate import busy_note, cpu_stall_us
+
+    pressure = tmp_path / "cpu"
+    pressure.write_text(
+        "some avg10=47.06 avg60=55.10 avg300=49.03 total=2571085206\n"
+        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+    )
+    assert cpu_stall_us(pressure) == 2571085206
+    assert cpu_stall_us(tmp_path / "absent") is None  # a kernel without it: nothing said
+    pressure.write_text("some avg10=x total=\n")
+    assert cpu_stall_us(pressure) is None
+    assert busy_note(None) is None and busy_note(0.25) is None
+    note = busy_note(0.47)
+    assert "47%" in note and "quieter machine" in note
+
+
+def test_a_busy_machine_names_no_cheapest_or_fastest():
+    result = estimate(replace(measurements(), cpu_pressure=0.6), 10_000)
+    assert result["cheapest_memory_mb"] is None and result["fastest_memory_mb"] is None
+    for found in result["verdicts"].values():
+        assert found["within_noise"] == [512, 1024] and "busy for 60%" in found["withheld"]
+    console = Console(record=True, width=260)
+    render(result, console)
+    assert "cheapest: not named — this machine was busy for 60% of the measuring" in console.export_text()
+    # Quiet enough: the verdicts stand (the same measurements name both, as above).
+    quiet = estimate(replace(measurements(), cpu_pressure=0.1), 10_000)
+    assert quiet["cheapest_memory_mb"] == 512 and quiet["fastest_memory_mb"] == 1024

@@ -23,7 +23,7 @@ from ..pages import (
     wall_range,
     write_page,
 )
-from ..pricing import prices_for
+from ..pricing import MATERIAL, prices_for
 from ..render import say, text
 from ..resources import default_cache_dir
 from .common import console, err
@@ -200,12 +200,15 @@ def render(result: dict, console: Console) -> None:
 def _render_verdicts(result: dict, console: Console) -> None:
     """Say plainly where the spread leaves no winner (the table's marks say the rest)."""
     for mark, found in result["verdicts"].items():
-        if found["memory_mb"] is None and found["within_noise"]:
+        if found.get("withheld"):
+            say(console, f"{mark}: not named — {found['withheld']} (see the note)")
+        elif found["memory_mb"] is None and found["within_noise"]:
             sizes = ", ".join(f"{m:,} MB" for m in found["within_noise"])
             say(
                 console,
-                f"{mark}: within noise between {sizes} — their ranges overlap; measure with more "
-                "--cold/--warm runs, or on a quieter machine, to tell them apart",
+                f"{mark}: within noise between {sizes} — their ranges overlap or their medians "
+                f"are less than {MATERIAL:.0%} apart; measure with more --cold/--warm runs, or on a "
+                "quieter machine, if the difference matters",
             )
 
 

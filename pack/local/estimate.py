@@ -14,7 +14,8 @@ that this machine's other load falls on all of them alike.
 
 Every figure carries its spread: the cold starts' min–max, and the warm figure's
 min–max over the rounds. Projections are made at both ends, and a size is called
-cheapest or fastest only when its whole range beats every other size's range
+cheapest or fastest only when its whole range beats every other size's range and its
+median beats every other median by more than ``pricing.MATERIAL`` (20 %)
 (``pricing.verdict``); otherwise the sizes are "within noise" of each other, so two
 runs on the same zip do not contradict each other's verdicts.
 
@@ -33,6 +34,7 @@ import math
 import os
 import statistics
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -56,6 +58,8 @@ MAX_IMAGES = 16
 PREFIX = "incoming/"
 CONFIG_IN_ZIP = "model/config.json"
 DEFAULT_INPUT = (224, 224)  # when the zip does not say (a zip lambdapack did not pack)
+PRESSURE = Path("/proc/pressure/cpu")  # Linux's pressure stall information for the CPUs
+BUSY = 0.25  # above this share of the measuring with a task waiting for a CPU, say so
 
 
 @dataclass
@@ -146,6 +150,32 @@ class Measurements:
     sizes: list[SizeMeasurement]
     notes: list[str] = field(default_factory=list)
     ephemeral_mb: int = 512  # what the function needs (staged dependencies need more)
+    cpu_pressure: float | None = None  # share of the measuring some task waited for a CPU
+
+
+def cpu_stall_us(path: Path = PRESSURE) -> int | None:
+    """Microseconds, since boot, that some task on this machine waited for a CPU (the
+    ``some`` line of Linux's pressure stall information), or None where it is not kept."""
+    try:
+        for line in path.read_text().splitlines():
+            kind, *fields = line.split()
+            if kind == "some":
+                return int(dict(field.split("=", 1) for field in fields)["total"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return None
+
+
+def busy_note(pressure: float | None) -> str | None:
+    """The note for a machine that was busy while it measured (None when it was not, or
+    when the kernel does not say)."""
+    if pressure is None or pressure <= BUSY:
+        return None
+    return (
+        f"this machine was busy: for {pressure:.0%} of the measuring some task waited for a CPU "
+        f"({PRESSURE}), so the sizes may not have had their whole CPU share and the figures move "
+        "with that load; no size is named cheapest or fastest — measure on a quieter machine"
+    )
 
 
 @dataclass(frozen=True)
@@ -314,6 +344,7 @@ def measure(
             f"Choose --memory sizes up to {largest:,} MB here, or estimate on a machine with more cores.",
         )
     say(f"measuring {zip_path.name} at {', '.join(f'{m:,} MB' for m in memory_sizes)} …")
+    started, stalled = time.monotonic(), cpu_stall_us()
     sizes = [SizeMeasurement(memory, round(vcpus(memory), 3)) for memory in memory_sizes]
     with tempfile.TemporaryDirectory(prefix="lambdapack-estimate-") as work_dir:
         work = Path(work_dir)
@@ -387,6 +418,11 @@ def measure(
                 for sandbox in sandboxes.values():
                     sandbox.stop()
         described = describe_images(images, images_dir or work / "images")
+    pressure = None
+    if stalled is not None and (now := cpu_stall_us()) is not None:
+        pressure = min(1.0, (now - stalled) / 1e6 / max(time.monotonic() - started, 1e-6))
+    if note := busy_note(pressure):
+        notes.append(note)
     return Measurements(
         zip=str(zip_path),
         runtime=target.runtime,
@@ -397,6 +433,7 @@ def measure(
         images=described,
         sizes=sizes,
         notes=notes,
+        cpu_pressure=pressure,
         ephemeral_mb=ephemeral_mb,
     )
 
@@ -525,6 +562,9 @@ def estimate(
                 snapstart_rows.append(pricing.snapstart(projection, size.init_ms, arch, prices))
         rows.append(row)
     verdicts = {"cheapest": pricing.verdict(costs), "fastest": pricing.verdict(walls)}
+    if busy_note(measurements.cpu_pressure):  # the sizes did not get their CPU shares: no verdict
+        why = f"this machine was busy for {measurements.cpu_pressure:.0%} of the measuring"
+        verdicts = {mark: pricing.Verdict(None, tuple(sorted(costs)), why) for mark in verdicts}
     for row in rows:
         for mark, found in verdicts.items():
             row[mark] = row["memory_mb"] == found.best
@@ -558,6 +598,7 @@ def estimate(
             "s3": "a private S3 (moto's server) on 127.0.0.1: real S3 adds its own latency to each read "
             "and write",
             "warm_figure": WARM_FIGURE,
+            "cpu_pressure": measurements.cpu_pressure,
         },
         "prices": prices.as_dict(),
         "billing": asdict(pricing.BILLING),
@@ -582,7 +623,8 @@ def estimate(
             "every new execution environment is one cold start: its init, then the first invocation",
             "ranges: each figure's min–max (init and first invocation over the cold starts, warm over "
             "the rounds), projected at both ends; cheapest/fastest only where a size's whole range "
-            "beats every other's, else 'within noise'",
+            f"beats every other's and every other median is more than {pricing.MATERIAL:.0%} above its "
+            "own, else 'within noise'",
             "cost: Lambda duration (init + first invocation per environment, warm duration for the "
             "others, each rounded up to 1 ms, times memory in GB) + one Lambda request per image + "
             "S3: one PUT (the upload), one GET and one PUT (the result) per image",
