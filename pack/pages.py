@@ -3,6 +3,8 @@
 - ``estimate_page`` and ``estimate_svg``: an estimate's cost and wall time against memory size
   (``lambdapack estimate --html/--svg``); the page's table cells are the terminal table's
   (``measured_cells``, ``marks``, ``not_measured``: written once, here).
+- ``evaluate_page``: a zip's answers on labelled images: the confusion matrix, per-class
+  precision and recall, the images answered wrong (``lambdapack evaluate --html``).
 - ``report_page``: what is in a zip as a treemap, area = unzipped size, by package then file
   (``lambdapack report --html``), laid out by ``squarify``.
 
@@ -20,6 +22,7 @@ from pathlib import Path
 from .errors import InputError
 from .packing.report import FileRow, Report
 from .render import size, visible
+from .scoring import percent
 
 # --- shared: the document, its style, escaping, writing ----------------------------------------
 
@@ -560,3 +563,87 @@ def _packages_table(report: Report, colour: dict[str, str]) -> str:
 def _head_row(first: str, *others: str) -> str:
     """A table's header row, its first column (names) aligned left."""
     return f'<tr><th class="name">{esc(first)}</th>' + "".join(f"<th>{esc(o)}</th>" for o in others) + "</tr>"
+
+
+# --- evaluate: a zip's answers on labelled images -----------------------------------------------
+
+EVALUATE_CSS = """\
+table.confusion td { min-width: 2.2em; }
+table.confusion td.diagonal { font-weight: bold; }
+table.confusion th.corner { text-align: left; font-weight: normal; color: #555; }
+.headline { font-size: 1.2em; }
+"""
+
+
+def evaluate_page(result: dict) -> str:
+    """``evaluate --json``'s figures as a page: the headline, the confusion matrix (each
+    cell shaded by its share of its row, the diagonal green, the rest red), per-class
+    precision and recall, the images answered wrong."""
+    confusion = result["confusion"]
+    rows, columns, matrix = confusion["rows"], confusion["columns"], confusion["matrix"]
+    head = '<tr><th class="corner">true ↓ answer →</th>' + "".join(
+        f'<th data-column="{esc(c)}">{esc(c)}</th>' for c in columns
+    )
+    body = []
+    for label, counts in zip(rows, matrix, strict=True):
+        total = sum(counts) or 1
+        cells = []
+        for column, count in zip(columns, counts, strict=True):
+            share = count / total
+            hue = "89, 161, 79" if column == label else "225, 87, 89"
+            style = f' style="background: rgba({hue}, {0.15 + 0.85 * share:.2f})"' if count else ""
+            diagonal = ' class="diagonal"' if column == label else ""
+            cells.append(
+                f'<td{diagonal} data-row="{esc(label)}" data-column="{esc(column)}" data-count="{count}"'
+                f"{style}>{count}</td>"
+            )
+        body.append(
+            f'<tr><th class="name" data-row="{esc(label)}">{esc(label)}</th>{"".join(cells)}'
+            f'<td class="muted" data-row-total="{sum(counts)}">{sum(counts)}</td></tr>'
+        )
+    matrix_table = (
+        f'<table class="confusion" data-images="{result["images"]}">{head}<th>images</th></tr>'
+        f"{''.join(body)}</table>"
+    )
+    figures = [f"top-1 accuracy: {result['correct']}/{result['images']} = {percent(result['top1'])}"]
+    for k, value in result["topk"].items():
+        figures.append(f"top-{k} accuracy: {percent(value)}")
+    if result["errors"]:
+        figures.append(f"{result['errors']} images got an error instead of an answer")
+    model = result.get("model")
+    if model:
+        figures.append(
+            f"original model {Path(model['path']).name}: top-1 {percent(model['top1'])}; the zip agrees on "
+            f"{percent(model['agreement'])} of the images ({len(model['disagreements'])} differ)"
+        )
+    per_class = "".join(
+        f'<tr data-label="{esc(label)}"><td class="name">{esc(label)}</td><td>{row["support"]}</td>'
+        f"<td>{row['predicted']}</td><td>{row['correct']}</td><td>{percent(row['precision'])}</td>"
+        f"<td>{percent(row['recall'])}</td></tr>"
+        for label, row in result["per_class"].items()
+    )
+    wrong = "".join(
+        f'<tr class="wrong" data-file="{esc(w["file"])}"><td class="name">{esc(w["file"])}</td>'
+        f'<td class="name">{esc(w["label"])}</td><td class="name">{esc(_answer(w))}</td>'
+        f"<td>{'' if w['score'] is None else format(w['score'], '.3f')}</td></tr>"
+        for w in result["wrong"]
+    )
+    name = Path(result["zip"]).name
+    class_head = _head_row("label", "images", "answered as it", "right", "precision", "recall")
+    page = f"""<h1>{esc(name)} on {result["images"]:,} labelled images</h1>
+<p class="muted">{esc(result["folder"])} — labels from {esc(result["labels_from"])};
+run in {esc(result["runtime"])}</p>
+<p class="headline" data-top1="{result["top1"]}">{"<br>".join(esc(f) for f in figures)}</p>
+<h2>Confusion matrix</h2>
+<p>Rows: the true label; columns: the zip's top-1 answer{" ((error): no answer)" if result["errors"] else ""}.
+The cells add up to the {result["images"]:,} images.</p>
+{matrix_table}
+<h2>Per class</h2>
+<table class="per-class">{class_head}{per_class}</table>
+<h2>Answered wrong ({len(result["wrong"]):,})</h2>
+<table class="wrong-answers">{_head_row("file", "true label", "answer", "score")}{wrong}</table>"""
+    return document(f"lambdapack evaluate: {name}", page, EVALUATE_CSS)
+
+
+def _answer(wrong: dict) -> str:
+    return wrong["predicted"] if wrong["predicted"] is not None else f"error: {wrong.get('error', '')}"

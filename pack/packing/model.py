@@ -538,6 +538,48 @@ def _run_child(
         raise ModelError(check["error"], check.get("hint", ""))
 
 
+def original_answers(
+    model: Path, config: dict, images: list[Path], allow_unsafe_ops: bool = False
+) -> list[dict]:
+    """The original model's answer for each image (``{"probabilities": [...]}``, or
+    ``{"probabilities": None, "error": ...}``), with the preprocessing ``config["input"]``
+    gives (a zip's ``model/config.json``): TensorFlow runs it in the conversion child's
+    ``predict`` mode, as the conversion check does (``evaluate --model``)."""
+    kind = model_kind(model)
+    with tempfile.TemporaryDirectory(prefix="lambdapack-original-") as work:
+        out = Path(work)
+        request = {
+            "mode": "predict",
+            "model": str(model.resolve()),
+            "kind": kind,
+            "config": config,
+            "images": [str(image.resolve()) for image in images],
+            "out": str(out),
+            "allow_unsafe_ops": allow_unsafe_ops,
+        }
+        (out / "request.json").write_text(json.dumps(request))
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
+        proc = subprocess.run(
+            [sys.executable, "-m", "lambdapack.packing.convert_child", str(out / "request.json")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        check_path = out / "check.json"
+        if not check_path.exists():
+            raise ModelError(
+                f"running the original model crashed ({_exit_text(proc.returncode)}): "
+                f"{last_error_line(proc.stderr)}",
+                "It runs in a child process with TensorFlow; out of memory is a common cause.",
+            )
+        check = json.loads(check_path.read_text())
+    if "error" in check:
+        problem = InputError if check.get("code") in CHILD_INPUT_PROBLEMS else ModelError
+        raise problem(check["error"], check.get("hint", ""))
+    return check["answers"]
+
+
 class _ChildInputProblem(Exception):
     """The conversion child refused the input (size, channels): the parent words the message."""
 
