@@ -395,7 +395,24 @@ PALETTE = (
     "#9c755f",
     "#bab0ac",
 )
-CHAR_W = 0.6  # an average character's width, in font sizes (for whether a label fits)
+# A character's width in font sizes, generous (wide letters, bold): whether a label fits. A label
+# is also clipped to its box (a nested <svg>), so a longer one than estimated never leaves it.
+CHAR_W = 0.64
+GOLDEN_ANGLE = 137.508  # hues this far apart never repeat and stay apart from their neighbours
+
+
+def package_colours(names: Sequence[str]) -> dict[str, str]:
+    """A distinct colour per package: the palette, then hues spaced by the golden angle."""
+    colours = {}
+    for index, name in enumerate(names):
+        if index < len(PALETTE):
+            colours[name] = PALETTE[index]
+        else:
+            extra = index - len(PALETTE)
+            lightness = (48, 62, 40)[extra % 3]
+            colours[name] = f"hsl({(extra * GOLDEN_ANGLE + 15) % 360:.1f}, 55%, {lightness}%)"
+    return colours
+
 
 REPORT_CSS = """\
 .treemap { max-width: 100%; height: auto; border: 1px solid #999; }
@@ -441,7 +458,7 @@ def report_page(report: Report, files: Sequence[FileRow]) -> str:
     file's unzipped size, grouped by package; every rectangle's tooltip gives path and size."""
     z = report.zip
     name = Path(z.path).name
-    colour = {row.name: PALETTE[index % len(PALETTE)] for index, row in enumerate(report.packages)}
+    colour = package_colours([row.name for row in report.packages])
     zipped_of = {file.path: file.zipped for file in files}
     empty = sum(1 for file in files if file.unzipped == 0)
     tiles = treemap(files, Box(0, 0, MAP_W, MAP_H))
@@ -459,6 +476,7 @@ def report_page(report: Report, files: Sequence[FileRow]) -> str:
 <b data-total="zipped" data-bytes="{z.zipped_bytes}">{esc(size(z.zipped_bytes))}</b> zipped,
 <b data-total="unzipped" data-bytes="{z.unzipped_bytes}">{esc(size(z.unzipped_bytes))}</b> unzipped</p>
 {_limits_table(report)}
+{_model_section(report)}
 <h2>Files by package</h2>
 <p>Area is each file's <b>uncompressed (unzipped) size</b>; the outlined blocks are packages (distributions,
 from their RECORD; the handler, the model and the build record by role).{empty_note}
@@ -468,6 +486,103 @@ Hover over a rectangle for its path and size.</p>
 <p class="muted">sha256 {esc(z.sha256)} · CodeSha256 {esc(z.code_sha256)} (what Lambda reports) ·
 sizes: MB = 1,048,576 bytes, KB = 1,024 bytes.</p>"""
     return document(f"lambdapack report: {name}", body, REPORT_CSS)
+
+
+SOURCE_FORMATS = {
+    "keras": "Keras (.keras/.h5)",
+    "saved_model": "TensorFlow SavedModel",
+    "tflite": "TensorFlow Lite",
+}
+
+
+def model_facts(report: Report) -> list[tuple[str, str]]:
+    """The model's story as (fact, text) pairs, from the build record the zip carries and
+    the smoke run pack recorded: source format, conversion, quantization, the conversion
+    check's agreement, labelled accuracy when measured, the smoke run."""
+    model = report.section("model")
+    if not model:
+        return [("model", "no build record in this zip: not packed by lambdapack")]
+    served = (
+        "SavedModel served by TensorFlow" if model.get("format") == "saved_model" else ".tflite run by LiteRT"
+    )
+    source = SOURCE_FORMATS.get(model["kind"], model["kind"])
+    if model.get("source"):
+        source += f": {Path(model['source']).name}"
+    if model["kind"] == "tflite":
+        conversion = f"none: packed as it is ({size(model['bytes'])})"
+    else:
+        tf = f" by TensorFlow {model['tensorflow']}" if model.get("tensorflow") else ""
+        conversion = (
+            f"{SOURCE_FORMATS.get(model['kind'], model['kind'])} → {served}{tf}, {size(model['bytes'])}"
+        )
+    facts = [("source", source), ("conversion", conversion), ("quantization", model["quantize"])]
+    spec = model.get("input")
+    if isinstance(spec, dict) and {"height", "width"} <= set(spec):
+        classes = f", {model['classes']} classes" if model.get("classes") else ""
+        facts.append(
+            (
+                "input",
+                f"{spec['height']}×{spec['width']}×{spec.get('channels', '?')}, "
+                f"scale {spec.get('scale', '?')}, resize {spec.get('resize', '?')}{classes}",
+            )
+        )
+    facts.append(("config", model["config"] or "none beside the model: defaults, or read from the model"))
+    check = model.get("conversion_check")
+    if check:
+        facts.append(
+            (
+                "conversion check",
+                f"top-1 agreement {check['top1_agreement']:.1%} with the original on "
+                f"{check['inputs']} inputs (samples and seeded random ones), largest probability difference "
+                f"{check['max_probability_difference']:.2g}",
+            )
+        )
+    else:
+        facts.append(("conversion check", "none: nothing was converted"))
+    smoke = report.smoke
+    accuracy = _labelled_accuracy(report)
+    facts.append(("labelled accuracy", accuracy or "not measured (lambdapack evaluate ZIP DIR measures it)"))
+    if smoke is None:
+        facts.append(("smoke run", "not known: pack's report.json of this zip is not beside it"))
+    elif smoke.get("ran"):
+        difference = smoke.get("max_difference")
+        agrees = "" if difference is None else f", answers within {difference:.2g} of the conversion check"
+        facts.append(
+            (
+                "smoke run",
+                f"{smoke['images']} images classified by {smoke.get('interpreter') or 'the target Python'}"
+                f"{agrees} (import {smoke['import_s']:.2f} s, "
+                f"first inference {smoke['first_inference_ms']:.1f} ms)",
+            )
+        )
+    else:
+        facts.append(("smoke run", f"not run: {smoke.get('note', '')}"))
+    return facts
+
+
+def _labelled_accuracy(report: Report) -> str | None:
+    """Top-1 on labelled images, where pack measured it (the smoke run's ``accuracy``, or the
+    build record's ``model.accuracy``): a share, or ``{"top1"[, "correct", "images"]}``."""
+    for found in ((report.smoke or {}).get("accuracy"), (report.section("model") or {}).get("accuracy")):
+        if isinstance(found, (int, float)) and not isinstance(found, bool):
+            return f"top-1 {found:.1%}"
+        if isinstance(found, dict) and isinstance(found.get("top1"), (int, float)):
+            counted = (
+                f" ({found['correct']}/{found['images']} images)"
+                if {"correct", "images"} <= set(found)
+                else ""
+            )
+            return f"top-1 {found['top1']:.1%}{counted}"
+    return None
+
+
+def _model_section(report: Report) -> str:
+    rows = "".join(
+        f'<tr data-fact="{esc(fact)}"><th class="name">{esc(fact)}</th>'
+        f'<td class="name">{esc(value)}</td></tr>'
+        for fact, value in model_facts(report)
+    )
+    return f'<h2>The model</h2>\n<table class="model">{rows}</table>'
 
 
 def _limits_table(report: Report) -> str:
@@ -517,14 +632,14 @@ def _treemap_svg(tiles: list[tuple[Tile, list[Tile]]], colour: dict[str, str], z
             )
             label = _fitting(b, 10, tile.path.rsplit("/", 1)[-1], size(tile.unzipped))
             if label and b.h >= 36:
-                parts.append(_label(b.x + 4, b.y + b.h - 6, label, 10))
+                parts.append(_label(b, 4, b.h - 6, label, 10))
         parts.append(
             f'<rect class="outline" x="{p.x:.2f}" y="{p.y:.2f}" width="{p.w:.2f}" height="{p.h:.2f}" '
             'fill="none" stroke="#222" stroke-width="1.5" pointer-events="none"/>'
         )
         label = _fitting(p, 12, package.package, size(package.unzipped))
         if label and p.h >= 18:
-            parts.append(_label(p.x + 4, p.y + 15, label, 12, bold=True))
+            parts.append(_label(p, 4, 15, label, 12, bold=True))
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
@@ -538,11 +653,15 @@ def _fitting(box: Box, font_size: int, name: str, figure: str) -> str | None:
     return None
 
 
-def _label(x: float, y: float, text: str, font_size: int, bold: bool = False) -> str:
+def _label(box: Box, x: float, y: float, text: str, font_size: int, bold: bool = False) -> str:
+    """``text`` at (x, y) inside ``box``, clipped to it: a nested <svg> is the box (its overflow
+    is hidden), so no label reaches into a neighbour whatever the font's real widths."""
     weight = ' font-weight="bold"' if bold else ""
     return (
+        f'<svg class="label" x="{box.x:.2f}" y="{box.y:.2f}" width="{box.w:.2f}" height="{box.h:.2f}" '
+        f'overflow="hidden" pointer-events="none">'
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{font_size}"{weight} fill="#111" stroke="#fff" '
-        f'stroke-width="3" paint-order="stroke" pointer-events="none">{esc(text)}</text>'
+        f'stroke-width="3" paint-order="stroke">{esc(text)}</text></svg>'
     )
 
 
