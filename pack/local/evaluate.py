@@ -157,8 +157,8 @@ def original_model(
 
 
 def _name(path: Path, root: Path) -> str:
-    """An image as the user knows it: its path under the labelled folder."""
+    """An image as the user knows it: its path under the labelled folder (or the CSV's)."""
     try:
-        return path.relative_to(root).as_posix()
+        return path.relative_to(root if root.is_dir() else root.parent.resolve()).as_posix()
     except ValueError:
         return str(path)
