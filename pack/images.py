@@ -20,12 +20,3 @@ def image_files(folder: Path) -> list[Path]:
 def other_files(folder: Path) -> list[Path]:
     """The files under ``folder`` that ``image_files`` leaves out (by their suffix)."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES)
-
-
-def images_in(paths: list[Path]) -> list[Path]:
-    """The images named on a command line: a file as it is, a folder's images (``image_files``,
-    sorted, its subfolders included), in the order given; the same file once."""
-    found: list[Path] = []
-    for path in paths:
-        found.extend(image_files(path) if path.is_dir() else [path])
-    return list(dict.fromkeys(found))

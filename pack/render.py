@@ -276,8 +276,9 @@ def results_table(rows: list[dict], limit: int = 20) -> Table:
 # --- answers scored against the truth (``lambdapack.scoring``) ----------------------------------
 
 
-def answer_line(name: str, body: dict) -> Text:
-    """One image's answer on one line: ``name → label score``, or ``name → error: Type: message``."""
+def answer_line(name: str, body: dict, truth: str | None = None) -> Text:
+    """One image's answer on one line: ``name → label score``, or ``name → error: Type: message``;
+    with its true label, ``✓`` when the answer is it, else ``✗ true: LABEL``."""
     error = body.get("error")
     if error:
         kind, message = (
@@ -285,9 +286,14 @@ def answer_line(name: str, body: dict) -> Text:
             if isinstance(error, dict)
             else ("error", error)
         )
-        return line(name, " → ", ("error", "bold red"), f": {kind}: {message}")
+        shown = line(name, " → ", ("error", "bold red"), f": {kind}: {message}")
+        return shown if truth is None else shown.append(line(" ✗ true: ", truth))
     top = (body.get("top_k") or [{}])[0]
-    return line(name, " → ", (str(top.get("label")), "bold"), f" {float(top.get('score', 0.0)):.3f}")
+    label = str(top.get("label"))
+    shown = line(name, " → ", (label, "bold"), f" {float(top.get('score', 0.0)):.3f}")
+    if truth is None:
+        return shown
+    return shown.append(line((" ✓", "green")) if label == truth else line((" ✗ true: ", "red"), truth))
 
 
 def score_lines(score: Score, what: str = "top-1") -> list[Text]:

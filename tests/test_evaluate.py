@@ -153,3 +153,27 @@ def test_results_scored_by_the_folder_of_each_key(packed, cache_dir, aws):
     assert f"top-1 accuracy: {right}/12 = {right / 12:.1%}" in proc.stdout
     assert "1 inputs are in no folder of their own, not scored: incoming/loose.png" in proc.stdout
     assert "confusion matrix" in proc.stdout
+
+
+def test_invoke_a_labelled_folder_marks_each_answer_and_says_the_accuracy(
+    packed, heldout_classes, cache_dir, tmp_path
+):
+    out, _, _ = packed
+    folder = tmp_path / "labelled"
+    for label in ("1", "3", "8"):
+        (folder / label).mkdir(parents=True)
+        for path in sorted((heldout_classes / label).glob("*.png"))[:3]:
+            shutil.copy2(path, folder / label / path.name)
+    proc = run_cli("invoke", str(out / "function.zip"), str(folder), cache=cache_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    right = 0
+    for line in proc.stdout.splitlines():
+        name, answer = line.split(" → ")
+        truth, label = name.split("/")[-2], answer.split()[0]
+        if label == truth:
+            assert answer.endswith(" ✓")
+            right += 1
+        else:
+            assert answer.endswith(f" ✗ true: {truth}")
+    assert len(proc.stdout.splitlines()) == 9
+    assert f"top-1 accuracy: {right}/9 = {right / 9:.1%}" in proc.stderr

@@ -52,11 +52,12 @@ def invoke_command(zip_path, paths, images, event_file, bucket, keys, timeout, m
     """Run ZIP in the local Lambda runtime (AWS's runtime interface client), in its target's
     own Python (a container when this machine's is another).
 
-    With images or folders (their images, subfolders included), print one line per image:
-    file → label score, or file → error; exit 1 when any image got an error. With --image,
+    With images or folders, print one line per image: file → label score, or file → error;
+    a folder with one subfolder per class is labelled (the subfolder names are the labels):
+    each line then ends with ✓ or ✗ true: LABEL, and the accuracy follows on stderr. Exits 1
+    when any image got an error. With --image,
     print the result object the function writes for each file, one JSON object a line with
     the file's path added as "file". Otherwise print the function's response."""
-    from ..images import images_in
     from ..local.invoke import InvokeOptions, ZipFunction, classify_files, passed_environment
     from ..local.s3event import s3_event
 
@@ -71,11 +72,13 @@ def invoke_command(zip_path, paths, images, event_file, bucket, keys, timeout, m
     if paths and (images or event_file or bucket or keys):
         raise click.UsageError("pass images or folders, or one of --image, --event, --bucket/--key: not both")
     if paths:
-        files = images_in(list(paths))
+        files, truth = _images_with_labels(paths)
         objects, results = classify_files(zip_path, files, options)
         _report_invocations(results, options.memory)
         for path, body in zip(files, objects, strict=True):
-            echo(answer_line(str(path), body))
+            echo(answer_line(str(path), body, truth.get(path)))
+        if truth:
+            _score_labelled(files, objects, truth)
         _fail_on_errors(objects)
         return
     if images:
@@ -98,6 +101,38 @@ def invoke_command(zip_path, paths, images, event_file, bucket, keys, timeout, m
         result = function.invoke(event)
     _report_invocation(result, options.memory)
     echo((result.payload or b"null").decode(errors="replace"))
+
+
+def _images_with_labels(paths: tuple[Path, ...]) -> tuple[list[Path], dict[Path, str]]:
+    """The images named on the command line, in order, each once: a file as it is, a folder's
+    samples (``labelled.read_samples``: a flat folder's images, or class folders whose names
+    are the images' labels); and the label of each image that has one."""
+    from ..labelled import read_samples
+
+    files: list[Path] = []
+    truth: dict[Path, str] = {}
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for sample in read_samples(path).samples:
+            files.append(sample.path)
+            if sample.label is not None:
+                truth[sample.path] = sample.label
+    return list(dict.fromkeys(files)), truth
+
+
+def _score_labelled(files: list[Path], objects: list[dict], truth: dict[Path, str]) -> None:
+    """The top-1 accuracy of the images that have a label, on stderr (stdout stays one line an image)."""
+    from ..scoring import answer_from_result, score
+
+    answers = [
+        answer_from_result(str(path), truth[path], body)
+        for path, body in zip(files, objects, strict=True)
+        if path in truth
+    ]
+    for figure in score_lines(score(answers)):
+        err.print(figure, highlight=False, soft_wrap=True)
 
 
 def _report_invocations(results, memory: int, exit_on_error: bool = False) -> None:
