@@ -503,7 +503,9 @@ def model_facts(report: Report) -> list[tuple[str, str]]:
     if not model:
         return [("model", "no build record in this zip: not packed by lambdapack")]
     served = (
-        "SavedModel served by TensorFlow" if model.get("format") == "saved_model" else ".tflite run by LiteRT"
+        "SavedModel (served by TensorFlow)"
+        if model.get("format") == "saved_model"
+        else ".tflite (run by LiteRT)"
     )
     source = SOURCE_FORMATS.get(model["kind"], model["kind"])
     if model.get("source"):
@@ -511,9 +513,9 @@ def model_facts(report: Report) -> list[tuple[str, str]]:
     if model["kind"] == "tflite":
         conversion = f"none: packed as it is ({size(model['bytes'])})"
     else:
-        tf = f" by TensorFlow {model['tensorflow']}" if model.get("tensorflow") else ""
+        tf = f", converted by TensorFlow {model['tensorflow']}" if model.get("tensorflow") else ""
         conversion = (
-            f"{SOURCE_FORMATS.get(model['kind'], model['kind'])} → {served}{tf}, {size(model['bytes'])}"
+            f"{SOURCE_FORMATS.get(model['kind'], model['kind'])} → {served}{tf}: {size(model['bytes'])}"
         )
     facts = [("source", source), ("conversion", conversion), ("quantization", model["quantize"])]
     spec = model.get("input")
@@ -561,19 +563,31 @@ def model_facts(report: Report) -> list[tuple[str, str]]:
 
 
 def _labelled_accuracy(report: Report) -> str | None:
-    """Top-1 on labelled images, where pack measured it (the smoke run's ``accuracy``, or the
-    build record's ``model.accuracy``): a share, or ``{"top1"[, "correct", "images"]}``."""
-    for found in ((report.smoke or {}).get("accuracy"), (report.section("model") or {}).get("accuracy")):
-        if isinstance(found, (int, float)) and not isinstance(found, bool):
-            return f"top-1 {found:.1%}"
-        if isinstance(found, dict) and isinstance(found.get("top1"), (int, float)):
-            counted = (
-                f" ({found['correct']}/{found['images']} images)"
-                if {"correct", "images"} <= set(found)
-                else ""
-            )
-            return f"top-1 {found['top1']:.1%}{counted}"
+    """Top-1 on pack's labelled samples, where pack measured it: the smoke run's ``accuracy``
+    (the zip's and the original model's), else the build record's ``model.labelled`` (the
+    original model's, measured before the zip existed)."""
+    smoke = (report.smoke or {}).get("accuracy")
+    if isinstance(smoke, dict) and smoke.get("zip_correct") is not None:
+        images = smoke["images"]
+        return (
+            f"the zip {smoke['zip_correct']}/{images} ({smoke['zip_top1']:.1%}), the original model "
+            f"{smoke['original_correct']}/{images} ({smoke['original_top1']:.1%}) on pack's labelled samples"
+            + _preprocessing(smoke)
+        )
+    model = (report.section("model") or {}).get("labelled")
+    if isinstance(model, dict) and model.get("original_correct") is not None:
+        return (
+            f"the original model {model['original_correct']}/{model['images']} "
+            f"({model['original_top1']:.1%}) on pack's labelled samples" + _preprocessing(model)
+        )
     return None
+
+
+def _preprocessing(measured: dict) -> str:
+    chosen = measured.get("preprocessing")
+    if not isinstance(chosen, dict):
+        return ""
+    return f" (scale {chosen.get('scale')}, resize {chosen.get('resize')})"
 
 
 def _model_section(report: Report) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..limits import DEFAULT_MEMORY_MB
 from ..pages import evaluate_page, write_page
 from ..render import class_table, confusion_table, say, score_lines, wrong_table
 from ..resources import default_cache_dir
@@ -36,7 +37,7 @@ from .common import console, err
 @click.option(
     "--memory",
     type=int,
-    default=1024,
+    default=DEFAULT_MEMORY_MB,
     show_default=True,
     help="Memory size of the function (enforced when it runs in a container).",
 )
@@ -58,7 +59,7 @@ def evaluate_command(zip_path, where, as_json, html_path, model, timeout, memory
         timeout=timeout,
         memory=memory,
         passed=passed_environment(),
-        region=os.environ.get("AWS_REGION", "us-east-1"),
+        region=os.environ.get("AWS_REGION", InvokeOptions.region),  # invoke's default Region
     )
     evaluation = evaluate(zip_path, samples, options, model)
     result = evaluation.as_dict()
