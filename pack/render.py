@@ -325,8 +325,31 @@ def class_table(score: Score) -> Table:
     return table
 
 
+MATRIX_COLUMNS = 20  # more classes than this: the terminal shows the largest confusions instead
+
+
 def confusion_table(score: Score) -> Table:
-    """Rows: the true label; columns: the answer (``(error)``: no answer). Sums to the images."""
+    """Rows: the true label; columns: the answer (``(error)``: no answer). Sums to the images.
+    With more than ``MATRIX_COLUMNS`` columns (a terminal cannot show them), the most frequent
+    confusions instead: true label, answer, images (the whole matrix: --json, --html)."""
+    if len(score.columns) > MATRIX_COLUMNS:
+        pairs = sorted(
+            (
+                (-count, label, column)
+                for label, row in zip(score.rows, score.matrix, strict=True)
+                for column, count in zip(score.columns, row, strict=True)
+                if count and column != label
+            ),
+        )
+        table = Table(
+            title=f"most frequent confusions ({len(score.rows)} classes; the whole matrix: --json, --html)",
+            title_justify="left",
+        )
+        for column in ("true label", "answer", "images"):
+            table.add_column(column, justify="right" if column == "images" else "left")
+        for count, label, column in pairs[:MATRIX_COLUMNS]:
+            table.add_row(text(label), text(column), str(-count))
+        return table
     table = Table(title="confusion matrix (rows: true label, columns: answer)", title_justify="left")
     table.add_column("true \\ answer")
     for column in score.columns:

@@ -12,7 +12,7 @@ the matrix always sums to the number of images.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ERROR_COLUMN = "(error)"  # the confusion matrix's column for images that got no answer
 
@@ -59,7 +59,6 @@ class Score:
     matrix: tuple[tuple[int, ...], ...]  # matrix[row][column] images
     wrong: tuple[Answer, ...]
     errors: int = 0
-    extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         """The JSON ``evaluate --json`` prints (documented in the README)."""
@@ -87,7 +86,6 @@ class Score:
                 }
                 for a in self.wrong
             ],
-            **self.extra,
         }
 
 

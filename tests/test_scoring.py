@@ -94,3 +94,27 @@ def test_answer_from_a_result_object():
 )
 def test_the_label_of_a_key_is_its_folder(key, under, label):
     assert label_from_folder(key, under) == label
+
+
+def test_a_terminal_shows_the_largest_confusions_of_many_classes():
+    """100 classes do not fit a terminal's width: the table lists the confusions instead."""
+    from rich.console import Console
+
+    from lambdapack.render import MATRIX_COLUMNS, confusion_table
+
+    labels = [f"class{index:03d}" for index in range(100)]
+    answers = [Answer(f"{label}/1.png", label, (label,), 0.9) for label in labels]
+    answers += [Answer("class007/2.png", "class007", ("class042",), 0.5)] * 3
+    answers += [Answer("class001/2.png", "class001", ("class002",), 0.5)]
+    console = Console(width=200, record=True)
+    console.print(confusion_table(score(answers, labels)))
+    shown = console.export_text()
+    assert "most frequent confusions" in shown
+    rows = [line.split("│")[1:4] for line in shown.splitlines() if line.count("│") == 4]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["class007", "class042", "3"],
+        ["class001", "class002", "1"],
+    ]
+    few = Console(width=200, record=True)
+    few.print(confusion_table(score(answers[:MATRIX_COLUMNS], labels[:MATRIX_COLUMNS])))
+    assert "confusion matrix" in few.export_text()
