@@ -177,3 +177,12 @@ def test_invoke_a_labelled_folder_marks_each_answer_and_says_the_accuracy(
             assert answer.endswith(f" ✗ true: {truth}")
     assert len(proc.stdout.splitlines()) == 9
     assert f"top-1 accuracy: {right}/9 = {right / 9:.1%}" in proc.stderr
+
+
+def test_evaluate_refuses_a_model_it_cannot_read_before_running_anything(packed, heldout_classes, tmp_path):
+    out, _, _ = packed
+    notes = tmp_path / "model.txt"
+    notes.write_text("not a model")
+    proc = run_cli("evaluate", str(out / "function.zip"), str(heldout_classes), "--model", str(notes))
+    assert proc.returncode == 2 and "unknown model format '.txt'" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -87,6 +87,10 @@ def evaluate(zip_path: Path, samples, options: InvokeOptions, model: Path | None
             "Put each class's images in a folder named after it, or pass a CSV with a header file,label.",
         )
     config, record = zip_config(zip_path)
+    if model is not None:
+        from ..packing.model import model_kind
+
+        model_kind(model)  # a file that is no model is refused before anything runs
     began = time.perf_counter()
     files = [sample.path for sample in samples.samples]
     names = [_name(sample.path, samples.root) for sample in samples.samples]
