@@ -3,6 +3,8 @@
 - ``estimate_page`` and ``estimate_svg``: an estimate's cost and wall time against memory size
   (``lambdapack estimate --html/--svg``); the page's table cells are the terminal table's
   (``measured_cells``, ``marks``, ``not_measured``: written once, here).
+- ``evaluate_page``: a zip's answers on labelled images: the confusion matrix, per-class
+  precision and recall, the images answered wrong (``lambdapack evaluate --html``).
 - ``report_page``: what is in a zip as a treemap, area = unzipped size, by package then file
   (``lambdapack report --html``), laid out by ``squarify``.
 
@@ -20,6 +22,7 @@ from pathlib import Path
 from .errors import InputError
 from .packing.report import FileRow, Report
 from .render import size, visible
+from .scoring import percent
 
 # --- shared: the document, its style, escaping, writing ----------------------------------------
 
@@ -392,7 +395,24 @@ PALETTE = (
     "#9c755f",
     "#bab0ac",
 )
-CHAR_W = 0.6  # an average character's width, in font sizes (for whether a label fits)
+# A character's width in font sizes, generous (wide letters, bold): whether a label fits. A label
+# is also clipped to its box (a nested <svg>), so a longer one than estimated never leaves it.
+CHAR_W = 0.64
+GOLDEN_ANGLE = 137.508  # hues this far apart never repeat and stay apart from their neighbours
+
+
+def package_colours(names: Sequence[str]) -> dict[str, str]:
+    """A distinct colour per package: the palette, then hues spaced by the golden angle."""
+    colours = {}
+    for index, name in enumerate(names):
+        if index < len(PALETTE):
+            colours[name] = PALETTE[index]
+        else:
+            extra = index - len(PALETTE)
+            lightness = (48, 62, 40)[extra % 3]
+            colours[name] = f"hsl({(extra * GOLDEN_ANGLE + 15) % 360:.1f}, 55%, {lightness}%)"
+    return colours
+
 
 REPORT_CSS = """\
 .treemap { max-width: 100%; height: auto; border: 1px solid #999; }
@@ -438,7 +458,7 @@ def report_page(report: Report, files: Sequence[FileRow]) -> str:
     file's unzipped size, grouped by package; every rectangle's tooltip gives path and size."""
     z = report.zip
     name = Path(z.path).name
-    colour = {row.name: PALETTE[index % len(PALETTE)] for index, row in enumerate(report.packages)}
+    colour = package_colours([row.name for row in report.packages])
     zipped_of = {file.path: file.zipped for file in files}
     empty = sum(1 for file in files if file.unzipped == 0)
     tiles = treemap(files, Box(0, 0, MAP_W, MAP_H))
@@ -456,6 +476,7 @@ def report_page(report: Report, files: Sequence[FileRow]) -> str:
 <b data-total="zipped" data-bytes="{z.zipped_bytes}">{esc(size(z.zipped_bytes))}</b> zipped,
 <b data-total="unzipped" data-bytes="{z.unzipped_bytes}">{esc(size(z.unzipped_bytes))}</b> unzipped</p>
 {_limits_table(report)}
+{_model_section(report)}
 <h2>Files by package</h2>
 <p>Area is each file's <b>uncompressed (unzipped) size</b>; the outlined blocks are packages (distributions,
 from their RECORD; the handler, the model and the build record by role).{empty_note}
@@ -465,6 +486,117 @@ Hover over a rectangle for its path and size.</p>
 <p class="muted">sha256 {esc(z.sha256)} · CodeSha256 {esc(z.code_sha256)} (what Lambda reports) ·
 sizes: MB = 1,048,576 bytes, KB = 1,024 bytes.</p>"""
     return document(f"lambdapack report: {name}", body, REPORT_CSS)
+
+
+SOURCE_FORMATS = {
+    "keras": "Keras (.keras/.h5)",
+    "saved_model": "TensorFlow SavedModel",
+    "tflite": "TensorFlow Lite",
+}
+
+
+def model_facts(report: Report) -> list[tuple[str, str]]:
+    """The model's story as (fact, text) pairs, from the build record the zip carries and
+    the smoke run pack recorded: source format, conversion, quantization, the conversion
+    check's agreement, labelled accuracy when measured, the smoke run."""
+    model = report.section("model")
+    if not model:
+        return [("model", "no build record in this zip: not packed by lambdapack")]
+    served = (
+        "SavedModel (served by TensorFlow)"
+        if model.get("format") == "saved_model"
+        else ".tflite (run by LiteRT)"
+    )
+    source = SOURCE_FORMATS.get(model["kind"], model["kind"])
+    if model.get("source"):
+        source += f": {Path(model['source']).name}"
+    if model["kind"] == "tflite":
+        conversion = f"none: packed as it is ({size(model['bytes'])})"
+    else:
+        tf = f", converted by TensorFlow {model['tensorflow']}" if model.get("tensorflow") else ""
+        conversion = (
+            f"{SOURCE_FORMATS.get(model['kind'], model['kind'])} → {served}{tf}: {size(model['bytes'])}"
+        )
+    facts = [("source", source), ("conversion", conversion), ("quantization", model["quantize"])]
+    spec = model.get("input")
+    if isinstance(spec, dict) and {"height", "width"} <= set(spec):
+        classes = f", {model['classes']} classes" if model.get("classes") else ""
+        facts.append(
+            (
+                "input",
+                f"{spec['height']}×{spec['width']}×{spec.get('channels', '?')}, "
+                f"scale {spec.get('scale', '?')}, resize {spec.get('resize', '?')}{classes}",
+            )
+        )
+    facts.append(("config", model["config"] or "none beside the model: defaults, or read from the model"))
+    check = model.get("conversion_check")
+    if check:
+        facts.append(
+            (
+                "conversion check",
+                f"top-1 agreement {check['top1_agreement']:.1%} with the original on "
+                f"{check['inputs']} inputs (samples and seeded random ones), largest probability difference "
+                f"{check['max_probability_difference']:.2g}",
+            )
+        )
+    else:
+        facts.append(("conversion check", "none: nothing was converted"))
+    smoke = report.smoke
+    accuracy = _labelled_accuracy(report)
+    facts.append(("labelled accuracy", accuracy or "not measured (lambdapack evaluate ZIP DIR measures it)"))
+    if smoke is None:
+        facts.append(("smoke run", "not known: pack's report.json of this zip is not beside it"))
+    elif smoke.get("ran"):
+        difference = smoke.get("max_difference")
+        agrees = "" if difference is None else f", answers within {difference:.2g} of the conversion check"
+        facts.append(
+            (
+                "smoke run",
+                f"{smoke['images']} images classified by {smoke.get('interpreter') or 'the target Python'}"
+                f"{agrees} (import {smoke['import_s']:.2f} s, "
+                f"first inference {smoke['first_inference_ms']:.1f} ms)",
+            )
+        )
+    else:
+        facts.append(("smoke run", f"not run: {smoke.get('note', '')}"))
+    return facts
+
+
+def _labelled_accuracy(report: Report) -> str | None:
+    """Top-1 on pack's labelled samples, where pack measured it: the smoke run's ``accuracy``
+    (the zip's and the original model's), else the build record's ``model.labelled`` (the
+    original model's, measured before the zip existed)."""
+    smoke = (report.smoke or {}).get("accuracy")
+    if isinstance(smoke, dict) and smoke.get("zip_correct") is not None:
+        images = smoke["images"]
+        return (
+            f"the zip {smoke['zip_correct']}/{images} ({smoke['zip_top1']:.1%}), the original model "
+            f"{smoke['original_correct']}/{images} ({smoke['original_top1']:.1%}) on pack's labelled samples"
+            + _preprocessing(smoke)
+        )
+    model = (report.section("model") or {}).get("labelled")
+    if isinstance(model, dict) and model.get("original_correct") is not None:
+        return (
+            f"the original model {model['original_correct']}/{model['images']} "
+            f"({model['original_top1']:.1%}) on pack's labelled samples" + _preprocessing(model)
+        )
+    return None
+
+
+def _preprocessing(measured: dict) -> str:
+    chosen = measured.get("preprocessing")
+    if not isinstance(chosen, dict):
+        return ""
+    return f" (scale {chosen.get('scale')}, resize {chosen.get('resize')})"
+
+
+def _model_section(report: Report) -> str:
+    rows = "".join(
+        f'<tr data-fact="{esc(fact)}"><th class="name">{esc(fact)}</th>'
+        f'<td class="name">{esc(value)}</td></tr>'
+        for fact, value in model_facts(report)
+    )
+    return f'<h2>The model</h2>\n<table class="model">{rows}</table>'
 
 
 def _limits_table(report: Report) -> str:
@@ -514,14 +646,14 @@ def _treemap_svg(tiles: list[tuple[Tile, list[Tile]]], colour: dict[str, str], z
             )
             label = _fitting(b, 10, tile.path.rsplit("/", 1)[-1], size(tile.unzipped))
             if label and b.h >= 36:
-                parts.append(_label(b.x + 4, b.y + b.h - 6, label, 10))
+                parts.append(_label(b, 4, b.h - 6, label, 10))
         parts.append(
             f'<rect class="outline" x="{p.x:.2f}" y="{p.y:.2f}" width="{p.w:.2f}" height="{p.h:.2f}" '
             'fill="none" stroke="#222" stroke-width="1.5" pointer-events="none"/>'
         )
         label = _fitting(p, 12, package.package, size(package.unzipped))
         if label and p.h >= 18:
-            parts.append(_label(p.x + 4, p.y + 15, label, 12, bold=True))
+            parts.append(_label(p, 4, 15, label, 12, bold=True))
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
@@ -535,11 +667,15 @@ def _fitting(box: Box, font_size: int, name: str, figure: str) -> str | None:
     return None
 
 
-def _label(x: float, y: float, text: str, font_size: int, bold: bool = False) -> str:
+def _label(box: Box, x: float, y: float, text: str, font_size: int, bold: bool = False) -> str:
+    """``text`` at (x, y) inside ``box``, clipped to it: a nested <svg> is the box (its overflow
+    is hidden), so no label reaches into a neighbour whatever the font's real widths."""
     weight = ' font-weight="bold"' if bold else ""
     return (
+        f'<svg class="label" x="{box.x:.2f}" y="{box.y:.2f}" width="{box.w:.2f}" height="{box.h:.2f}" '
+        f'overflow="hidden" pointer-events="none">'
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{font_size}"{weight} fill="#111" stroke="#fff" '
-        f'stroke-width="3" paint-order="stroke" pointer-events="none">{esc(text)}</text>'
+        f'stroke-width="3" paint-order="stroke">{esc(text)}</text></svg>'
     )
 
 
@@ -560,3 +696,87 @@ def _packages_table(report: Report, colour: dict[str, str]) -> str:
 def _head_row(first: str, *others: str) -> str:
     """A table's header row, its first column (names) aligned left."""
     return f'<tr><th class="name">{esc(first)}</th>' + "".join(f"<th>{esc(o)}</th>" for o in others) + "</tr>"
+
+
+# --- evaluate: a zip's answers on labelled images -----------------------------------------------
+
+EVALUATE_CSS = """\
+table.confusion td { min-width: 2.2em; }
+table.confusion td.diagonal { font-weight: bold; }
+table.confusion th.corner { text-align: left; font-weight: normal; color: #555; }
+.headline { font-size: 1.2em; }
+"""
+
+
+def evaluate_page(result: dict) -> str:
+    """``evaluate --json``'s figures as a page: the headline, the confusion matrix (each
+    cell shaded by its share of its row, the diagonal green, the rest red), per-class
+    precision and recall, the images answered wrong."""
+    confusion = result["confusion"]
+    rows, columns, matrix = confusion["rows"], confusion["columns"], confusion["matrix"]
+    head = '<tr><th class="corner">true ↓ answer →</th>' + "".join(
+        f'<th data-column="{esc(c)}">{esc(c)}</th>' for c in columns
+    )
+    body = []
+    for label, counts in zip(rows, matrix, strict=True):
+        total = sum(counts) or 1
+        cells = []
+        for column, count in zip(columns, counts, strict=True):
+            share = count / total
+            hue = "89, 161, 79" if column == label else "225, 87, 89"
+            style = f' style="background: rgba({hue}, {0.15 + 0.85 * share:.2f})"' if count else ""
+            diagonal = ' class="diagonal"' if column == label else ""
+            cells.append(
+                f'<td{diagonal} data-row="{esc(label)}" data-column="{esc(column)}" data-count="{count}"'
+                f"{style}>{count}</td>"
+            )
+        body.append(
+            f'<tr><th class="name" data-row="{esc(label)}">{esc(label)}</th>{"".join(cells)}'
+            f'<td class="muted" data-row-total="{sum(counts)}">{sum(counts)}</td></tr>'
+        )
+    matrix_table = (
+        f'<table class="confusion" data-images="{result["images"]}">{head}<th>images</th></tr>'
+        f"{''.join(body)}</table>"
+    )
+    figures = [f"top-1 accuracy: {result['correct']}/{result['images']} = {percent(result['top1'])}"]
+    for k, value in result["topk"].items():
+        figures.append(f"top-{k} accuracy: {percent(value)}")
+    if result["errors"]:
+        figures.append(f"{result['errors']} images got an error instead of an answer")
+    model = result.get("model")
+    if model:
+        figures.append(
+            f"original model {Path(model['path']).name}: top-1 {percent(model['top1'])}; the zip agrees on "
+            f"{percent(model['agreement'])} of the images ({len(model['disagreements'])} differ)"
+        )
+    per_class = "".join(
+        f'<tr data-label="{esc(label)}"><td class="name">{esc(label)}</td><td>{row["support"]}</td>'
+        f"<td>{row['predicted']}</td><td>{row['correct']}</td><td>{percent(row['precision'])}</td>"
+        f"<td>{percent(row['recall'])}</td></tr>"
+        for label, row in result["per_class"].items()
+    )
+    wrong = "".join(
+        f'<tr class="wrong" data-file="{esc(w["file"])}"><td class="name">{esc(w["file"])}</td>'
+        f'<td class="name">{esc(w["label"])}</td><td class="name">{esc(_answer(w))}</td>'
+        f"<td>{'' if w['score'] is None else format(w['score'], '.3f')}</td></tr>"
+        for w in result["wrong"]
+    )
+    name = Path(result["zip"]).name
+    class_head = _head_row("label", "images", "answered as it", "right", "precision", "recall")
+    page = f"""<h1>{esc(name)} on {result["images"]:,} labelled images</h1>
+<p class="muted">{esc(result["folder"])} — labels from {esc(result["labels_from"])};
+run in {esc(result["runtime"])}</p>
+<p class="headline" data-top1="{result["top1"]}">{"<br>".join(esc(f) for f in figures)}</p>
+<h2>Confusion matrix</h2>
+<p>Rows: the true label; columns: the zip's top-1 answer{" ((error): no answer)" if result["errors"] else ""}.
+The cells add up to the {result["images"]:,} images.</p>
+{matrix_table}
+<h2>Per class</h2>
+<table class="per-class">{class_head}{per_class}</table>
+<h2>Answered wrong ({len(result["wrong"]):,})</h2>
+<table class="wrong-answers">{_head_row("file", "true label", "answer", "score")}{wrong}</table>"""
+    return document(f"lambdapack evaluate: {name}", page, EVALUATE_CSS)
+
+
+def _answer(wrong: dict) -> str:
+    return wrong["predicted"] if wrong["predicted"] is not None else f"error: {wrong.get('error', '')}"

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .packing.report import Report
+from .scoring import Score, percent
 
 MiB = 1024 * 1024
 
@@ -269,4 +270,112 @@ def results_table(rows: list[dict], limit: int = 20) -> Table:
         table.add_row(text(row["input"]), text(row["label"]), text(row["score"]), text(row["error"]))
     if len(rows) > limit:
         table.add_row(f"… {len(rows) - limit} more (all of them: --csv FILE)", "", "", "")
+    return table
+
+
+# --- answers scored against the truth (``lambdapack.scoring``) ----------------------------------
+
+
+def answer_line(name: str, body: dict, truth: str | None = None) -> Text:
+    """One image's answer on one line: ``name → label score``, or ``name → error: Type: message``;
+    with its true label, ``✓`` when the answer is it, else ``✗ true: LABEL``."""
+    error = body.get("error")
+    if error:
+        kind, message = (
+            (error.get("type", "error"), error.get("message", ""))
+            if isinstance(error, dict)
+            else ("error", error)
+        )
+        shown = line(name, " → ", ("error", "bold red"), f": {kind}: {message}")
+        return shown if truth is None else shown.append(line(" ✗ true: ", truth))
+    top = (body.get("top_k") or [{}])[0]
+    label = str(top.get("label"))
+    shown = line(name, " → ", (label, "bold"), f" {float(top.get('score', 0.0)):.3f}")
+    if truth is None:
+        return shown
+    return shown.append(line((" ✓", "green")) if label == truth else line((" ✗ true: ", "red"), truth))
+
+
+def score_lines(score: Score, what: str = "top-1") -> list[Text]:
+    """The headline figures of a ``scoring.Score``: top-1, each top-k, errors."""
+    lines = [line((f"{what} accuracy: ", "bold"), f"{score.correct}/{score.images} = {percent(score.top1)}")]
+    for k, value in sorted(score.topk.items()):
+        lines.append(
+            line(f"top-{k} accuracy: ", f"{round(value * score.images)}/{score.images} = {percent(value)}")
+        )
+    if score.errors:
+        lines.append(line((f"{score.errors} images got an error instead of an answer", "yellow")))
+    return lines
+
+
+def class_table(score: Score) -> Table:
+    """Per class: images, answered as it, right, precision, recall."""
+    table = Table(title="per class", title_justify="left")
+    for column in ("label", "images", "answered as it", "right", "precision", "recall"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for row in score.per_class:
+        table.add_row(
+            text(row.label),
+            str(row.support),
+            str(row.predicted),
+            str(row.correct),
+            percent(row.precision),
+            percent(row.recall),
+        )
+    return table
+
+
+MATRIX_COLUMNS = 20  # more classes than this: the terminal shows the largest confusions instead
+
+
+def confusion_table(score: Score) -> Table:
+    """Rows: the true label; columns: the answer (``(error)``: no answer). Sums to the images.
+    With more than ``MATRIX_COLUMNS`` columns (a terminal cannot show them), the most frequent
+    confusions instead: true label, answer, images (the whole matrix: --json, --html)."""
+    if len(score.columns) > MATRIX_COLUMNS:
+        pairs = sorted(
+            (
+                (-count, label, column)
+                for label, row in zip(score.rows, score.matrix, strict=True)
+                for column, count in zip(score.columns, row, strict=True)
+                if count and column != label
+            ),
+        )
+        table = Table(
+            title=f"most frequent confusions ({len(score.rows)} classes; the whole matrix: --json, --html)",
+            title_justify="left",
+        )
+        for column in ("true label", "answer", "images"):
+            table.add_column(column, justify="right" if column == "images" else "left")
+        for count, label, column in pairs[:MATRIX_COLUMNS]:
+            table.add_row(text(label), text(column), str(-count))
+        return table
+    table = Table(title="confusion matrix (rows: true label, columns: answer)", title_justify="left")
+    table.add_column("true \\ answer")
+    for column in score.columns:
+        table.add_column(text(column), justify="right")
+    for label, row in zip(score.rows, score.matrix, strict=True):
+        cells = [
+            Text(str(n), style="bold green" if column == label else ("red" if n else "dim"))
+            for column, n in zip(score.columns, row, strict=True)
+        ]
+        table.add_row(text(label), *cells)
+    return table
+
+
+def wrong_table(score: Score, limit: int = 50) -> Table:
+    """The images answered wrong: file, true label, answer and its score (or the error)."""
+    table = Table(title=f"wrong ({len(score.wrong)})", title_justify="left")
+    for column in ("file", "label", "answer", "score"):
+        table.add_column(column)
+    for answer in score.wrong[:limit]:
+        shown = answer.top1 if answer.top1 is not None else f"error: {answer.error}"
+        table.add_row(
+            text(answer.name),
+            text(answer.truth),
+            text(shown),
+            "" if answer.score is None else f"{answer.score:.3f}",
+        )
+    if len(score.wrong) > limit:
+        table.add_row(f"… {len(score.wrong) - limit} more (all of them: --json)", "", "", "")
     return table

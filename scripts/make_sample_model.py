@@ -10,6 +10,7 @@ Writes into OUT (default build/sample):
   digits.keras               the trained model
   digits.lambdapack.json     its config: labels and input scaling
   heldout/*.png, heldout.csv the held-out test images and their labels
+  heldout-classes/LABEL/*.png the same images in one folder per class (lambdapack evaluate)
   samples/*.png              one held-out image per class (for pack --samples)
   metrics.json               test accuracy of the Keras model
 """
@@ -102,6 +103,7 @@ def main() -> None:
 
     out = args.out
     heldout = out / "heldout"
+    by_class = out / "heldout-classes"
     samples = out / "samples"
     for folder in (out, heldout, samples):
         folder.mkdir(parents=True, exist_ok=True)
@@ -115,6 +117,8 @@ def main() -> None:
             label = int(labels[index])
             name = f"digit-{index:04d}.png"
             (heldout / name).write_bytes(pngs[index])
+            (by_class / str(label)).mkdir(parents=True, exist_ok=True)
+            (by_class / str(label) / name).write_bytes(pngs[index])
             writer.writerow([name, label])
             if label not in seen_classes:
                 seen_classes.add(label)

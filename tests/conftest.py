@@ -29,6 +29,24 @@ def sample_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def heldout_classes(sample_model, tmp_path_factory) -> Path:
+    """The held-out digits in one folder per class, as make_sample_model.py writes them
+    (``heldout-classes/LABEL/``); made here from ``heldout.csv`` for a sample built before it did."""
+    folder = SAMPLE / "heldout-classes"
+    if folder.is_dir():
+        return folder
+    import csv
+    import shutil
+
+    folder = tmp_path_factory.mktemp("heldout") / "heldout-classes"
+    with (SAMPLE / "heldout.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            (folder / row["label"]).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(SAMPLE / "heldout" / row["file"], folder / row["label"] / row["file"])
+    return folder
+
+
+@pytest.fixture(scope="session")
 def cache_dir() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     return CACHE

@@ -1,7 +1,8 @@
 """The user's path: lambdapack built as a wheel, installed with pip into a fresh
 virtual environment (its own pip, as ``python -m venv`` makes it), and used from
 a folder outside the checkout — pack a model, report the zip, run it with
-``lambdapack invoke`` against a local S3 (moto on 127.0.0.1).
+``lambdapack invoke`` against a local S3 (moto on 127.0.0.1), score it on held-out images
+in class folders with ``lambdapack evaluate`` and answer a folder with ``invoke ZIP FOLDER``.
 
 The model is the sample's converted ``.tflite`` with its config, so the venv
 needs the ``[litert]`` extra, not TensorFlow.
@@ -150,3 +151,45 @@ def test_pack_report_and_invoke_from_outside_the_checkout(installed, packed, cac
     result = json.loads(s3.get_object(Bucket="photos", Key="results/incoming/one.png.json")["Body"].read())
     assert result["top_k"][0]["label"] == summary["results"][0]["top1"]
     assert "REPORT RequestId" in invoked.stderr
+
+
+def test_evaluate_and_invoke_a_folder_from_outside_the_checkout(
+    installed, packed, heldout_classes, cache_dir, tmp_path
+):
+    """The user's path from the installed wheel: a packed zip, held-out images in one folder
+    per class — evaluate scores them (JSON, the page) and invoke answers a folder line by line."""
+    out, _, _ = packed
+    user = tmp_path / "project"
+    user.mkdir()
+    shutil.copy2(out / "function.zip", user / "function.zip")
+    shutil.copytree(heldout_classes, user / "test")
+    env = {"LAMBDAPACK_CACHE": str(cache_dir), "COLUMNS": "160"}
+    metrics = json.loads((SAMPLE / "metrics.json").read_text())
+    right = round(metrics["test_accuracy"] * metrics["test"])
+
+    evaluated = run(
+        installed,
+        "lambdapack",
+        "evaluate",
+        "function.zip",
+        "test",
+        "--json",
+        "--html",
+        "eval.html",
+        cwd=user,
+        env=env,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    result = json.loads(evaluated.stdout)
+    assert result["images"] == metrics["test"] and result["correct"] == right
+    assert sum(map(sum, result["confusion"]["matrix"])) == result["images"]
+    assert (user / "eval.html").read_text().startswith("<!doctype html>")
+
+    invoked = run(installed, "lambdapack", "invoke", "function.zip", "test/3", cwd=user, env=env)
+    assert invoked.returncode == 0, invoked.stderr[-3000:]
+    answers = [line.split(" → ") for line in invoked.stdout.splitlines()]
+    assert len(answers) == len(list((user / "test" / "3").glob("*.png")))
+    assert sum(1 for _, answer in answers if answer.split()[0] == "3") >= len(answers) - 2
+
+    missing = run(installed, "lambdapack", "evaluate", "function.zip", "nowhere", cwd=user, env=env)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr

@@ -12,6 +12,7 @@ tests read back the DOM it rendered (``--dump-dom``), a screenshot, and its netw
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -364,3 +365,133 @@ def test_the_report_page_of_a_packed_zip(packed, tmp_path):
     assert_self_contained(rendered)
     assert_treemap_is_the_report(rendered, report, zip_path)
     assert {"handler", "model", "numpy"} <= {e.attrs["data-package"] for e in package_groups(rendered.dom)}
+
+
+# --- the report page's model section, its labels and colours ----------------------------------
+
+
+@pytest.mark.functional
+def test_the_report_page_tells_the_models_story(packed, tmp_path):
+    """Above the treemap: what the build record and pack's report.json of this zip say."""
+    out, packed_report, _ = packed
+    page = tmp_path / "report.html"
+    report = report_with_page(out / "function.zip", page)
+    dom = render(page).dom
+    facts = [e.attrs["data-fact"] for e in dom.find("tr") if "data-fact" in e.attrs]
+    assert facts == [
+        "source",
+        "conversion",
+        "quantization",
+        "input",
+        "config",
+        "conversion check",
+        "labelled accuracy",
+        "smoke run",
+    ]
+    # Each fact's row: its name (<th>), then its text (<td>).
+    named = [e for e in dom.elements if e.tag in ("th", "td") and e.attrs.get("class") == "name"]
+    model_cells = {
+        head.text: cell.text
+        for head, cell in itertools.pairwise(named)
+        if head.tag == "th" and cell.tag == "td" and head.text in facts
+    }
+    check = report["model"]["conversion_check"]
+    assert model_cells["source"] == "Keras (.keras/.h5): digits.keras"
+    assert model_cells["quantization"] == report["model"]["quantize"] == "none"
+    assert f"top-1 agreement {check['top1_agreement']:.1%}" in model_cells["conversion check"]
+    assert f"on {check['inputs']} inputs" in model_cells["conversion check"]
+    smoke = packed_report["smoke"]
+    assert report["smoke"] == smoke  # report read pack's report.json of this very zip
+    assert model_cells["smoke run"].startswith(
+        f"{smoke['images']} images classified by {smoke['interpreter']}"
+    )
+
+
+def test_the_report_page_without_pack_s_report_says_the_smoke_run_is_not_known(tmp_path):
+    zip_path = make_zip(tmp_path / "function.zip")
+    page = tmp_path / "report.html"
+    report_with_page(zip_path, page)
+    assert "no build record in this zip" in render(page).text
+
+
+def test_every_package_has_its_own_colour_and_labels_stay_in_their_boxes(tmp_path):
+    """Fourteen packages (more than the palette's ten): fourteen colours; every label is drawn
+    in a clipping box that is exactly its rectangle."""
+    path = tmp_path / "function.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for index in range(14):
+            name = f"package_with_a_long_name_{index:02d}"
+            archive.writestr(f"{name}/__init__.py", b"#" * (40_000 + 9_000 * index))
+            archive.writestr(f"{name}/data_file_with_a_long_name.bin", b"x" * (30_000 + 5_000 * index))
+    page = tmp_path / "report.html"
+    report_with_page(path, page)
+    dom = render(page).dom
+    fills = {}
+    for element in dom.elements:
+        if element.tag == "rect" and element.attrs.get("class") == "file":
+            fills.setdefault(element.tooltip.rsplit("— ", 1)[-1], set()).add(element.attrs["fill"])
+    assert len(fills) == 14 and all(len(colours) == 1 for colours in fills.values())
+    assert len({next(iter(colours)) for colours in fills.values()}) == 14
+    rects = [
+        Box(*(float(e.attrs[k]) for k in ("x", "y", "width", "height")))
+        for e in dom.elements
+        if e.tag == "rect" and e.attrs.get("class") in ("file", "outline")
+    ]
+    clips = [e for e in dom.elements if e.tag == "svg" and e.attrs.get("class") == "label"]
+    assert clips, "no label was drawn"
+    for clip in clips:
+        box = Box(*(float(clip.attrs[k]) for k in ("x", "y", "width", "height")))
+        assert clip.attrs["overflow"] == "hidden"
+        assert any(
+            (box.x, box.y, box.w, box.h) == pytest.approx((r.x, r.y, r.w, r.h), abs=0.01) for r in rects
+        ), f"a label's clip {box} is no rectangle of the map"
+
+
+# --- the evaluate page ----------------------------------------------------------------------------
+
+
+def test_the_evaluate_page_draws_the_confusion_matrix(tmp_path):
+    """A page from answers scored here (labels a user could name anything, markup and a
+    right-to-left override included): every cell's count is the matrix's, the cells add up to
+    the images, and the labels are text, never markup."""
+    from lambdapack.pages import evaluate_page
+    from lambdapack.scoring import Answer, score
+
+    hostile = '<img src="http://example.com/x.png">'
+    answers = [
+        Answer("cat/1.png", "cat", ("cat", "dog"), 0.9),
+        Answer("cat/2.png", "cat", ("dog", "cat"), 0.6),
+        Answer(f"{hostile}/1.png", hostile, (hostile,), 0.8),
+        Answer("dog/\u202egnp.1", "dog", ("cat",), 0.7),
+        Answer("dog/2.png", "dog", (), error="NotAnImage: not an image"),
+    ]
+    scored = score(answers, ("cat", "dog", hostile))
+    result = {
+        "zip": "function.zip",
+        "folder": "labelled",
+        "labels_from": "folders",
+        "runtime": "python3.11",
+        **scored.as_dict(),
+    }
+    page = tmp_path / "evaluate.html"
+    page.write_text(evaluate_page(result))
+    rendered = render(page)
+    assert_self_contained(rendered)
+    cells = [e for e in rendered.dom.find("td") if "data-count" in e.attrs]
+    got = {(e.attrs["data-row"], e.attrs["data-column"]): int(e.attrs["data-count"]) for e in cells}
+    want = {
+        (row, column): count
+        for row, counts in zip(scored.rows, scored.matrix, strict=True)
+        for column, count in zip(scored.columns, counts, strict=True)
+    }
+    assert got == want and sum(got.values()) == len(answers)
+    assert all(e.text == e.attrs["data-count"] for e in cells)
+    assert hostile in rendered.dom.find("th", data_row=hostile)[0].text  # shown as the text it is
+    assert "\\u202e" in rendered.text and "\u202e" not in rendered.text
+    wrong = [e.attrs["data-file"] for e in rendered.dom.find("tr") if e.attrs.get("class") == "wrong"]
+    assert wrong == ["cat/2.png", "dog/\\u202egnp.1", "dog/2.png"]
+    # Drawn: the diagonal is green, a wrong answer red (shaded by its share of the row).
+    png = screenshot(page, tmp_path / "evaluate.png")
+    assert (
+        pixels_of(png, "#59a14f", opacity=0.15 + 0.85 * 1.0) > 100
+    )  # cat|cat is 1 of 2, hostile row all right

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lambdapack.packing.report import zip_files, zip_report
-from lambdapack.pages import MAP_H, MAP_W, Box, report_page, squarify, treemap
+from lambdapack.pages import MAP_H, MAP_W, Box, model_facts, package_colours, report_page, squarify, treemap
 from lambdapack.render import size
 
 from .conftest import run_cli
@@ -171,3 +171,77 @@ def test_an_unwritable_page_is_a_message(tmp_path):
     (tmp_path / "file").write_text("")
     proc = run_cli("report", str(plain), "--html", str(tmp_path / "file" / "page.html"))
     assert proc.returncode == 2 and "cannot write" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- the model section's facts -----------------------------------------------------------------
+
+
+def test_the_model_section_tells_what_pack_measured(tmp_path):
+    """The build record's model section (as pack writes it) and the smoke run (from pack's
+    report.json): each fact in words, the labelled accuracy from whichever pack measured."""
+    report = zip_report(make_zip(tmp_path / "function.zip"))
+    assert model_facts(report) == [("model", "no build record in this zip: not packed by lambdapack")]
+    report.build["model"] = {
+        "source": "/home/me/models/stripes.h5",
+        "kind": "keras",
+        "format": "tflite",
+        "quantize": "dynamic",
+        "bytes": 2_400_000,
+        "tensorflow": "2.20.0",
+        "input": {"height": 96, "width": 96, "channels": 3, "scale": "-1..1", "resize": "stretch"},
+        "classes": 3,
+        "config": None,
+        "conversion_check": {"inputs": 98, "top1_agreement": 0.98, "max_probability_difference": 0.031},
+        "labelled": {
+            "images": 90,
+            "original_correct": 88,
+            "original_top1": 88 / 90,
+            "preprocessing": {"scale": "-1..1", "resize": "stretch"},
+        },
+    }
+    facts = dict(model_facts(report))
+    assert facts["source"] == "Keras (.keras/.h5): stripes.h5"
+    assert (
+        facts["conversion"]
+        == "Keras (.keras/.h5) → .tflite (run by LiteRT), converted by TensorFlow 2.20.0: 2.3 MB"
+    )
+    assert facts["quantization"] == "dynamic"
+    assert facts["input"] == "96×96×3, scale -1..1, resize stretch, 3 classes"
+    assert facts["conversion check"].startswith("top-1 agreement 98.0% with the original on 98 inputs")
+    assert facts["labelled accuracy"] == (
+        "the original model 88/90 (97.8%) on pack's labelled samples (scale -1..1, resize stretch)"
+    )
+    assert facts["smoke run"] == "not known: pack's report.json of this zip is not beside it"
+    report.smoke = {
+        "ran": True,
+        "images": 90,
+        "interpreter": "python3.13 (container)",
+        "import_s": 0.41,
+        "first_inference_ms": 3.2,
+        "max_difference": 2e-7,
+        "accuracy": {
+            "images": 90,
+            "zip_correct": 87,
+            "zip_top1": 87 / 90,
+            "original_correct": 88,
+            "original_top1": 88 / 90,
+            "preprocessing": {"scale": "-1..1", "resize": "stretch"},
+        },
+    }
+    facts = dict(model_facts(report))
+    assert facts["labelled accuracy"] == (
+        "the zip 87/90 (96.7%), the original model 88/90 (97.8%) on pack's labelled samples "
+        "(scale -1..1, resize stretch)"
+    )
+    assert facts["smoke run"] == (
+        "90 images classified by python3.13 (container), answers within 2e-07 of the conversion check "
+        "(import 0.41 s, first inference 3.2 ms)"
+    )
+    page = report_page(report, zip_files(tmp_path / "function.zip"))
+    assert page.index('data-fact="source"') < page.index('class="treemap"')  # above the treemap
+
+
+def test_every_package_gets_a_colour_of_its_own():
+    names = [f"package{index}" for index in range(60)]
+    colours = package_colours(names)
+    assert len(set(colours.values())) == 60 and list(colours) == names

@@ -1,6 +1,6 @@
 """The ``lambdapack`` command: one click group, commands in one module per group
 (``pack``: pack, report, compare; ``local``: invoke, local, upload, results;
-``aws``: deploy, wire, unwire). Commands parse options, call the library and
+``evaluate``: evaluate; ``aws``: deploy, wire, unwire). Commands parse options, call the library and
 render; ``main`` turns every expected failure (``PackError``) into one message
 and its documented exit code, never a traceback. Nothing below this package
 imports it.
@@ -16,7 +16,7 @@ import click
 from .. import __version__
 from ..errors import PackError
 from ..render import echo, line, text
-from . import aws, estimate, init, local, pack
+from . import aws, estimate, evaluate, init, local, pack
 from .common import err
 
 
@@ -34,7 +34,14 @@ def cli() -> None:
 
 
 # The workflow: pack and look inside, run locally, then deploy and wire.
-for command in (*init.COMMANDS, *pack.COMMANDS, *local.COMMANDS, *estimate.COMMANDS, *aws.COMMANDS):
+for command in (
+    *init.COMMANDS,
+    *pack.COMMANDS,
+    *local.COMMANDS,
+    *evaluate.COMMANDS,
+    *estimate.COMMANDS,
+    *aws.COMMANDS,
+):
     cli.add_command(command)
 
 

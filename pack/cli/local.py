@@ -15,14 +15,15 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError, ResultsMissing
-from ..render import echo, progress_bar, results_table, say
+from ..errors import InputError, PackError, ResultsMissing
+from ..render import answer_line, confusion_table, echo, progress_bar, results_table, say, score_lines
 from ..resources import default_cache_dir
 from .common import aws_options, console, env_pairs, err, session
 
 
 @click.command("invoke")
 @click.argument("zip_path", metavar="ZIP", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("paths", metavar="[IMAGE|FOLDER]...", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--image",
     "images",
@@ -47,12 +48,16 @@ from .common import aws_options, console, env_pairs, err, session
     help="Memory size of the function (enforced when it runs in a container).",
 )
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="A function environment variable.")
-def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, env) -> None:
-    """Run ZIP once in the local Lambda runtime (AWS's runtime interface client), in its target's
+def invoke_command(zip_path, paths, images, event_file, bucket, keys, timeout, memory, env) -> None:
+    """Run ZIP in the local Lambda runtime (AWS's runtime interface client), in its target's
     own Python (a container when this machine's is another).
 
-    With --image, print the result object the function writes for each file, one JSON object
-    a line with the file's path added as "file"; otherwise print the function's response."""
+    With images or folders, print one line per image: file → label score, or file → error;
+    a folder with one subfolder per class is labelled (the subfolder names are the labels):
+    each line then ends with ✓ or ✗ true: LABEL, and the accuracy follows on stderr. Exits 1
+    when any image got an error. With --image,
+    print the result object the function writes for each file, one JSON object a line with
+    the file's path added as "file". Otherwise print the function's response."""
     from ..local.invoke import InvokeOptions, ZipFunction, classify_files, passed_environment
     from ..local.s3event import s3_event
 
@@ -64,11 +69,24 @@ def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, 
         passed=passed_environment(),
         region=os.environ.get("AWS_REGION", "us-east-1"),
     )
+    if paths and (images or event_file or bucket or keys):
+        raise click.UsageError("pass images or folders, or one of --image, --event, --bucket/--key: not both")
+    if paths:
+        files, truth = _images_with_labels(paths)
+        objects, results = classify_files(zip_path, files, options)
+        _report_invocations(results, options.memory)
+        for path, body in zip(files, objects, strict=True):
+            echo(answer_line(str(path), body, truth.get(path)))
+        if truth:
+            _score_labelled(files, objects, truth)
+        _fail_on_errors(objects)
+        return
     if images:
-        objects, result = classify_files(zip_path, list(images), options)
-        _report_invocation(result, options.memory)
+        objects, results = classify_files(zip_path, list(images), options)
+        _report_invocations(results, options.memory, exit_on_error=True)
         for path, body in zip(images, objects, strict=True):
             echo(json.dumps({"file": str(path), **body}, sort_keys=True))
+        _fail_on_errors(objects)
         return
     if event_file:
         try:
@@ -78,11 +96,67 @@ def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, 
     elif bucket and keys:
         event = s3_event(bucket, list(keys))
     else:
-        raise click.UsageError("pass --image FILE, --event FILE, or --bucket B --key K")
+        raise click.UsageError("pass images or a folder, --image FILE, --event FILE, or --bucket B --key K")
     with ZipFunction(zip_path, options) as function:
         result = function.invoke(event)
     _report_invocation(result, options.memory)
     echo((result.payload or b"null").decode(errors="replace"))
+
+
+def _images_with_labels(paths: tuple[Path, ...]) -> tuple[list[Path], dict[Path, str]]:
+    """The images named on the command line, in order, each once: a file as it is, a folder's
+    samples (``labelled.read_samples``: a flat folder's images, or class folders whose names
+    are the images' labels); and the label of each image that has one."""
+    from ..labelled import read_samples
+
+    files: list[Path] = []
+    truth: dict[Path, str] = {}
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for sample in read_samples(path).samples:
+            files.append(sample.path)
+            if sample.label is not None:
+                truth[sample.path] = sample.label
+    return list(dict.fromkeys(files)), truth
+
+
+def _score_labelled(files: list[Path], objects: list[dict], truth: dict[Path, str]) -> None:
+    """The top-1 accuracy of the images that have a label, on stderr (stdout stays one line an image)."""
+    from ..scoring import answer_from_result, score
+
+    answers = [
+        answer_from_result(str(path), truth[path], body)
+        for path, body in zip(files, objects, strict=True)
+        if path in truth
+    ]
+    for figure in score_lines(score(answers)):
+        err.print(figure, highlight=False, soft_wrap=True)
+
+
+def _report_invocations(results, memory: int, exit_on_error: bool = False) -> None:
+    """Each invocation's log and REPORT line on stderr; a failed one is named (its images got
+    an error each), or exits 1 with ``exit_on_error``."""
+    for result in results:
+        if exit_on_error:
+            _report_invocation(result, memory)
+            continue
+        if result.logs:
+            echo(result.logs.rstrip(), err=True)
+        echo(result.report_line(memory), err=True)
+        if not result.ok:
+            echo(json.dumps(result.error), err=True)
+
+
+def _fail_on_errors(objects: list[dict]) -> None:
+    """Exit 1 (one line) when any image got an error result instead of an answer."""
+    failed = sum(1 for body in objects if body.get("error"))
+    if failed:
+        raise PackError(
+            f"{failed} of {len(objects)} images got an error instead of an answer",
+            "Each one's line says why (not an image, too large, the invocation failed).",
+        )
 
 
 def _report_invocation(result, memory: int) -> None:
@@ -258,8 +332,14 @@ def _untriggered_warning(aws_session, bucket: str, prefix: str) -> str | None:
     metavar="s3://BUCKET/PREFIX/",
     help="Where the images were uploaded: says how many have no result yet (what --wait waits for).",
 )
+@click.option(
+    "--labels-from",
+    type=click.Choice(("folder",)),
+    help="folder: each input key's folder is its true label (incoming/cat/1.png is a cat): also "
+    "print the accuracy and the confusion matrix.",
+)
 @aws_options
-def results_command(location, csv_path, wait, inputs, profile, region) -> None:
+def results_command(location, csv_path, wait, inputs, labels_from, profile, region) -> None:
     """Collect the result objects under s3://BUCKET/PREFIX/ into a table (and CSV)."""
     from ..aws.objects import read_result_rows, wait_for_results
     from ..csvfile import write_csv
@@ -302,6 +382,8 @@ def results_command(location, csv_path, wait, inputs, profile, region) -> None:
     if csv_path:
         write_csv(rows, csv_path)
         say(out, f"wrote {csv_path}")
+    if labels_from:
+        _score_by_folder(out, rows, parse_s3_url(inputs)[1] if inputs else "")
     if missing and wait is not None:
         shown = ", ".join(missing[:5]) + (f" … and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise ResultsMissing(
@@ -309,6 +391,38 @@ def results_command(location, csv_path, wait, inputs, profile, region) -> None:
             "The function may still be running, or failed on them: lambdapack status LOCATION --function "
             "NAME tells which (pending, failed, or not triggered); or wait longer.",
         )
+
+
+def _score_by_folder(out, rows: list[dict], under: str) -> None:
+    """Accuracy and the confusion matrix of the results whose input key has a folder (its
+    label); the others are counted and named."""
+    from ..scoring import Answer, label_from_folder, score
+
+    answers, unlabelled = [], []
+    for row in rows:
+        truth = label_from_folder(row["input"], under)
+        if truth is None:
+            unlabelled.append(row["input"])
+        elif row["error"]:
+            answers.append(Answer(row["input"], truth, error=row["error"]))
+        else:
+            answers.append(Answer(row["input"], truth, (row["label"],), row["score"] or None))
+    if unlabelled:
+        shown = ", ".join(unlabelled[:3]) + (
+            f" … and {len(unlabelled) - 3} more" if len(unlabelled) > 3 else ""
+        )
+        say(
+            out,
+            ("warning: ", "yellow"),
+            f"{len(unlabelled)} inputs are in no folder of their own, not scored: {shown}",
+        )
+    if not answers:
+        say(out, "no input key has a folder to take its label from: nothing to score")
+        return
+    scored = score(answers)
+    for figure in score_lines(scored):
+        out.print(figure, highlight=False)
+    out.print(confusion_table(scored))
 
 
 COMMANDS = (invoke_command, local_command, upload_command, results_command)

@@ -9,9 +9,9 @@ import click
 
 from ..packing.compare import compare
 from ..packing.docker import DockerOptions, pack_in_docker
-from ..packing.pipeline import PackOptions, pack
+from ..packing.pipeline import REPORT_NAME, PackOptions, pack
 from ..packing.prune import GROUPS, ORPHANS_GROUP
-from ..packing.report import Report, zip_files, zip_report
+from ..packing.report import Report, pack_report_beside, zip_files, zip_report
 from ..packing.runtimes import RUNTIMES, STAGE_MODES
 from ..packing.staging import DEFAULT_LEVEL
 from ..packing.target import ARCHES, DEFAULT_PYTHON, PYTHON_VERSIONS, Target
@@ -257,6 +257,10 @@ def report_command(
     if python_version or arch:
         checked = target(python_version or DEFAULT_PYTHON, arch or "x86_64")
     report = zip_report(zip_path, checked)
+    if (packed := pack_report_beside(zip_path, REPORT_NAME)) is not None and isinstance(
+        packed.get("smoke"), dict
+    ):
+        report.smoke = packed["smoke"]  # pack's report of this very zip: its smoke run
     if html_path is not None:
         write_page(html_path, report_page(report, zip_files(zip_path)))
         say(err, f"wrote {html_path}")

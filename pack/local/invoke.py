@@ -90,8 +90,15 @@ class ZipFunction:
         self.close()
 
 
-def classify_files(zip_path: Path, files: list[Path], options: InvokeOptions) -> tuple[list[dict], Result]:
-    """The result object the function writes for each file, in order, and the invocation."""
+BATCH = 25  # images per invocation: a folder of thousands never meets the function's timeout at once
+
+
+def classify_files(
+    zip_path: Path, files: list[Path], options: InvokeOptions, batch: int = BATCH
+) -> tuple[list[dict], list[Result]]:
+    """The result object the function writes for each file, in order, and the invocations
+    (``batch`` images each, one warm execution environment). An image whose invocation failed
+    gets an error object (``NoResult``) naming why."""
     for path in files:
         if not path.is_file():
             raise InputError(f"{path} is not a file")
@@ -104,16 +111,28 @@ def classify_files(zip_path: Path, files: list[Path], options: InvokeOptions) ->
             passed=s3.function_environment(),
         )
         prefix = private.environment.get(OUTPUT_PREFIX, DEFAULT_OUTPUT_PREFIX)
+        results: list[Result] = []
+        why: dict[str, str] = {}
         with ZipFunction(zip_path, private) as function:
-            result = function.invoke(s3_event(s3.bucket, keys))
+            for start in range(0, len(keys), batch):
+                chunk = keys[start : start + batch]
+                result = function.invoke(s3_event(s3.bucket, chunk))
+                results.append(result)
+                if not result.ok:
+                    failed = result.error or {}
+                    reason = f"{failed.get('errorType', 'Error')}: {failed.get('errorMessage', '')}".rstrip(
+                        ": "
+                    )
+                    why.update(dict.fromkeys(chunk, f"the invocation failed ({reason})"))
         client, objects = s3.client(), []
         for key in keys:
             try:
                 body = client.get_object(Bucket=s3.bucket, Key=result_key(prefix, key))["Body"].read()
                 objects.append(json.loads(body))
             except client.exceptions.NoSuchKey:
-                objects.append({"input": {"key": key}, "error": {"type": "NoResult", "message": "no result"}})
-        return objects, result
+                message = why.get(key, "no result")
+                objects.append({"input": {"key": key}, "error": {"type": "NoResult", "message": message}})
+        return objects, results
 
 
 def passed_environment() -> dict[str, str]:

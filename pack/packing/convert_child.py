@@ -71,6 +71,8 @@ class ConversionFailure(Exception):
 
 
 def run(request: dict, out: Path) -> dict:
+    if request.get("mode") == "predict":
+        return predict(request)
     kind = request["kind"]
     model_path = Path(request["model"])
     user_input = request["config"].get("input", {})
@@ -160,6 +162,36 @@ def run(request: dict, out: Path) -> dict:
             ),
         }
     return check
+
+
+def predict(request: dict) -> dict:
+    """The original model's probabilities for each image, preprocessed as the zip's config
+    says (``request["config"]``: the ``model/config.json`` a zip carries), for ``evaluate
+    --model``. An image that cannot be read gets ``None`` and its error."""
+    from lambdapack.handler.lambdapack_handler.config import InputSpec
+    from lambdapack.handler.lambdapack_handler.imaging import ImageError, preprocess
+    from lambdapack.handler.lambdapack_handler.inference import to_probabilities
+
+    kind = request["kind"]
+    if kind == "tflite":
+        served, _ = _tflite(Path(request["model"]).read_bytes())
+    else:
+        tf = _import_tensorflow()
+        if kind == "saved_model":
+            refuse_unsafe_ops(Path(request["model"]), request.get("allow_unsafe_ops", False))
+        served = _load_reference(tf, Path(request["model"]), kind)
+    spec = InputSpec(**request["config"]["input"])
+    output_kind = request["config"].get("output", "auto")
+    answers = []
+    for image in request["images"]:
+        try:
+            batch = preprocess(Path(image).read_bytes(), spec)
+        except (ImageError, OSError) as exc:
+            answers.append({"probabilities": None, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        probabilities = to_probabilities(served(batch), output_kind)
+        answers.append({"probabilities": [round(float(p), 7) for p in probabilities]})
+    return {"answers": answers}
 
 
 def _preprocessing_probe(served, spec, images: list[bytes], outputs: list) -> dict | None:

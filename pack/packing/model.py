@@ -37,11 +37,11 @@ from lambdapack.handler.lambdapack_handler.contract import HANDLER_PACKAGE
 
 from ..atomic import built_once, write_whole
 from ..errors import InputError, ModelError
+from ..images import IMAGE_SUFFIXES
 from ..resources import handler_dir
 from . import schema
 
 QUANTIZE_MODES = ("none", "dynamic", "float16")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 MAX_SAMPLES = 32
 MODEL_FILE = "model.tflite"
 # What the handler loads, per model format: a file for LiteRT, a folder for TensorFlow.
@@ -536,6 +536,48 @@ def _run_child(
         if check.get("code") in CHILD_INPUT_PROBLEMS:
             raise _ChildInputProblem(check)
         raise ModelError(check["error"], check.get("hint", ""))
+
+
+def original_answers(
+    model: Path, config: dict, images: list[Path], allow_unsafe_ops: bool = False
+) -> list[dict]:
+    """The original model's answer for each image (``{"probabilities": [...]}``, or
+    ``{"probabilities": None, "error": ...}``), with the preprocessing ``config["input"]``
+    gives (a zip's ``model/config.json``): TensorFlow runs it in the conversion child's
+    ``predict`` mode, as the conversion check does (``evaluate --model``)."""
+    kind = model_kind(model)
+    with tempfile.TemporaryDirectory(prefix="lambdapack-original-") as work:
+        out = Path(work)
+        request = {
+            "mode": "predict",
+            "model": str(model.resolve()),
+            "kind": kind,
+            "config": config,
+            "images": [str(image.resolve()) for image in images],
+            "out": str(out),
+            "allow_unsafe_ops": allow_unsafe_ops,
+        }
+        (out / "request.json").write_text(json.dumps(request))
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
+        proc = subprocess.run(
+            [sys.executable, "-m", "lambdapack.packing.convert_child", str(out / "request.json")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        check_path = out / "check.json"
+        if not check_path.exists():
+            raise ModelError(
+                f"running the original model crashed ({_exit_text(proc.returncode)}): "
+                f"{last_error_line(proc.stderr)}",
+                "It runs in a child process with TensorFlow; out of memory is a common cause.",
+            )
+        check = json.loads(check_path.read_text())
+    if "error" in check:
+        problem = InputError if check.get("code") in CHILD_INPUT_PROBLEMS else ModelError
+        raise problem(check["error"], check.get("hint", ""))
+    return check["answers"]
 
 
 class _ChildInputProblem(Exception):

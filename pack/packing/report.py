@@ -468,3 +468,19 @@ OVER_LIMIT_HINT = (
 
 def _mb(size: int) -> str:
     return f"{size / MiB:,.1f} MB"
+
+
+def pack_report_beside(zip_path: Path, name: str) -> dict | None:
+    """The report pack wrote beside the zip (``name``, pack's ``report.json``) when it is this
+    zip's — its ``zip.sha256`` is the zip's — for what only pack knows (the smoke run); None
+    when there is none, it is another zip's, or it cannot be read."""
+    path = zip_path.parent / name
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("zip"), dict):
+        return None
+    if data["zip"].get("sha256") != digest(zip_path).sha256:
+        return None
+    return data
