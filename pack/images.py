@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import InputError
-from .packing.model import IMAGE_SUFFIXES
+
+# What counts as an image file, by its suffix (upload, estimate, sample images).
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 def image_files(folder: Path) -> list[Path]:

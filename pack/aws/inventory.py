@@ -23,7 +23,7 @@ from lambdapack.handler.lambdapack_handler.events import EventError, parse_event
 
 from .. import records
 from ..errors import AWSError
-from ..packing.model import IMAGE_SUFFIXES
+from ..images import IMAGE_SUFFIXES
 from .client import AWSClient, translated
 from .wire import filter_of
 

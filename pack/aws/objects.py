@@ -16,8 +16,7 @@ from botocore.exceptions import ClientError
 from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX, read_result, result_key
 
 from ..errors import AWSError
-from ..images import image_files
-from ..packing.model import IMAGE_SUFFIXES
+from ..images import IMAGE_SUFFIXES, image_files
 from .client import NOT_FOUND, translated
 
 

@@ -37,11 +37,11 @@ from lambdapack.handler.lambdapack_handler.contract import HANDLER_PACKAGE
 
 from ..atomic import built_once, write_whole
 from ..errors import InputError, ModelError
+from ..images import IMAGE_SUFFIXES
 from ..resources import handler_dir
 from . import schema
 
 QUANTIZE_MODES = ("none", "dynamic", "float16")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 MAX_SAMPLES = 32
 MODEL_FILE = "model.tflite"
 # What the handler loads, per model format: a file for LiteRT, a folder for TensorFlow.
