@@ -289,6 +289,7 @@ def test_every_pack_option_is_forwarded_to_the_docker_builder_or_refused(tmp_pat
         "smoke": False,
         "stage_deps": "s3",
         "deps_level": 3,
+        "max_accuracy_drop": 5.0,
         "samples": tmp_path,
     }
     assert set(docker.FORWARDED) <= set(changed)

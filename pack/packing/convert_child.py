@@ -15,8 +15,10 @@ gives (none given is an error ``code`` the parent turns into an InputError).
 With three or more sample images it also probes the preprocessing: when every
 sample gets the same top-1 under the configured input scale, it records how
 many distinct answers each other scale gives (``preprocessing_probe``), so the
-parent can say the scale is probably wrong. Any failure is one ``error`` line
-in ``check.json``, never a traceback for the user.
+parent can say the scale is probably wrong. With labelled samples (``"candidates"`` in the
+request) it also records the original model's top-1 answers under every candidate
+preprocessing (``calibrate_child.candidate_answers``), for pack's labelled check. Any
+failure is one ``error`` line in ``check.json``, never a traceback for the user.
 """
 
 from __future__ import annotations
@@ -147,6 +149,12 @@ def run(request: dict, out: Path) -> dict:
     probe = _preprocessing_probe(served, spec, sample_bytes, converted[: len(sample_bytes)])
     if probe is not None:
         check["preprocessing_probe"] = probe
+    if request.get("candidates"):  # labelled samples: the answers under every preprocessing
+        from lambdapack.packing.calibrate_child import candidate_answers
+
+        call = reference if reference is not None else served
+        check["candidates"] = candidate_answers(call, spec, sample_bytes, request["samples"])
+        check["candidates_model"] = "original" if reference is not None else "converted"
     if reference is not None:
         original = [to_probabilities(reference(batch), output_kind) for batch in batches]
         agree = [int(np.argmax(a) == np.argmax(b)) for a, b in zip(original, converted, strict=True)]

@@ -1,0 +1,93 @@
+"""Runs in its own process: the model's top-1 answer for each labelled sample image under
+each candidate preprocessing (``calibrate.candidates()``: every input scale and resize
+mode the handler implements), for ``lambdapack init`` to choose by accuracy.
+
+Facts, not decisions: it reports answers (output indices); ``calibrate`` scores them
+against the labels and chooses. The original model runs here (Keras or SavedModel in
+TensorFlow; a ``.tflite`` in LiteRT), loaded as the conversion child loads it, and every
+image goes through the handler's own preprocessing (``imaging.decode``/``to_array``),
+so a candidate is exactly what the zip would feed the model.
+
+Usage: ``python -m lambdapack.packing.calibrate_child REQUEST.json``; the request names the
+model, its kind, the input size (height, width, channels), the images and the answer file.
+``candidate_answers`` is also what the conversion child runs on pack's labelled samples.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from lambdapack.packing.convert_child import (
+    ConversionFailure,
+    _import_tensorflow,
+    _load_reference,
+    _tflite,
+    refuse_unsafe_ops,
+)
+
+
+def main(request_path: str) -> int:
+    request = json.loads(Path(request_path).read_text())
+    out = Path(request["out"])
+    try:
+        answer = run(request)
+    except ConversionFailure as exc:
+        out.write_text(json.dumps({"error": str(exc), "hint": exc.hint, "code": exc.code}))
+        return 1
+    except Exception as exc:  # one line for the user, never a traceback
+        traceback.print_exc()
+        line = (str(exc).strip().splitlines() or [""])[0]
+        message = f"measuring the preprocessing failed: {type(exc).__name__}: {line}".rstrip(": ")
+        out.write_text(json.dumps({"error": message}))
+        return 1
+    out.write_text(json.dumps(answer))
+    return 0
+
+
+def run(request: dict) -> dict:
+    from lambdapack.handler.lambdapack_handler.config import InputSpec
+
+    path, kind = Path(request["model"]), request["kind"]
+    if kind == "tflite":
+        call, _shape = _tflite(path.read_bytes())
+    else:
+        tf = _import_tensorflow()
+        if kind == "saved_model":
+            refuse_unsafe_ops(path, request.get("allow_unsafe_ops", False))
+        call = _load_reference(tf, path, kind)
+    size = request["input"]
+    spec = InputSpec(height=size["height"], width=size["width"], channels=size["channels"])
+    images = [Path(image).read_bytes() for image in request["images"]]
+    return {"candidates": candidate_answers(call, spec, images, request["images"])}
+
+
+def candidate_answers(call, spec, images: list[bytes], names: list[str]) -> list[dict]:
+    """``[{"scale", "resize", "top1": [index per image]}]`` for every scale and resize mode
+    the handler implements. Each image is decoded once per resize mode; the scales differ
+    only in the arithmetic after it (``imaging.to_array``)."""
+    from lambdapack.handler.lambdapack_handler.config import RESIZE_MODES, SCALES
+    from lambdapack.handler.lambdapack_handler.imaging import ImageError, decode, to_array
+
+    answers = []
+    for resize in RESIZE_MODES:
+        decoded = []
+        for data, name in zip(images, names, strict=True):
+            try:
+                decoded.append(decode(data, replace(spec, resize=resize)))
+            except ImageError as exc:
+                raise ConversionFailure(f"sample image {name} cannot be used: {exc}") from exc
+        for scale in SCALES:
+            candidate = replace(spec, scale=scale, resize=resize)
+            top1 = [int(np.argmax(call(to_array(image, candidate)))) for image in decoded]
+            answers.append({"scale": scale, "resize": resize, "top1": top1})
+    return answers
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
