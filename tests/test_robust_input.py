@@ -331,7 +331,7 @@ def test_two_packs_into_one_folder_take_turns(packed, cache_dir, tmp_path):
         "--out",
         str(dest),
     ]
-    command += ["--python", "3.11", "--no-smoke"]
+    command += ["--labels", ",".join(str(digit) for digit in range(10)), "--python", "3.11", "--no-smoke"]
     env = dict(os.environ, LAMBDAPACK_CACHE=str(cache_dir), COLUMNS="200")
     first = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
