@@ -34,6 +34,7 @@ from lambdapack.handler.lambdapack_handler.config import RESIZE_MODES, SCALES
 from ..errors import AccuracyError, InputError, ModelError
 from ..labelled import SampleSet
 from ..render import visible
+from .children import CHILD_INPUT_PROBLEMS, exit_text, last_error_line
 
 # A difference of at most one image in a hundred is a near-tie (said, not decided on).
 TIE_PER_HUNDRED = 1.0
@@ -219,8 +220,6 @@ def measure(
 ) -> list[dict]:
     """The original model's answers under every candidate (``calibrate_child``, TensorFlow in
     a child process, as the inspection and the conversion run)."""
-    from .model import CHILD_INPUT_PROBLEMS, last_error_line
-
     with tempfile.TemporaryDirectory(prefix="lambdapack-calibrate-") as work:
         answer = Path(work) / "answer.json"
         request = {
@@ -242,7 +241,7 @@ def measure(
         )
         if not answer.exists():
             raise ModelError(
-                f"measuring the preprocessing crashed (exit code {proc.returncode}): "
+                f"measuring the preprocessing crashed ({exit_text(proc.returncode)}): "
                 f"{last_error_line(proc.stderr)}",
                 "It runs the model in a child process with TensorFlow; it stopped before answering.",
             )

@@ -10,7 +10,8 @@ so a candidate is exactly what the zip would feed the model.
 
 Usage: ``python -m lambdapack.packing.calibrate_child REQUEST.json``; the request names the
 model, its kind, the input size (height, width, channels), the images and the answer file.
-``candidate_answers`` is also what the conversion child runs on pack's labelled samples.
+``convert_child.candidate_answers`` is shared with the conversion child, which runs it on
+pack's labelled samples.
 """
 
 from __future__ import annotations
@@ -18,16 +19,14 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 from lambdapack.packing.convert_child import (
     ConversionFailure,
     _import_tensorflow,
     _load_reference,
     _tflite,
+    candidate_answers,
     refuse_unsafe_ops,
 )
 
@@ -65,28 +64,6 @@ def run(request: dict) -> dict:
     spec = InputSpec(height=size["height"], width=size["width"], channels=size["channels"])
     images = [Path(image).read_bytes() for image in request["images"]]
     return {"candidates": candidate_answers(call, spec, images, request["images"])}
-
-
-def candidate_answers(call, spec, images: list[bytes], names: list[str]) -> list[dict]:
-    """``[{"scale", "resize", "top1": [index per image]}]`` for every scale and resize mode
-    the handler implements. Each image is decoded once per resize mode; the scales differ
-    only in the arithmetic after it (``imaging.to_array``)."""
-    from lambdapack.handler.lambdapack_handler.config import RESIZE_MODES, SCALES
-    from lambdapack.handler.lambdapack_handler.imaging import ImageError, decode, to_array
-
-    answers = []
-    for resize in RESIZE_MODES:
-        decoded = []
-        for data, name in zip(images, names, strict=True):
-            try:
-                decoded.append(decode(data, replace(spec, resize=resize)))
-            except ImageError as exc:
-                raise ConversionFailure(f"sample image {name} cannot be used: {exc}") from exc
-        for scale in SCALES:
-            candidate = replace(spec, scale=scale, resize=resize)
-            top1 = [int(np.argmax(call(to_array(image, candidate)))) for image in decoded]
-            answers.append({"scale": scale, "resize": resize, "top1": top1})
-    return answers
 
 
 if __name__ == "__main__":

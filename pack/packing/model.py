@@ -40,6 +40,8 @@ from ..errors import InputError, ModelError
 from ..labelled import SampleSet, read_samples
 from ..resources import handler_dir
 from . import calibrate, schema
+from .children import CHILD_INPUT_PROBLEMS, last_error_line
+from .children import exit_text as _exit_text
 
 QUANTIZE_MODES = ("none", "dynamic", "float16")
 MAX_SAMPLES = 32
@@ -50,8 +52,6 @@ BACKEND_OF_FORMAT = {"tflite": "litert", "saved_model": "tensorflow"}
 CONFIG_SUFFIX = ".lambdapack.json"
 SCALE_NOT_READ = "check the scale"  # init's note when nothing in the model says its scale
 DEFAULT_SCALE = InputSpec.scale  # what the handler uses when the config names none
-# Errors from the conversion child that are the user's input to fix (exit 2), not the model's (exit 4).
-CHILD_INPUT_PROBLEMS = ("free_size", "input_size", "free_size_tflite", "unsafe_ops")
 
 
 @dataclass
@@ -611,32 +611,6 @@ def _input_problem(check: dict, model: Path, config_path: Path | None) -> InputE
             f'or add "input": {{"height": H, "width": W}} to {where}.',
         )
     return InputError(check["error"], check.get("hint", ""))
-
-
-def last_error_line(stderr: str) -> str:
-    """The line of a child's stderr that says what went wrong: the exception line of a
-    traceback, else a fatal message, else the last line."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    if not lines:
-        return "no output"
-    for line in reversed(lines):
-        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(:|$)", line):
-            return line
-    for line in reversed(lines):
-        if re.search(r"fatal|abort|segmentation fault|killed|error", line, re.IGNORECASE):
-            return line
-    return lines[-1]
-
-
-def _exit_text(code: int) -> str:
-    if code < 0:
-        import signal
-
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 # --- lambdapack init: the config written from what the model says about itself ---------------------
