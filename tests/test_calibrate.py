@@ -81,7 +81,7 @@ def test_a_forced_scale_that_scores_clearly_lower_is_warned_naming_the_fix():
 
 def test_pack_fails_with_its_own_exit_code_when_another_preprocessing_is_clearly_better(tmp_path):
     check = LabelledCheck(
-        24, ("0..1", "stretch"), scores({("-1..1", "stretch"): 24, ("0..1", "stretch"): 8}, 24), "original"
+        24, ("0..1", "stretch"), scores({("-1..1", "stretch"): 24, ("0..1", "stretch"): 8}, 24)
     )
     with pytest.raises(AccuracyError) as caught:
         calibrate.check_preprocessing(check, "m.lambdapack.json", Path("m.h5"))
@@ -89,12 +89,12 @@ def test_pack_fails_with_its_own_exit_code_when_another_preprocessing_is_clearly
     assert "8/24 (33.3%) right with the configured preprocessing (0..1 stretch)" in str(caught.value)
     assert "24/24 (100.0%) with -1..1 stretch" in str(caught.value)
     assert "lambdapack init m.h5 --force --samples . --scale -1..1 (or set" in caught.value.hint
-    fine = LabelledCheck(24, ("-1..1", "stretch"), check.scores, "original")
+    fine = LabelledCheck(24, ("-1..1", "stretch"), check.scores)
     calibrate.check_preprocessing(fine, "m.lambdapack.json", Path("m.h5"))  # nothing better
 
 
 def test_pack_fails_when_the_zip_drops_more_than_the_threshold():
-    check = LabelledCheck(200, ("0..1", "stretch"), scores({("0..1", "stretch"): 190}, 200), "original")
+    check = LabelledCheck(200, ("0..1", "stretch"), scores({("0..1", "stretch"): 190}, 200))
     calibrate.zip_answers(check, [0] * 188 + [1] * 12, [0] * 200, "the smoke run")
     assert check.zip_correct == 188
     calibrate.check_zip(check)  # 1 point: allowed by default

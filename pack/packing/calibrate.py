@@ -99,7 +99,7 @@ def truth_indices(samples: SampleSet, labels: list[str]) -> list[int]:
 
 
 def score(answers: list[dict], truth: list[int]) -> list[Score]:
-    """Top-1 accuracy of each candidate's answers (``calibrate_child.candidate_answers``)."""
+    """Top-1 accuracy of each candidate's answers (``convert_child.candidate_answers``)."""
     return [
         Score(
             a["scale"],
@@ -160,7 +160,7 @@ def choose(
             notes.append(f"the labelled images do not tell {' and '.join(scales)} apart (a near-tie)")
         else:
             raise InputError(
-                f"the labelled images do not tell the input scale: {_tie_text(tied, best)} — a near-tie "
+                f"the labelled images do not tell the input scale: {_tie_text(tied)} — a near-tie "
                 "(within one image in a hundred), and the model says nothing about its scale",
                 f"Pass the scale the model was trained with: --scale {'|'.join(scales)}; or add "
                 "labelled images the model tells apart under one scale only.",
@@ -198,7 +198,7 @@ def fix_flags(configured: Score, better: Score) -> str:
     return " ".join(flags)
 
 
-def _tie_text(tied: list[Score], best: int) -> str:
+def _tie_text(tied: list[Score]) -> str:
     return ", ".join(f"{s.name} {s.text()}" for s in sorted(tied, key=lambda s: -s.correct))
 
 
@@ -347,7 +347,6 @@ class LabelledCheck:
     images: int
     configured: tuple[str, str]
     scores: list[Score]
-    model: str  # whose answers the candidates are: "original", or "converted" for a .tflite
     root: Path = Path(".")  # the samples given (a folder or a CSV)
     zip_correct: int | None = None
     zip_from: str = ""  # "smoke run (python3.13 container)" or "the converted model on this machine"
@@ -364,7 +363,6 @@ class LabelledCheck:
             "preprocessing": {"scale": self.configured[0], "resize": self.configured[1]},
             "original_correct": original.correct,
             "original_top1": original.accuracy,
-            "original_model": self.model,
             "zip_correct": self.zip_correct,
             "zip_top1": None if self.zip_correct is None else self.zip_correct / self.images,
             "zip_from": self.zip_from,
@@ -385,8 +383,8 @@ class LabelledCheck:
         return f"labelled top-1: zip {zipped.text()}, original model {self.original.text()}"
 
     def summary(self) -> str:
-        who = "the original model" if self.model == "original" else "the model"
-        return f"labelled samples: {who} gets {self.original.text()} right with {self.original.name}"
+        original = self.original
+        return f"labelled samples: the original model gets {original.text()} right with {original.name}"
 
 
 def labelled_check(config: dict, check: dict, samples: SampleSet, max_drop: float) -> LabelledCheck:
@@ -400,8 +398,7 @@ def labelled_check(config: dict, check: dict, samples: SampleSet, max_drop: floa
     truth = truth_indices(samples, list(config["labels"]))
     configured = (config["input"]["scale"], config["input"]["resize"])
     scores = score(check["candidates"], truth)
-    whose = check.get("candidates_model", "original")
-    return LabelledCheck(len(truth), configured, scores, whose, samples.root, max_drop=max_drop)
+    return LabelledCheck(len(truth), configured, scores, samples.root, max_drop=max_drop)
 
 
 def zip_answers(check: LabelledCheck, top1: list[int], truth: list[int], source: str) -> None:

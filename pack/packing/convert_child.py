@@ -151,9 +151,9 @@ def run(request: dict, out: Path) -> dict:
     if probe is not None:
         check["preprocessing_probe"] = probe
     if request.get("candidates"):  # labelled samples: the answers under every preprocessing
+        # Without a reference, what is served is the original: a .tflite or a SavedModel as it is.
         call = reference if reference is not None else served
         check["candidates"] = candidate_answers(call, spec, sample_bytes, request["samples"])
-        check["candidates_model"] = "original" if reference is not None else "converted"
     if reference is not None:
         original = [to_probabilities(reference(batch), output_kind) for batch in batches]
         agree = [int(np.argmax(a) == np.argmax(b)) for a, b in zip(original, converted, strict=True)]
