@@ -87,6 +87,13 @@ class ResultsMissing(PackError):
     exit_code = 12
 
 
+class AccuracyError(PackError):
+    """On labelled samples, the zip is less accurate than the original model, or another
+    preprocessing gets clearly more of them right than the configured one."""
+
+    exit_code = 13
+
+
 class WireError(PackError):
     """The S3 trigger cannot be wired safely (overlapping filters, a recursive loop)."""
 

@@ -236,6 +236,20 @@ def _render_checks(report: Report, console: Console, verbose: bool = False) -> N
             )
         else:
             say(console, (f"smoke run: not run — {smoke['note']}", "yellow"))
+        accuracy = smoke.get("accuracy")
+        if accuracy and accuracy.get("zip_correct") is not None:
+            images, preprocessing = accuracy["images"], accuracy["preprocessing"]
+            say(
+                console,
+                (
+                    f"labelled samples: the zip gets {accuracy['zip_correct']}/{images} right "
+                    f"({accuracy['zip_top1']:.1%}), the original model {accuracy['original_correct']}/"
+                    f"{images} ({accuracy['original_top1']:.1%})",
+                    "green",
+                ),
+                f" (scale {preprocessing['scale']}, resize {preprocessing['resize']}; "
+                f"zip's answers from {accuracy['zip_from']})",
+            )
 
 
 class _TextProgress(Progress):

@@ -130,7 +130,10 @@ def test_free_size_model_init_needs_size_and_pack_says_how_then_works(models, sa
 
     # Today's behaviour was a 1x1 input; now pack refuses and says how to give a size.
     out = tmp_path / "dist"
-    refused = run_cli("pack", str(model), "--samples", str(samples), "--out", str(out), "--python", "3.11")
+    refused = run_cli(
+        "pack", str(model), "--samples", str(samples), "--labels", "red,green,blue", "--out", str(out),
+        "--python", "3.11",
+    )  # fmt: skip
     assert refused.returncode == 2, refused.stderr
     assert "error (model): free.keras takes images of any size (its input is None x None x 3)" in " ".join(
         refused.stderr.split()
@@ -220,9 +223,15 @@ def test_init_on_h5_saved_model_and_tflite(models, tmp_path):
 
 def test_without_a_config_pack_reads_the_preprocessing_from_the_model(models, samples, tmp_path, cache_dir):
     """No init, no config, no samples: the scale comes from the Rescaling layer inside, not a
-    default that would make every image the same class (what a new user hit)."""
+    default that would make every image the same class (what a new user hit). The labels must
+    be given: without them (and no labelled samples) pack refuses to ship class numbers."""
     model = copy_model(models, "shapes.keras", tmp_path)
-    proc = run_cli("pack", str(model), "--out", str(tmp_path / "d"), "--json", cache=cache_dir)
+    numbers = run_cli("pack", str(model), "--out", str(tmp_path / "d"), cache=cache_dir)
+    assert numbers.returncode == 2 and "the zip would answer with class numbers" in numbers.stderr
+    assert f"Run lambdapack init {model} --labels a,b,c" in " ".join(numbers.stderr.split())
+    no_traceback(numbers)
+    labels = ("--labels", "red,green,blue")
+    proc = run_cli("pack", str(model), *labels, "--out", str(tmp_path / "d"), "--json", cache=cache_dir)
     assert proc.returncode == 0, proc.stderr
     message = " ".join(proc.stderr.split())
     assert "no config beside the model: read from the model itself" in message and "scale 0..255" in message
@@ -231,7 +240,8 @@ def test_without_a_config_pack_reads_the_preprocessing_from_the_model(models, sa
         f for f in report["model"]["inferred"] if f["field"] == "scale"
     ).items()
     with zipfile.ZipFile(tmp_path / "d" / "function.zip") as archive:
-        assert json.loads(archive.read("model/config.json"))["input"]["scale"] == "0..255"
+        packed_config = json.loads(archive.read("model/config.json"))
+    assert packed_config["input"]["scale"] == "0..255" and packed_config["labels"] == ["red", "green", "blue"]
 
     # The same model again: what the inspection found is kept by the model's content, so the
     # second pack starts no TensorFlow (here, one that cannot be imported would fail it).
@@ -239,8 +249,9 @@ def test_without_a_config_pack_reads_the_preprocessing_from_the_model(models, sa
     broken.mkdir()
     (broken / "tensorflow.py").write_text("raise ImportError('TensorFlow was imported')\n")
     again = run_cli(
-        "pack", str(model), "--out", str(tmp_path / "d2"), cache=cache_dir, env={"PYTHONPATH": str(broken)}
-    )
+        "pack", str(model), *labels, "--out", str(tmp_path / "d2"), cache=cache_dir,
+        env={"PYTHONPATH": str(broken)},
+    )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert "scale 0..255" in " ".join(again.stderr.split())
     edited = tmp_path / "edited"
@@ -249,6 +260,7 @@ def test_without_a_config_pack_reads_the_preprocessing_from_the_model(models, sa
     fails = run_cli(
         "pack",
         str(edited / "shapes.keras"),
+        *labels,
         "--out",
         str(tmp_path / "d3"),
         cache=cache_dir,

@@ -113,7 +113,7 @@ def test_the_model_stage_line_names_the_config_or_the_defaults(tmp_path, monkeyp
     config_path = tmp_path / "digits.lambdapack.json"
     results = []
 
-    def fake_prepare(model, dest, cache, quantize, config, samples, model_format, allow_unsafe_ops):
+    def fake_prepare(model, dest, cache, quantize, config, samples, model_format, allow_unsafe_ops, **more):
         config = {
             "model_file": "model.tflite",
             "input": {"scale": "0..1"},
@@ -124,6 +124,9 @@ def test_the_model_stage_line_names_the_config_or_the_defaults(tmp_path, monkeyp
 
     monkeypatch.setattr(pipeline, "prepare_model", fake_prepare)
     options = PackOptions(model, tmp_path / "dist", Target("3.11", "x86_64"), RUNTIMES["litert"])
+    with pytest.raises(InputError, match="the zip would answer with class numbers"):
+        ModelStage().execute(Build(options, tmp_path))  # no config, no labels: refused
+    options.labels = ("a", "b")
     line = ModelStage().execute(Build(options, tmp_path))
     assert line == (
         f"keras -> model.tflite; no config beside the model: defaults (scale 0..1); "

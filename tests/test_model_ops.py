@@ -118,8 +118,8 @@ def test_init_refuses_a_model_that_writes_a_file(models, written, cache_dir):
 
 def test_pack_without_config_refuses_a_model_that_writes_a_file(models, written, cache_dir, tmp_path):
     proc = run_cli(
-        "pack", str(models / "writes"), "--python", "3.11", "--out", str(tmp_path), "--no-smoke",
-        cache=cache_dir,
+        "pack", str(models / "writes"), "--labels", "a,b", "--python", "3.11", "--out", str(tmp_path),
+        "--no-smoke", cache=cache_dir,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert "op WriteFile in function __inference_serve_" in one_error_line(proc)
@@ -165,8 +165,8 @@ def test_allow_unsafe_ops_runs_it(models, written, cache_dir, tmp_path):
 
     written.unlink()
     proc = run_cli(
-        "pack", str(models / "writes"), "--python", "3.11", "--out", str(tmp_path / "dist"), "--no-smoke",
-        "--allow-unsafe-ops", cache=cache_dir,
+        "pack", str(models / "writes"), "--labels", "a,b", "--python", "3.11", "--out",
+        str(tmp_path / "dist"), "--no-smoke", "--allow-unsafe-ops", cache=cache_dir,
     )  # fmt: skip
     # Past the check; TensorFlow Lite then has no WriteFile (exit 4).
     assert proc.returncode == 4, proc.stderr

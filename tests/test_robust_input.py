@@ -289,6 +289,7 @@ def test_every_pack_option_is_forwarded_to_the_docker_builder_or_refused(tmp_pat
         "smoke": False,
         "stage_deps": "s3",
         "deps_level": 3,
+        "max_accuracy_drop": 5.0,
         "samples": tmp_path,
     }
     assert set(docker.FORWARDED) <= set(changed)
@@ -330,7 +331,7 @@ def test_two_packs_into_one_folder_take_turns(packed, cache_dir, tmp_path):
         "--out",
         str(dest),
     ]
-    command += ["--python", "3.11", "--no-smoke"]
+    command += ["--labels", ",".join(str(digit) for digit in range(10)), "--python", "3.11", "--no-smoke"]
     env = dict(os.environ, LAMBDAPACK_CACHE=str(cache_dir), COLUMNS="200")
     first = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT

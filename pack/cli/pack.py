@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from ..packing.calibrate import DEFAULT_MAX_DROP
 from ..packing.compare import compare
 from ..packing.docker import DockerOptions, pack_in_docker
+from ..packing.model import parse_labels
 from ..packing.pipeline import REPORT_NAME, PackOptions, pack
 from ..packing.prune import GROUPS, ORPHANS_GROUP
 from ..packing.report import Report, pack_report_beside, zip_files, zip_report
@@ -85,8 +87,23 @@ from .common import ALLOW_UNSAFE_OPS_HELP, err, show, target
 )
 @click.option(
     "--samples",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of sample images: used to check the conversion and to smoke-test the zip.",
+    type=click.Path(exists=True, path_type=Path),
+    help="Sample images, to check the conversion and smoke-test the zip: a folder of images, or "
+    "labelled ones — a folder with one subfolder per class (the sorted names are the labels) or a "
+    "CSV of file,label rows. Labelled, the zip's top-1 is checked against the original model's.",
+)
+@click.option(
+    "--labels",
+    help="Class names in output order, separated by commas (over the config's labels).",
+)
+@click.option(
+    "--max-accuracy-drop",
+    type=click.FloatRange(0, 100),
+    default=DEFAULT_MAX_DROP,
+    show_default=True,
+    metavar="POINTS",
+    help="On labelled samples, fail when the zip's top-1 is lower than the original model's by "
+    "more than this many percentage points.",
 )
 @click.option(
     "--require",
@@ -159,6 +176,8 @@ def pack_command(
     quantize: str,
     config_path: Path | None,
     samples: Path | None,
+    labels: str | None,
+    max_accuracy_drop: float,
     requirements: tuple[str, ...],
     find_links: tuple[Path, ...],
     bundle_boto3: bool,
@@ -198,6 +217,8 @@ def pack_command(
         deps_level=deps_level,
         image=image,
         allow_unsafe_ops=allow_unsafe_ops,
+        labels=tuple(parse_labels(labels)) if labels is not None else None,
+        max_accuracy_drop=max_accuracy_drop,
     )
 
     def progress(stage: str, summary: str, seconds: float) -> None:

@@ -15,8 +15,11 @@ gives (none given is an error ``code`` the parent turns into an InputError).
 With three or more sample images it also probes the preprocessing: when every
 sample gets the same top-1 under the configured input scale, it records how
 many distinct answers each other scale gives (``preprocessing_probe``), so the
-parent can say the scale is probably wrong. Any failure is one ``error`` line
-in ``check.json``, never a traceback for the user.
+parent can say the scale is probably wrong. With labelled samples (``"candidates"`` in the
+request) it also records the original model's top-1 answers under every candidate
+preprocessing (``candidate_answers``, which ``calibrate_child`` runs for init too), for
+pack's labelled check. Any
+failure is one ``error`` line in ``check.json``, never a traceback for the user.
 """
 
 from __future__ import annotations
@@ -149,6 +152,10 @@ def run(request: dict, out: Path) -> dict:
     probe = _preprocessing_probe(served, spec, sample_bytes, converted[: len(sample_bytes)])
     if probe is not None:
         check["preprocessing_probe"] = probe
+    if request.get("candidates"):  # labelled samples: the answers under every preprocessing
+        # Without a reference, what is served is the original: a .tflite or a SavedModel as it is.
+        call = reference if reference is not None else served
+        check["candidates"] = candidate_answers(call, spec, sample_bytes, request["samples"])
     if reference is not None:
         original = [to_probabilities(reference(batch), output_kind) for batch in batches]
         agree = [int(np.argmax(a) == np.argmax(b)) for a, b in zip(original, converted, strict=True)]
@@ -220,6 +227,28 @@ def _preprocessing_probe(served, spec, images: list[bytes], outputs: list) -> di
             answers = {int(np.argmax(served(preprocess(data, other)))) for data in images}
             probe["alternatives"][scale] = len(answers)
     return probe
+
+
+def candidate_answers(call, spec, images: list[bytes], names: list[str]) -> list[dict]:
+    """``[{"scale", "resize", "top1": [index per image]}]`` for every scale and resize mode
+    the handler implements. Each image is decoded once per resize mode; the scales differ
+    only in the arithmetic after it (``imaging.to_array``)."""
+    from lambdapack.handler.lambdapack_handler.config import RESIZE_MODES, SCALES
+    from lambdapack.handler.lambdapack_handler.imaging import ImageError, decode, to_array
+
+    answers = []
+    for resize in RESIZE_MODES:
+        decoded = []
+        for data, name in zip(images, names, strict=True):
+            try:
+                decoded.append(decode(data, replace(spec, resize=resize)))
+            except ImageError as exc:
+                raise ConversionFailure(f"sample image {name} cannot be used: {exc}") from exc
+        for scale in SCALES:
+            candidate = replace(spec, scale=scale, resize=resize)
+            top1 = [int(np.argmax(call(to_array(image, candidate)))) for image in decoded]
+            answers.append({"scale": scale, "resize": resize, "top1": top1})
+    return answers
 
 
 def _import_tensorflow():

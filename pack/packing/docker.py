@@ -27,7 +27,7 @@ from pathlib import Path
 from ..errors import InputError, PackError, ToolError
 from ..resources import BUILD_SCRIPT, DOCKERFILE, builder_file, package_dir
 from .interpreter import OFFICIAL_IMAGES
-from .model import prepare_model, sample_images
+from .model import prepare_model, require_labels, sample_set
 from .pipeline import PackOptions
 from .report import Report
 
@@ -143,11 +143,13 @@ FORWARDED = frozenset(
         "smoke",
         "stage_deps",
         "deps_level",
+        "max_accuracy_drop",
     }
 )
 MOUNTED = frozenset({"out", "cache_dir", "samples", "handler_dir"})  # a folder, bound into the container
 # The host converts and checks the model (prepare_model); the container gets the result at /model.
-PREPARED_ON_HOST = frozenset({"model", "quantize", "config", "prepared_model", "allow_unsafe_ops"})
+# (--labels: written into the prepared config.json.)
+PREPARED_ON_HOST = frozenset({"model", "quantize", "config", "prepared_model", "allow_unsafe_ops", "labels"})
 SAME_IN_CONTAINER = frozenset({"today"})  # the container's clock is the host's
 REFUSED = {
     "find_links": "--find-links folders are not mounted into the build container: use --builder native",
@@ -196,7 +198,10 @@ def container_args(options: PackOptions) -> list[str]:
     args += ["--bundle-boto3"] * options.bundle_boto3 + ["--refresh"] * options.refresh
     args += ["--no-smoke"] * (not options.smoke)
     if options.samples is not None:
-        args += ["--samples", "/samples"]
+        # A CSV's rows name files beside it: its folder is mounted, the CSV named inside it.
+        inside = f"/samples/{options.samples.name}" if options.samples.is_file() else "/samples"
+        args += ["--samples", inside]
+    args += ["--max-accuracy-drop", str(options.max_accuracy_drop)]
     return args
 
 
@@ -212,15 +217,20 @@ def pack_in_docker(options: PackOptions, docker: DockerOptions, log: Callable[[s
     tag = ensure_image(client, base_image, log, docker.host_network)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lambdapack-model-") as prepared:
+        found = sample_set(samples)
+        labels = list(options.labels) if options.labels else None
+        require_labels(model, config, labels, found)
         result = prepare_model(
             model,
             Path(prepared),
             cache_dir,
             quantize,
             config,
-            sample_images(samples),
+            found.paths if found is not None else None,
             model_format,
             allow_unsafe_ops=options.allow_unsafe_ops,
+            labels=labels,
+            labelled=found,
         )
         (Path(prepared) / "check.json").write_text(json.dumps(result.check))
         (Path(prepared) / "source.json").write_text(
@@ -242,7 +252,8 @@ def pack_in_docker(options: PackOptions, docker: DockerOptions, log: Callable[[s
         }
         args = container_args(options)
         if samples is not None:
-            volumes[str(samples.resolve())] = {"bind": "/samples", "mode": "ro"}
+            folder = samples.resolve().parent if samples.is_file() else samples.resolve()
+            volumes[str(folder)] = {"bind": "/samples", "mode": "ro"}
         run = {"network_mode": "host"} if docker.host_network else {}
         if docker.host_network:
             for path in HOST_NETWORK_MOUNTS:

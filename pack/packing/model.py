@@ -37,9 +37,11 @@ from lambdapack.handler.lambdapack_handler.contract import HANDLER_PACKAGE
 
 from ..atomic import built_once, write_whole
 from ..errors import InputError, ModelError
-from ..images import IMAGE_SUFFIXES
+from ..labelled import SampleSet, read_samples
 from ..resources import handler_dir
-from . import schema
+from . import calibrate, schema
+from .children import CHILD_INPUT_PROBLEMS, last_error_line
+from .children import exit_text as _exit_text
 
 QUANTIZE_MODES = ("none", "dynamic", "float16")
 MAX_SAMPLES = 32
@@ -48,9 +50,8 @@ MODEL_FILE = "model.tflite"
 MODEL_ARTIFACTS = {"tflite": MODEL_FILE, "saved_model": "saved_model"}
 BACKEND_OF_FORMAT = {"tflite": "litert", "saved_model": "tensorflow"}
 CONFIG_SUFFIX = ".lambdapack.json"
+SCALE_NOT_READ = "check the scale"  # init's note when nothing in the model says its scale
 DEFAULT_SCALE = InputSpec.scale  # what the handler uses when the config names none
-# Errors from the conversion child that are the user's input to fix (exit 2), not the model's (exit 4).
-CHILD_INPUT_PROBLEMS = ("free_size", "input_size", "free_size_tflite", "unsafe_ops")
 
 
 @dataclass
@@ -64,6 +65,7 @@ class ModelResult:
     config_path: Path | None = None  # the user's config it was packed with; None: none found
     # With no config: what was read from the model itself (as lambdapack init does), by field.
     inferred: list[tuple[str, str, str]] = field(default_factory=list)
+    labelled: dict | None = None  # pack's labelled check of the original model (calibrate.LabelledCheck)
 
     @property
     def comparison(self) -> dict | None:
@@ -85,6 +87,7 @@ class ModelResult:
             "inferred": [
                 {"field": name, "value": value, "from": where} for name, value, where in self.inferred
             ],
+            "labelled": self.labelled,
         }
 
     def config_summary(self) -> str:
@@ -209,15 +212,13 @@ def _validate_partial(data: dict, path: Path) -> None:
         raise InputError(f"model config {path}: {exc}") from exc
 
 
-def sample_images(folder: Path | None) -> list[Path]:
-    if folder is None:
-        return []
-    if not folder.is_dir():
-        raise InputError(f"samples folder {folder} does not exist")
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise InputError(f"samples folder {folder} holds no images")
-    return images[:MAX_SAMPLES]
+def sample_set(where: Path | None) -> SampleSet | None:
+    """The sample images pack uses (``labelled.read_samples``): at most MAX_SAMPLES unlabelled,
+    or calibrate.MAX_LABELLED_SAMPLES labelled ones with every class represented."""
+    if where is None:
+        return None
+    found = read_samples(where)
+    return found.take(calibrate.MAX_LABELLED_SAMPLES if found.labelled else MAX_SAMPLES)
 
 
 def prepare_model(
@@ -229,10 +230,17 @@ def prepare_model(
     samples: list[Path] | None = None,
     model_format: str = "tflite",
     allow_unsafe_ops: bool = False,
+    labels: list[str] | None = None,
+    labelled: SampleSet | None = None,
 ) -> ModelResult:
     """Write the model (``model.tflite`` or ``saved_model/``) and ``config.json``
     into ``dest``; return what was checked. A SavedModel's ops are checked before TensorFlow
-    runs it (``graph_ops``); ``allow_unsafe_ops`` lets file, network and Python ops through."""
+    runs it (``graph_ops``); ``allow_unsafe_ops`` lets file, network and Python ops through.
+
+    The labels: ``labels`` (pack's --labels), else the config's, else the ``labelled`` samples'
+    classes; with no config and none of these, pack refuses to ship numbers (InputError).
+    With ``labelled`` samples (their paths are ``samples``), the check also records the model's
+    answers under every candidate preprocessing (``calibrate``) for pack's labelled check."""
     if not model.exists():
         raise InputError(f"model {model} does not exist")
     kind = model_kind(model)
@@ -240,19 +248,27 @@ def prepare_model(
     artifact = MODEL_ARTIFACTS[model_format]
     config_path = find_config(model, config_path)
     user_config = read_user_config(model, config_path)
+    if labelled is not None and not labelled.labelled:
+        labelled = None
+    if samples is None and labelled is not None:
+        samples = list(labelled.paths)
+    labels = _labels_to_ship(user_config, labels, labelled)
+    if labelled is not None and labels is not None:
+        calibrate.truth_indices(labelled, labels)  # every sample's label is one of the model's
     inferred: list[tuple[str, str, str]] = []
     if config_path is None and kind in ("keras", "saved_model"):
         # No config: read the preprocessing from the model itself, as init does, rather than
         # pack with defaults that may not be the model's (a Rescaling layer inside wants 0..255).
         user_config, inferred = _inferred_config(model, kind, cache_dir, allow_unsafe_ops)
     samples = samples or []
-    key = _cache_key(model, kind, quantize, user_config, samples, model_format, allow_unsafe_ops)
+    measure = labelled is not None
+    key = _cache_key(model, kind, quantize, user_config, samples, model_format, allow_unsafe_ops, measure)
     cached_dir = cache_dir / "models" / key
     try:
         cached = built_once(
             cached_dir,
             lambda work: _run_child(
-                model, kind, quantize, user_config, samples, work, model_format, allow_unsafe_ops
+                model, kind, quantize, user_config, samples, work, model_format, allow_unsafe_ops, measure
             ),
             complete=lambda path: (path / "check.json").exists() and (path / artifact).exists(),
         )
@@ -267,7 +283,7 @@ def prepare_model(
         "model_file": artifact,
         "sha256": artifact_sha256(dest / artifact),
         "input": check["input"],
-        "labels": user_config.get("labels", [str(i) for i in range(check["classes"])]),
+        "labels": labels or [str(i) for i in range(check["classes"])],
         "output": user_config.get("output", "auto"),
         "quantize": quantize,
         "backend": BACKEND_OF_FORMAT[model_format],
@@ -281,8 +297,42 @@ def prepare_model(
     (dest / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     result = ModelResult(model, kind, quantize, config, check, cached, config_path, inferred)
     _enforce_agreement(result)
-    _enforce_preprocessing(result)
+    if labelled is None:  # with labels, pack's labelled check measures what this probe guesses
+        _enforce_preprocessing(result)
     return result
+
+
+def _labels_to_ship(
+    user_config: dict, labels: list[str] | None, labelled: SampleSet | None
+) -> list[str] | None:
+    """The labels the zip answers with: --labels, the config's, the labelled samples'; None:
+    class numbers (``require_labels`` keeps pack from shipping those without a config)."""
+    if labels is not None:
+        return labels
+    if "labels" in user_config:
+        return list(user_config["labels"])
+    if labelled is not None and labelled.labelled:
+        return list(labelled.labels)
+    return None
+
+
+def require_labels(
+    model: Path, config_path: Path | None, labels: list[str] | None, samples: SampleSet | None
+) -> None:
+    """pack's rule: no model config, no --labels and no labelled samples is refused rather than
+    a zip that answers "0", "1", … (a config that names no labels is its author's choice)."""
+    if not model.exists():
+        return  # prepare_model says so
+    model_kind(model)  # a model that is not its format is said first
+    if labels is not None or (samples is not None and samples.labelled):
+        return
+    if find_config(model, config_path) is None:
+        raise InputError(
+            f"no labels for {model.name}: no model config beside it, no --labels and no labelled "
+            "samples; the zip would answer with class numbers",
+            f"Run lambdapack init {model} --labels a,b,c (or --samples DIR with one subfolder of "
+            "images per class) to write its config, or pass --labels a,b,c to pack.",
+        )
 
 
 def load_prepared(folder: Path, dest: Path) -> ModelResult:
@@ -443,6 +493,7 @@ def _cache_key(
     samples: list[Path],
     model_format: str,
     allow_unsafe_ops: bool = False,
+    measure: bool = False,
 ) -> str:
     digest = hashlib.sha256(_content_digest(model))
     for sample in samples:
@@ -456,6 +507,7 @@ def _cache_key(
         _build_frameworks(),
         handler_version,
         f"allow_unsafe_ops={allow_unsafe_ops}",
+        f"candidates={measure}",
     ]
     digest.update("\0".join(parts).encode())
     return digest.hexdigest()[:32]
@@ -467,8 +519,8 @@ def _handler_source_digest() -> str:
     digest = hashlib.sha256()
     for path in sorted((handler_dir() / HANDLER_PACKAGE).glob("*.py")):
         digest.update(path.read_bytes())
-    digest.update(Path(__file__).with_name("convert_child.py").read_bytes())
-    digest.update(Path(__file__).with_name("graph_ops.py").read_bytes())
+    for child in ("convert_child.py", "calibrate_child.py", "graph_ops.py"):
+        digest.update(Path(__file__).with_name(child).read_bytes())
     return digest.hexdigest()
 
 
@@ -501,9 +553,11 @@ def _run_child(
     out: Path,
     model_format: str,
     allow_unsafe_ops: bool = False,
+    measure: bool = False,
 ) -> None:
     """Convert and check the model in a child process with TensorFlow, into ``out`` (a
-    folder built_once renames into the cache when this returns)."""
+    folder built_once renames into the cache when this returns). ``measure``: also the
+    answers under every candidate preprocessing (labelled samples)."""
     request = {
         "model": str(model.resolve()),
         "kind": kind,
@@ -513,6 +567,7 @@ def _run_child(
         "samples": [str(s.resolve()) for s in samples],
         "out": str(out),
         "allow_unsafe_ops": allow_unsafe_ops,
+        "candidates": measure,
     }
     (out / "request.json").write_text(json.dumps(request))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
@@ -600,32 +655,6 @@ def _input_problem(check: dict, model: Path, config_path: Path | None) -> InputE
     return InputError(check["error"], check.get("hint", ""))
 
 
-def last_error_line(stderr: str) -> str:
-    """The line of a child's stderr that says what went wrong: the exception line of a
-    traceback, else a fatal message, else the last line."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    if not lines:
-        return "no output"
-    for line in reversed(lines):
-        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(:|$)", line):
-            return line
-    for line in reversed(lines):
-        if re.search(r"fatal|abort|segmentation fault|killed|error", line, re.IGNORECASE):
-            return line
-    return lines[-1]
-
-
-def _exit_text(code: int) -> str:
-    if code < 0:
-        import signal
-
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
 # --- lambdapack init: the config written from what the model says about itself ---------------------
 
 
@@ -637,6 +666,7 @@ class InitResult:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     replaced: bool = False  # an existing config was overwritten (--force)
+    table: list[str] = field(default_factory=list)  # the measured candidates, when labelled samples
 
 
 def read_labels_file(path: Path) -> list[str]:
@@ -680,9 +710,14 @@ def init_config(
     size: tuple[int, int] | None = None,
     force: bool = False,
     allow_unsafe_ops: bool = False,
+    samples: Path | None = None,
+    scale: str | None = None,
+    resize: str | None = None,
 ) -> InitResult:
     """Inspect ``model`` (in a child process) and write ``MODEL_STEM.lambdapack.json`` beside it.
-    A SavedModel's ops are checked first, as ``prepare_model`` does."""
+    A SavedModel's ops are checked first, as ``prepare_model`` does. With labelled ``samples``
+    (``labelled.read_samples``), the labels default to theirs and the scale and resize are
+    measured (``calibrate``); ``scale``/``resize`` set them (measured all the same)."""
     if not model.exists():
         raise InputError(f"model {model} does not exist")
     kind = model_kind(model)
@@ -692,14 +727,44 @@ def init_config(
             f"{existing} already exists",
             "Pass --force to overwrite it with what the model says, or edit it by hand.",
         )
+    sample_set = read_samples(samples) if samples is not None else None
+    labels, labels_from = calibrate.labels_for_init(sample_set, labels, labels_from)
     facts = _run_inspect(model, kind, size, allow_unsafe_ops)
     config, fields, notes, warnings = describe_model(facts, model, labels, labels_from, size)
     warnings.extend(allowed_text(facts.get("unsafe_ops_allowed")))
+    table: list[str] = []
+    if sample_set is not None and sample_set.labelled:
+        notes = [note for note in notes if not note.startswith(SCALE_NOT_READ)]
+        measured = calibrate.measure_for_init(
+            config, fields, facts, model, kind, sample_set, allow_unsafe_ops, scale, resize
+        )
+        table, notes, warnings = measured.table, [*notes, *measured.notes], [*warnings, *measured.warnings]
+    else:
+        _set_given(config, fields, scale, resize)
+        if scale is not None:
+            notes = [note for note in notes if not note.startswith(SCALE_NOT_READ)]
+        why = "the samples have no labels" if sample_set is not None else "no labelled samples given"
+        notes.append(
+            f"the preprocessing was not measured ({why}): --samples DIR with one subfolder of images "
+            "per class measures every scale and resize on the model and writes the best"
+        )
     path = existing or default_config_path(model)
     pending = path.with_name(f".{path.name}.partial")
     pending.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     os.replace(pending, path)
-    return InitResult(path, config, fields, notes, warnings, replaced=existing is not None)
+    return InitResult(path, config, fields, notes, warnings, replaced=existing is not None, table=table)
+
+
+def _set_given(
+    config: dict, fields: list[tuple[str, str, str]], scale: str | None, resize: str | None
+) -> None:
+    """``--scale`` and ``--resize`` into the config (and their source into ``fields``)."""
+    given = {name: value for name, value in (("scale", scale), ("resize", resize)) if value is not None}
+    config["input"].update(given)
+    fields[:] = [
+        (name, given[name], f"from --{name}") if name in given else (name, value, source)
+        for name, value, source in fields
+    ]
 
 
 def describe_model(
@@ -758,7 +823,7 @@ def describe_model(
     fields.append(("scale", scale, scale_source))
     if scale_source.startswith("the default"):
         notes.append(
-            f"check the scale: the handler feeds pixels scaled to {scale}; use the scaling the model was "
+            f"{SCALE_NOT_READ}: the handler feeds pixels scaled to {scale}; use the scaling the model was "
             f"trained with ({', '.join(SCALES)})"
         )
     resize = "stretch"

@@ -45,14 +45,24 @@ from lambdapack.handler.lambdapack_handler.contract import (
 from .. import __version__
 from ..atomic import folder_lock
 from ..errors import CompatibilityError, InputError, PackError, SizeLimitError
+from ..labelled import SampleSet
 from ..limits import UNZIPPED_BYTES
 from ..resources import default_cache_dir, handler_dir
-from . import compat
+from . import calibrate, compat
 from .bytecode import BytecodeResult, compile_tree
 from .elf import read_elf_file
 from .install import Installer, InstallResult
 from .interpreter import find_target_python
-from .model import ModelResult, allowed_text, artifact_size, load_prepared, prepare_model, sample_images
+from .model import (
+    ModelResult,
+    allowed_text,
+    artifact_size,
+    default_config_path,
+    load_prepared,
+    prepare_model,
+    require_labels,
+    sample_set,
+)
 from .prune import PruneResult, active_rules, matching_rule, prune_tree
 from .report import (
     OVER_LIMIT_HINT,
@@ -109,6 +119,8 @@ class PackOptions:
     deps_level: int = DEFAULT_LEVEL  # zstd level of deps.tar.zst
     image: str | None = None  # a container image of the target's Python (else found: interpreter.py)
     allow_unsafe_ops: bool = False  # run a SavedModel's file, network and Python ops (graph_ops)
+    labels: tuple[str, ...] | None = None  # --labels: the zip's labels, over the config's
+    max_accuracy_drop: float = calibrate.DEFAULT_MAX_DROP  # points, on labelled samples
     today: date = field(default_factory=date.today)  # for the runtime's lifecycle dates
 
     @property
@@ -123,6 +135,8 @@ class Build:
     options: PackOptions
     root: Path  # a temporary folder for the whole build
     samples: list[Path] = field(default_factory=list)
+    sample_set: SampleSet | None = None  # the samples as read (labelled or not)
+    labelled: calibrate.LabelledCheck | None = None  # with labelled samples: the accuracy check
     model: ModelResult | None = None
     installed: InstallResult | None = None
     stripped: StripResult | None = None
@@ -171,10 +185,14 @@ class ModelStage(Stage):
 
     def execute(self, build: Build) -> str:
         options = build.options
-        build.samples = sample_images(options.samples)
-        if options.prepared_model is not None:
+        build.sample_set = found = sample_set(options.samples)
+        build.samples = found.paths if found is not None else []
+        labelled = found if found is not None and found.labelled else None
+        labels = list(options.labels) if options.labels else None
+        if options.prepared_model is not None:  # the host checked the labels when it prepared it
             build.model = load_prepared(options.prepared_model, build.root / MODEL_DIR)
         else:
+            require_labels(options.model, options.config, labels, found)
             build.model = prepare_model(
                 options.model,
                 build.root / MODEL_DIR,
@@ -184,6 +202,8 @@ class ModelStage(Stage):
                 build.samples,
                 options.runtime.model_format,
                 allow_unsafe_ops=options.allow_unsafe_ops,
+                labels=labels,
+                labelled=labelled,
             )
         cached = " (cached)" if build.model.cached else ""
         if options.prepared_model is not None and build.model.config_path is None:
@@ -191,7 +211,17 @@ class ModelStage(Stage):
         else:
             used = build.model.config_summary()
         line = f"{build.model.kind} -> {build.model.config['model_file']}{cached}; {used}"
-        return "; ".join([line, *allowed_text(build.model.check.get("unsafe_ops_allowed"))])
+        parts = [line, *allowed_text(build.model.check.get("unsafe_ops_allowed"))]
+        if labelled is not None:
+            model = build.model
+            build.labelled = calibrate.labelled_check(
+                model.config, model.check, labelled, options.max_accuracy_drop
+            )
+            model.labelled = build.labelled.model_dict()
+            where = model.config_path or default_config_path(options.model)
+            calibrate.check_preprocessing(build.labelled, str(where), options.model)
+            parts.append(build.labelled.summary())
+        return "; ".join(parts)
 
 
 class InstallStage(Stage):
@@ -347,7 +377,7 @@ class SmokeStage(Stage):
         if not options.smoke:
             build.smoke = SmokeResult(ran=False, note="skipped (--no-smoke)")
         else:
-            expected = {s["name"]: s["probabilities"] for s in build.model.check.get("samples", [])}
+            expected = [s["probabilities"] for s in build.model.check.get("samples", [])]
             staged = StagedArchive(build.pending_deps, build.archive.sha256) if build.archive else None
             python, note = find_target_python(options.target, options.image)
             build.smoke = smoke_run(
@@ -359,13 +389,38 @@ class SmokeStage(Stage):
                 note,
                 staged,
             )
+        accuracy = self._labelled(build)
         if not build.smoke.ran:
-            return f"not run: {build.smoke.note}"
-        return (
-            f"{build.smoke.images} image{'s' * (build.smoke.images != 1)} classified by "
-            f"{build.smoke.interpreter}, "
-            f"import {build.smoke.import_s:.2f} s"
+            return "; ".join([f"not run: {build.smoke.note}", *accuracy])
+        return "; ".join(
+            [
+                f"{build.smoke.images} image{'s' * (build.smoke.images != 1)} classified by "
+                f"{build.smoke.interpreter}, import {build.smoke.import_s:.2f} s",
+                *accuracy,
+            ]
         )
+
+    @staticmethod
+    def _labelled(build: Build) -> list[str]:
+        """With labelled samples: the zip's top-1 against the original model's, on the same
+        images (the smoke run's answers; without one, the converted model's on this machine)."""
+        check, smoke, model = build.labelled, build.smoke, build.model
+        if check is None or build.sample_set is None:
+            return []
+        assert smoke is not None and model is not None
+        truth = calibrate.truth_indices(build.sample_set, list(model.config["labels"]))
+        if smoke.ran and smoke.top1 is not None:
+            calibrate.zip_answers(check, smoke.top1, truth, f"the smoke run in {smoke.interpreter}")
+        else:
+            converted = [
+                max(range(len(s["probabilities"])), key=s["probabilities"].__getitem__)
+                for s in model.check["samples"]
+            ]
+            calibrate.zip_answers(
+                check, converted, truth, "the converted model on this machine: no smoke run"
+            )
+        calibrate.check_zip(check)
+        return [check.zip_summary()]
 
 
 STAGES: tuple[Stage, ...] = (
@@ -430,6 +485,8 @@ def _publish(build: Build, timings: dict[str, float]) -> Report:
     options, report = build.options, build.report
     assert report is not None and build.smoke is not None
     report.smoke = build.smoke.as_dict()
+    if build.labelled is not None:
+        report.smoke["accuracy"] = build.labelled.as_dict()
     if build.archive is not None:
         os.replace(build.pending_deps, options.out / DEPS_NAME)
         report.build["deps"] = {**build.record["deps"], "path": str(options.out / DEPS_NAME)}

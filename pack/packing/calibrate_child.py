@@ -1,0 +1,70 @@
+"""Runs in its own process: the model's top-1 answer for each labelled sample image under
+each candidate preprocessing (``calibrate.candidates()``: every input scale and resize
+mode the handler implements), for ``lambdapack init`` to choose by accuracy.
+
+Facts, not decisions: it reports answers (output indices); ``calibrate`` scores them
+against the labels and chooses. The original model runs here (Keras or SavedModel in
+TensorFlow; a ``.tflite`` in LiteRT), loaded as the conversion child loads it, and every
+image goes through the handler's own preprocessing (``imaging.decode``/``to_array``),
+so a candidate is exactly what the zip would feed the model.
+
+Usage: ``python -m lambdapack.packing.calibrate_child REQUEST.json``; the request names the
+model, its kind, the input size (height, width, channels), the images and the answer file.
+``convert_child.candidate_answers`` is shared with the conversion child, which runs it on
+pack's labelled samples.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from lambdapack.packing.convert_child import (
+    ConversionFailure,
+    _import_tensorflow,
+    _load_reference,
+    _tflite,
+    candidate_answers,
+    refuse_unsafe_ops,
+)
+
+
+def main(request_path: str) -> int:
+    request = json.loads(Path(request_path).read_text())
+    out = Path(request["out"])
+    try:
+        answer = run(request)
+    except ConversionFailure as exc:
+        out.write_text(json.dumps({"error": str(exc), "hint": exc.hint, "code": exc.code}))
+        return 1
+    except Exception as exc:  # one line for the user, never a traceback
+        traceback.print_exc()
+        line = (str(exc).strip().splitlines() or [""])[0]
+        message = f"measuring the preprocessing failed: {type(exc).__name__}: {line}".rstrip(": ")
+        out.write_text(json.dumps({"error": message}))
+        return 1
+    out.write_text(json.dumps(answer))
+    return 0
+
+
+def run(request: dict) -> dict:
+    from lambdapack.handler.lambdapack_handler.config import InputSpec
+
+    path, kind = Path(request["model"]), request["kind"]
+    if kind == "tflite":
+        call, _shape = _tflite(path.read_bytes())
+    else:
+        tf = _import_tensorflow()
+        if kind == "saved_model":
+            refuse_unsafe_ops(path, request.get("allow_unsafe_ops", False))
+        call = _load_reference(tf, path, kind)
+    size = request["input"]
+    spec = InputSpec(height=size["height"], width=size["width"], channels=size["channels"])
+    images = [Path(image).read_bytes() for image in request["images"]]
+    return {"candidates": candidate_answers(call, spec, images, request["images"])}
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
