@@ -41,6 +41,7 @@ from ..packing.interpreter import TargetPython
 from ..records import ENDPOINT_STOPPED, EVENT_AGE_EXCEEDED, FUNCTION_DELETED, RETRIES_EXHAUSTED, reason
 from .failures import AsyncConfig, event_keys, invocation_record
 from .sandbox import Credentials, FunctionSpec, Result, Sandbox
+from .snapstart import Snapshot
 
 # Where a function runs: (runtime folders, the container's Python or None for this process's).
 Runtimes = Callable[[FunctionSpec], tuple[list[Path], TargetPython | None]]
@@ -100,6 +101,7 @@ def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
             spec.timeout,
             sorted(spec.environment.items()),
             spec.role,
+            spec.snapstart,
             code_sha256,
         ]
     )
@@ -143,6 +145,7 @@ class Dispatcher:
         self._idle: dict[str, list[Sandbox]] = {}
         self._current_key: dict[str, str] = {}
         self._all: list[Sandbox] = []
+        self._snapshots: dict[str, Snapshot] = {}  # SnapStart: a parked process per version (key)
         self._active = 0
         self._pending = 0  # queued, running or waiting to be retried
         self._retries: dict[threading.Timer, Job] = {}  # waiting to run again
@@ -209,6 +212,11 @@ class Dispatcher:
         self._cancel(queued, waiting, running, FUNCTION_DELETED)
         for sandbox in idle:
             sandbox.stop()
+        with self._lock:
+            gone = [key for key, snapshot in self._snapshots.items() if snapshot.spec.name == name]
+            snapshots = [self._snapshots.pop(key) for key in gone]
+        for snapshot in snapshots:  # environments still running from it end with it or by themselves
+            snapshot.stop()
 
     def close(self) -> None:
         """Stop: no new work; every queued invocation, every one waiting for a retry and every
@@ -232,6 +240,10 @@ class Dispatcher:
             worker.join(timeout=60)  # each ends once its (interrupted) invocation has returned
         for sandbox in self.sandboxes():
             sandbox.stop()
+        with self._lock:
+            snapshots, self._snapshots = list(self._snapshots.values()), {}
+        for snapshot in snapshots:
+            snapshot.stop()
 
     def _cancel(self, queued: list[Job], waiting: list, running: list, condition: str) -> None:
         for sandbox in {id(sb): sb for _, sb in running if sb is not None}.values():
@@ -409,7 +421,20 @@ class Dispatcher:
             sandbox = idle.pop() if idle else None
             if sandbox is None:
                 workdir = self.workdir / f"{spec.name}-{len(self._all)}"
-                sandbox = Sandbox(spec, paths, workdir, self.extra_env, python, self.credentials)
+                snapshot = None
+                if spec.snapstart:  # each new environment is restored from the version's snapshot
+                    snapshot = self._snapshots.get(key)
+                    if snapshot is None:
+                        snapshot = self._snapshots[key] = Snapshot(
+                            spec,
+                            paths,
+                            self.workdir / f"{spec.name}-snapshot-{len(self._snapshots)}",
+                            self.workdir,
+                            self.extra_env,
+                            python,
+                            self.credentials,
+                        )
+                sandbox = Sandbox(spec, paths, workdir, self.extra_env, python, self.credentials, snapshot)
                 self._all.append(sandbox)
         for old_sandbox in stale:
             old_sandbox.stop()
@@ -433,6 +458,8 @@ def invocation_line(name: str, result: Result) -> str:
     """One line an invocation: what it classified (key, top-1 label and score, or the
     error), how long it took, cold or warm."""
     cold = f", cold start {result.init_ms:.0f} ms" if result.init_ms else ", cold start"
+    if result.restored:
+        cold = f", restored from the SnapStart snapshot in {result.restore_ms:.0f} ms"
     timing = f"{result.duration_ms:.1f} ms" + (cold if result.cold else ", warm")
     if result.error is not None:
         return f"{name}: ERROR {result.error.get('errorType')}: {result.error.get('errorMessage')} ({timing})"

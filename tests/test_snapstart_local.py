@@ -1,0 +1,156 @@
+"""SnapStart in the local AWS, end to end: the sample model packed for python3.13 (run in a
+container of that Python here), deployed with ``--snapstart``, wired, and fed objects. The
+version is initialised once (its INIT_REPORT in a stream of its own), and each new
+execution environment is a fork of that parked, initialised process, where the shipped
+handler's after-restore hook runs (new S3 client, fresh random state): its REPORT carries
+``Restore Duration`` and no ``Init Duration``."""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import zipfile
+
+import boto3
+import pytest
+
+from lambdapack.aws.client import AWSClient
+from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.wire import WireSettings, wire
+from lambdapack.local.sandbox import FunctionSpec, Sandbox
+from lambdapack.local.snapstart import Snapshot
+
+from .conftest import SAMPLE, pack_sample
+
+pytestmark = pytest.mark.functional
+
+# The test's own entry point, around the packed one (renamed packed_index.py): after each
+# invocation it prints one draw of the process's random state, which the shipped after-restore
+# hook reseeds. Without that hook, two forks of one process draw the same numbers.
+PROBE = """
+import json, os, random
+from packed_index import *  # noqa: the packed handler: init, hooks and all
+import packed_index
+
+def handler(event, context):
+    out = packed_index.handler(event, context)
+    print(json.dumps({"probe": {"draw": random.random(), "pid": os.getpid()}}), flush=True)
+    return out
+"""
+
+
+@pytest.fixture(scope="module")
+def probed_zip(sample_model, cache_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist313")
+    pack_sample(sample_model, out, cache_dir, "--python", "3.13")
+    probed = out / "probed.zip"
+    with zipfile.ZipFile(out / "function.zip") as packed, zipfile.ZipFile(probed, "w") as archive:
+        for item in packed.infolist():
+            if item.filename.startswith("__pycache__/index."):
+                continue  # the packed entry point's bytecode: it is packed_index.py now
+            name = "packed_index.py" if item.filename == "index.py" else item
+            archive.writestr(name, packed.read(item))
+        archive.writestr("index.py", PROBE)
+    return probed
+
+
+def streams(function: str) -> dict[str, list[str]]:
+    logs = boto3.client("logs")
+    found = collections.defaultdict(list)
+    for page in logs.get_paginator("filter_log_events").paginate(logGroupName=f"/aws/lambda/{function}"):
+        for event in page["events"]:
+            found[event["logStreamName"]].append(event["message"])
+    return found
+
+
+def test_snapstart_versions_are_initialised_once_and_restored_into_each_environment(local, probed_zip):
+    lam, s3 = boto3.client("lambda"), boto3.client("s3")
+    settings = DeploySettings(probed_zip, "snappy", bucket="photos", prefix="incoming/", snapstart=True)
+    deploy(settings, AWSClient(), log=lambda _: None)
+    wire(WireSettings("snappy", "photos", prefix="incoming/"), AWSClient())
+    live = lam.get_function_configuration(FunctionName="snappy", Qualifier="live")
+    assert live["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+
+    images = sorted((SAMPLE / "samples").iterdir())[:4]
+    for image in images:  # at once: the second arrives while the first waits for the snapshot
+        s3.put_object(Bucket="photos", Key=f"incoming/{image.name}", Body=image.read_bytes())
+    assert local.wait_idle(240)
+    stats = local.dispatcher.stats
+    assert stats.errors == 0 and stats.invocations == len(images)
+
+    # Every image classified, and its result written by an environment's new S3 client.
+    listed = s3.list_objects_v2(Bucket="photos", Prefix="results/").get("Contents", [])
+    assert len(listed) == len(images)
+
+    found = streams("snappy")
+    version = live["Version"]
+    init_streams = [name for name, lines in found.items() if any(m.startswith("INIT_REPORT") for m in lines)]
+    assert len(init_streams) == 1, found  # one init for the version, in a stream of its own
+    init = found[init_streams[0]]
+    assert init[0].startswith("INIT_START Runtime Version: python:3.13")
+    assert re.fullmatch(r"INIT_REPORT Init Duration: \d+\.\d\d ms", init[-1])
+
+    environments = {name: lines for name, lines in found.items() if name not in init_streams}
+    assert len(environments) == 2, list(found)  # two environments, both restored
+    draws = []
+    for name, lines in environments.items():
+        assert f"[{version}]" in name
+        assert lines[0].startswith("RESTORE_START Runtime Version: python:3.13")
+        assert re.fullmatch(r"RESTORE_REPORT Restore Duration: \d+\.\d\d ms", lines[1])
+        reports = [line for line in lines if line.startswith("REPORT ")]
+        first, *later = reports
+        assert re.search(r"\tRestore Duration: \d+\.\d\d ms\tBilled Restore Duration: \d+ ms$", first)
+        assert all("Init Duration" not in report for report in reports)
+        assert all("Restore Duration" not in report for report in later)  # warm: no restore
+        assert any('"outcome": "ok"' in line for line in lines)  # read and wrote S3 itself
+        probes = [json.loads(line)["probe"] for line in lines if line.startswith('{"probe"')]
+        draws.append(probes[0]["draw"])  # the first draw after its restore
+    assert draws[0] != draws[1]
+
+
+UNSEEDED = """
+import os, random
+import snapshot_restore_py
+random.seed(7)  # in init: what every restored environment starts from
+HOOKS = []
+snapshot_restore_py.register_before_snapshot(lambda: HOOKS.append(("before", os.getpid())))
+snapshot_restore_py.register_after_restore(lambda: HOOKS.append(("after", os.getpid())))
+
+def handler(event, context):
+    return {"draw": random.random(), "pid": os.getpid(), "hooks": HOOKS}
+"""
+
+
+def test_hooks_run_where_lambda_runs_them_and_random_state_is_copied_without_a_reseed(
+    tmp_path, cache_dir
+):
+    """What the handler's reseed is for: two environments restored from one snapshot hold
+    the same random state (a copy of the init's); the before-snapshot hooks ran once, in the
+    parked process, and each environment ran the after-restore hooks in its own process.
+    In this machine's Python (python3.11: Lambda has no SnapStart for it, the mechanism is
+    the same) to keep it fast."""
+    from lambdapack.local.lambda_runtime import LocalRuntimes
+
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "index.py").write_text(UNSEEDED)
+    spec = FunctionSpec("unseeded", task, runtime="python3.11", version="1", snapstart=True, timeout=10)
+    paths, python = LocalRuntimes(cache_dir).for_runtime(spec.runtime, spec.architecture)
+    snapshot = Snapshot(spec, paths, tmp_path / "parked", tmp_path, python=python)
+    boxes = [Sandbox(spec, paths, tmp_path / f"env{n}", python=python, snapshot=snapshot) for n in (0, 1)]
+    try:
+        first, second = (json.loads(box.invoke(b"{}").payload) for box in boxes)
+        warm = boxes[0].invoke(b"{}")
+        parked = snapshot.parked.process.pid
+    finally:
+        for box in boxes:
+            box.stop()
+        snapshot.stop()
+    assert first["draw"] == second["draw"] and first["pid"] != second["pid"]
+    for result in (first, second):
+        before, after = result["hooks"]
+        assert before[0] == "before" and before[1] != result["pid"]  # in the parked process
+        assert after == ["after", result["pid"]]  # in the environment itself
+    assert all(result["hooks"][0][1] == parked for result in (first, second))
+    assert warm.ok and not warm.restored and warm.init_ms is None
