@@ -16,12 +16,13 @@ import boto3
 import pytest
 
 from lambdapack.aws.client import AWSClient
+from lambdapack.aws.logs import platform_line, start_summary
 from lambdapack.aws.deploy import DeploySettings, deploy
 from lambdapack.aws.wire import WireSettings, wire
 from lambdapack.local.sandbox import FunctionSpec, Sandbox
 from lambdapack.local.snapstart import Snapshot
 
-from .conftest import SAMPLE, pack_sample
+from .conftest import SAMPLE, pack_sample, run_cli
 
 pytestmark = pytest.mark.functional
 
@@ -107,6 +108,45 @@ def test_snapstart_versions_are_initialised_once_and_restored_into_each_environm
         probes = [json.loads(line)["probe"] for line in lines if line.startswith('{"probe"')]
         draws.append(probes[0]["draw"])  # the first draw after its restore
     assert draws[0] != draws[1]
+
+    # lambdapack logs reads both REPORT layouts and the INIT_REPORT.
+    proc = run_cli("logs", "snappy", "--summary", check=True)
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert summary.startswith(f"{len(images)} invocations: {len(images) - 2} warm, 0 cold starts, 2 restored")
+    assert "; 1 SnapStart inits (INIT_REPORT) (median" in summary
+
+
+def test_both_report_layouts_and_the_init_report_are_read():
+    """Lines as Lambda writes them (SnapStart's from AWS's snapstart-monitoring page)."""
+    lines = [
+        "INIT_REPORT Init Duration: 1203.31 ms",
+        "RESTORE_REPORT Restore Duration: 288.10 ms",
+        "REPORT RequestId: a\tDuration: 12.50 ms\tBilled Duration: 13 ms\tMemory Size: 1024 MB\t"
+        "Max Memory Used: 97 MB\tRestore Duration: 288.10 ms\tBilled Restore Duration: 147 ms",
+        "REPORT RequestId: b\tDuration: 3.00 ms\tBilled Duration: 3 ms\tMemory Size: 1024 MB\t"
+        "Max Memory Used: 97 MB",
+        "REPORT RequestId: c\tDuration: 20.00 ms\tBilled Duration: 20 ms\tMemory Size: 1024 MB\t"
+        "Max Memory Used: 90 MB\tInit Duration: 900.25 ms",
+        '{"outcome": "ok", "Duration": "not a platform line"}',
+    ]
+    restored = platform_line(lines[2])
+    assert restored == {
+        "kind": "REPORT",
+        "duration_ms": 12.5,
+        "billed_ms": 13,
+        "memory_mb": 1024,
+        "max_memory_mb": 97,
+        "restore_ms": 288.1,
+        "billed_restore_ms": 147,
+    }
+    assert platform_line(lines[-1]) is None
+    assert start_summary(lines) == {
+        "invocations": 3,
+        "warm": 1,
+        "init_ms": [900.25],
+        "restore_ms": [288.1],
+        "snapshot_init_ms": [1203.31],
+    }
 
 
 UNSEEDED = """
