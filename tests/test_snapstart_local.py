@@ -16,8 +16,8 @@ import boto3
 import pytest
 
 from lambdapack.aws.client import AWSClient
-from lambdapack.aws.logs import platform_line, start_summary
 from lambdapack.aws.deploy import DeploySettings, deploy
+from lambdapack.aws.logs import platform_line, start_summary
 from lambdapack.aws.wire import WireSettings, wire
 from lambdapack.local.sandbox import FunctionSpec, Sandbox
 from lambdapack.local.snapstart import Snapshot
@@ -162,9 +162,7 @@ def handler(event, context):
 """
 
 
-def test_hooks_run_where_lambda_runs_them_and_random_state_is_copied_without_a_reseed(
-    tmp_path, cache_dir
-):
+def test_hooks_run_where_lambda_runs_them_and_random_state_is_copied_without_a_reseed(tmp_path, cache_dir):
     """What the handler's reseed is for: two environments restored from one snapshot hold
     the same random state (a copy of the init's); the before-snapshot hooks ran once, in the
     parked process, and each environment ran the after-restore hooks in its own process.

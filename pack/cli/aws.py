@@ -379,7 +379,8 @@ def _start_line(summary: dict) -> str:
         f"{summary['invocations']} invocations: {summary['warm']} warm, "
         f"{len(summary['init_ms'])} cold starts{times(summary['init_ms'])}, "
         f"{len(summary['restore_ms'])} restored from a SnapStart snapshot{times(summary['restore_ms'])}; "
-        f"{len(summary['snapshot_init_ms'])} SnapStart inits (INIT_REPORT){times(summary['snapshot_init_ms'])}"
+        f"{len(summary['snapshot_init_ms'])} SnapStart inits (INIT_REPORT)"
+        f"{times(summary['snapshot_init_ms'])}"
     )
 
 

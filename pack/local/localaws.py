@@ -365,7 +365,10 @@ class LocalAWS:
             init_events = [{"timestamp": now, "message": line} for line in init]
             self._log_queue.put({"logs": [spec.account, spec.region, group, init_stream, init_events]})
         if result.restored:
-            lines += [f"RESTORE_START {runtime}", f"RESTORE_REPORT Restore Duration: {result.restore_ms:.2f} ms"]
+            lines += [
+                f"RESTORE_START {runtime}",
+                f"RESTORE_REPORT Restore Duration: {result.restore_ms:.2f} ms",
+            ]
         lines.append(f"START RequestId: {result.request_id} Version: {spec.version}")
         lines += [line for line in result.logs.splitlines() if line.strip()]
         if result.error is not None:

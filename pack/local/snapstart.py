@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import signal
 import socket
@@ -241,7 +240,10 @@ class Snapshot:
             self.init_logs = parked._logs_since(0)
             self.error = api.init_error or {"errorType": "Runtime.Unknown", "errorMessage": "init failed"}
         elif not parked.alive():
-            self.error = {"errorType": "Runtime.ExitError", "errorMessage": "the parked process exited in init"}
+            self.error = {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": "the parked process exited in init",
+            }
         else:
             self.error = {
                 "errorType": "Sandbox.Timedout",
@@ -282,7 +284,10 @@ class Snapshot:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.alive():
                     raise SnapshotUnavailable(
-                        {"errorType": "Runtime.Unknown", "errorMessage": "SnapStart: the parked process did not fork"}
+                        {
+                            "errorType": "Runtime.Unknown",
+                            "errorMessage": "SnapStart: the parked process did not fork",
+                        }
                     )
                 api.changed.wait(min(left, 0.1))
             return _Restored(api.forked[number], self)

@@ -19,6 +19,7 @@ Standard library only: this file runs in the target's Python, beside the runtime
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -51,10 +52,9 @@ def _reaper(address: str):
                 return
             if pid == 0:
                 return
-            try:
-                _call(address, "POST", "/restore/exited", {"pid": pid, "code": os.waitstatus_to_exitcode(status)})
-            except Exception:  # the server is going away: nothing left to tell
-                pass
+            told = {"pid": pid, "code": os.waitstatus_to_exitcode(status)}
+            with contextlib.suppress(Exception):  # the server is going away: nothing left to tell
+                _call(address, "POST", "/restore/exited", told)
 
     return reap
 
