@@ -115,6 +115,23 @@ def test_snapstart_versions_are_initialised_once_and_restored_into_each_environm
     assert summary.startswith(f"{len(images)} invocations: {len(images) - 2} warm, 0 cold starts, 2 restored")
     assert "; 1 SnapStart inits (INIT_REPORT) (median" in summary
 
+    # New code, a new version: its own snapshot; the old version's parked process ends.
+    newer = probed_zip.with_name("newer.zip")
+    with zipfile.ZipFile(probed_zip) as old, zipfile.ZipFile(newer, "w") as archive:
+        for item in old.infolist():
+            extra = b"\n# revised\n" if item.filename == "index.py" else b""
+            archive.writestr(item, old.read(item) + extra)
+    deploy(
+        DeploySettings(newer, "snappy", bucket="photos", prefix="incoming/"), AWSClient(), log=lambda _: None
+    )
+    s3.put_object(Bucket="photos", Key="incoming/again.png", Body=images[0].read_bytes())
+    assert local.wait_idle(240) and local.dispatcher.stats.errors == 0
+    snapshots = {id(box.snapshot): box.snapshot for box in local.dispatcher.sandboxes() if box.snapshot}
+    assert len(snapshots) == 2
+    assert [snapshot.spec.version for snapshot in snapshots.values() if snapshot.alive()] == [
+        lam.get_alias(FunctionName="snappy", Name="live")["FunctionVersion"]
+    ]
+
 
 def test_both_report_layouts_and_the_init_report_are_read():
     """Lines as Lambda writes them (SnapStart's from AWS's snapstart-monitoring page)."""

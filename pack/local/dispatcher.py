@@ -146,6 +146,7 @@ class Dispatcher:
         self._current_key: dict[str, str] = {}
         self._all: list[Sandbox] = []
         self._snapshots: dict[str, Snapshot] = {}  # SnapStart: a parked process per version (key)
+        self._retiring: list[Snapshot] = []  # of code or configuration replaced: stopped once unused
         self._active = 0
         self._pending = 0  # queued, running or waiting to be retried
         self._retries: dict[threading.Timer, Job] = {}  # waiting to run again
@@ -241,7 +242,8 @@ class Dispatcher:
         for sandbox in self.sandboxes():
             sandbox.stop()
         with self._lock:
-            snapshots, self._snapshots = list(self._snapshots.values()), {}
+            snapshots, self._snapshots = [*self._snapshots.values(), *self._retiring], {}
+            self._retiring = []
         for snapshot in snapshots:
             snapshot.stop()
 
@@ -416,6 +418,8 @@ class Dispatcher:
                 # New code or configuration: old environments are never reused.
                 old = self._current_key.get(spec.name)
                 stale = self._idle.pop(old, []) if old else []
+                if old in self._snapshots:
+                    self._retiring.append(self._snapshots.pop(old))
                 self._current_key[spec.name] = key
             idle = self._idle.setdefault(key, [])
             sandbox = idle.pop() if idle else None
@@ -438,7 +442,20 @@ class Dispatcher:
                 self._all.append(sandbox)
         for old_sandbox in stale:
             old_sandbox.stop()
+        self._stop_unused_snapshots()
         return sandbox
+
+    def _stop_unused_snapshots(self, done: Sandbox | None = None) -> None:
+        """A replaced version's parked process ends once no invocation runs in a fork of it
+        (they finish, as on Lambda; its idle environments are stopped already). ``done``: a
+        sandbox whose invocation has just returned."""
+        with self._lock:
+            running = [sandbox for sandbox in self._running.values() if sandbox not in (None, done)]
+            busy = {id(sandbox.snapshot) for sandbox in running}
+            unused = [snapshot for snapshot in self._retiring if id(snapshot) not in busy]
+            self._retiring = [snapshot for snapshot in self._retiring if id(snapshot) in busy]
+        for snapshot in unused:
+            snapshot.stop()
 
     def _release(self, sandbox: Sandbox, spec: FunctionSpec, code_sha256: str) -> None:
         key = spec_key(spec, code_sha256)
@@ -447,6 +464,8 @@ class Dispatcher:
                 self._idle.setdefault(key, []).append(sandbox)
                 return
         sandbox.stop()
+        if sandbox.snapshot is not None:
+            self._stop_unused_snapshots(done=sandbox)
 
 
 def function_name(function_arn: str) -> str:
