@@ -153,7 +153,8 @@ class _Restored:
             code = self.snapshot.exit_code(self.pid)
             if code is not None:
                 self.returncode = code
-            elif not self.snapshot.alive() and not _running(self.pid):
+            elif not _running(self.pid) and not self.snapshot.alive():  # /proc first: the
+                # parked container's state is a call to the engine
                 self.returncode = -signal.SIGKILL  # went with its parked process
         return self.returncode
 
