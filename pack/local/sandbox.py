@@ -29,6 +29,11 @@ the memory watch for a process here), killed from outside (``Runtime.ExitError``
 local AWS (the endpoint stopping, the function deleted): reported as killed, with why.
 Containers carry the label ``lambdapack.owner`` and processes here a ``process.json``
 (``leftovers``), so what a killed ``lambdapack local`` left can be found and removed.
+
+SnapStart (``snapshot``, ``snapstart.py``): a new environment of a SnapStart version is not
+started but restored — forked from the version's parked, initialised process — and then
+watched, timed out and killed by its PID like a process here; its REPORT line carries
+``Restore Duration`` instead of ``Init Duration``.
 """
 
 from __future__ import annotations
