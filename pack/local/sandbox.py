@@ -279,6 +279,8 @@ class Sandbox:
             self.snapshot.ready()
             self.started_at = time.perf_counter()
             self.process = self.snapshot.restore(self._restore_order())
+            if self.snapshot.parked.python is None:  # a process here (a container's go with it)
+                leftovers.mark_process(self.workdir, self.process.pid)
             return
         self.started_at = time.perf_counter()
         if self.python is not None:
