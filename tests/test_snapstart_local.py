@@ -209,3 +209,57 @@ def test_hooks_run_where_lambda_runs_them_and_random_state_is_copied_without_a_r
         assert after == ["after", result["pid"]]  # in the environment itself
     assert all(result["hooks"][0][1] == parked for result in (first, second))
     assert warm.ok and not warm.restored and warm.init_ms is None
+
+
+FAILING_HOOK = """
+import os, snapshot_restore_py
+
+def fail():
+    raise RuntimeError("hook failed in " + os.environ["WHERE"])
+
+if os.environ["WHERE"] == "before":
+    snapshot_restore_py.register_before_snapshot(fail)
+else:
+    snapshot_restore_py.register_after_restore(fail)
+
+def handler(event, context):
+    return {"ok": True}
+"""
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_failing_hook_fails_the_invocation_with_its_error(tmp_path, cache_dir, where):
+    """A before-snapshot hook that raises: no snapshot, every invocation says why. An
+    after-restore hook that raises: that environment's invocation fails, as an init does."""
+    from lambdapack.local.lambda_runtime import LocalRuntimes
+
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "index.py").write_text(FAILING_HOOK)
+    spec = FunctionSpec(
+        "hooked",
+        task,
+        runtime="python3.11",
+        version="1",
+        snapstart=True,
+        timeout=10,
+        environment={"WHERE": where},
+    )
+    paths, python = LocalRuntimes(cache_dir).for_runtime(spec.runtime, spec.architecture)
+    snapshot = Snapshot(spec, paths, tmp_path / "parked", tmp_path, python=python)
+    box = Sandbox(spec, paths, tmp_path / "env", python=python, snapshot=snapshot)
+    try:
+        results = [box.invoke(b"{}") for _ in range(2)]
+    finally:
+        box.stop()
+        snapshot.stop()
+    for result in results:
+        assert not result.ok and result.error["errorType"] == "RuntimeError"
+        assert f"hook failed in {where}" in result.error["errorMessage"]
+    if where == "before":
+        assert (
+            results[0].error["errorMessage"].startswith("SnapStart: the version's snapshot could not be made")
+        )
+        assert snapshot.init_ms is None
+    else:
+        assert snapshot.init_ms is not None and all(result.restored for result in results)

@@ -499,12 +499,16 @@ class Sandbox:
 
     def _start_ms(self, cold: bool) -> tuple[float | None, float | None]:
         """(init, restore) milliseconds of a cold start, until the function first asked for an
-        event: a new process's init, or (SnapStart) the restore — fork and after-restore hooks."""
+        event: a new process's init, or (SnapStart) the restore — fork and after-restore hooks
+        (or until it failed)."""
         api = self.api
-        if not cold or api is None or api.first_poll is None:
+        if not cold or api is None:
             return None, None
-        took = (api.first_poll - self.started_at) * 1000
-        return (None, took) if self.snapshot is not None else (took, None)
+        if self.snapshot is not None:  # a failed restore (after-restore hook) took until it failed
+            return None, ((api.first_poll or time.perf_counter()) - self.started_at) * 1000
+        if api.first_poll is None:
+            return None, None
+        return (api.first_poll - self.started_at) * 1000, None
 
     def _failed(self, invocation: Invocation, cold: bool, submitted: float, log_offset: int) -> Result:
         api, process = self.api, self.process
