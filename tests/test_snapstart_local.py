@@ -175,7 +175,8 @@ snapshot_restore_py.register_before_snapshot(lambda: HOOKS.append(("before", os.
 snapshot_restore_py.register_after_restore(lambda: HOOKS.append(("after", os.getpid())))
 
 def handler(event, context):
-    return {"draw": random.random(), "pid": os.getpid(), "hooks": HOOKS}
+    logs = [name for name in os.environ if name.startswith("AWS_LAMBDA_LOG_")]
+    return {"draw": random.random(), "pid": os.getpid(), "hooks": HOOKS, "log_variables": logs}
 """
 
 
@@ -208,6 +209,8 @@ def test_hooks_run_where_lambda_runs_them_and_random_state_is_copied_without_a_r
         assert before[0] == "before" and before[1] != result["pid"]  # in the parked process
         assert after == ["after", result["pid"]]  # in the environment itself
     assert all(result["hooks"][0][1] == parked for result in (first, second))
+    # "not available in Lambda SnapStart functions" (AWS's snapstart-monitoring page)
+    assert first["log_variables"] == second["log_variables"] == []
     assert warm.ok and not warm.restored and warm.init_ms is None
 
 

@@ -302,15 +302,14 @@ class Sandbox:
         return RuntimeAPI()
 
     def _restore_order(self) -> dict:
-        """What a restored environment has of its own: its Runtime API, log, /tmp, log stream
-        and role keys (paths on this machine: the parked process sees them at the same place)."""
+        """What a restored environment has of its own: its Runtime API, log, /tmp and role
+        keys (paths on this machine: the parked process sees them at the same place)."""
         assert self.api is not None
         self.log_path.touch()
         return {
             "log": str(self.log_path.resolve()),
             "env": {
                 "AWS_LAMBDA_RUNTIME_API": self.api.address,
-                "AWS_LAMBDA_LOG_STREAM_NAME": f"local/{self.workdir.name}",
                 "TMPDIR": str(self.tmp.resolve()),
                 "HOME": str(self.tmp.resolve()),
                 **self._role_env,

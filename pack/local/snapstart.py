@@ -46,6 +46,8 @@ from .sandbox import Credentials, FunctionSpec, Sandbox, SnapshotUnavailable
 INIT_BUDGET_S = 130  # how long the parked process may take to init (more than Lambda's 10 s init phase)
 FORK_WAIT_S = 30  # a restore order is forked at once; longer means the parked process is stuck
 INITIALIZATION_TYPE = "snap-start"  # AWS_LAMBDA_INITIALIZATION_TYPE of a SnapStart function
+# "not available in Lambda SnapStart functions" (AWS's snapstart-monitoring page)
+NOT_IN_SNAPSTART = ("AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME")
 
 
 class SnapshotAPI:
@@ -134,6 +136,12 @@ class _Parked(Sandbox):
 
     def _new_api(self):
         return SnapshotAPI()
+
+    def environment(self, api_address: str) -> dict[str, str]:
+        env = super().environment(api_address)
+        for name in NOT_IN_SNAPSTART:
+            env.pop(name, None)
+        return env
 
     def _container_options(self, volumes: dict) -> dict:
         volumes[str(self.sandboxes_dir)] = {"bind": str(self.sandboxes_dir), "mode": "rw"}
