@@ -30,6 +30,12 @@ def handler_dir() -> Path:
     return package_dir() / "handler"
 
 
+def snapstart_runtime_dir() -> Path:
+    """The folder of ``lambdapack_snapstart.py``, put on a SnapStart function's path locally
+    (``local/snapstart.py``)."""
+    return package_dir() / "local" / "snaprt"
+
+
 def builder_file(name: str) -> Path:
     """``Dockerfile.amazonlinux`` or ``build.sh``."""
     return package_dir() / "packing" / "image" / name

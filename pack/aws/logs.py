@@ -3,8 +3,9 @@ where the local runtime writes each invocation's lines the way Lambda does."""
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .client import AWSClient, translated
 
@@ -52,3 +53,55 @@ def tail(
         if not follow or until():
             return count
         sleep(poll_s)
+
+
+# Lambda's platform lines: REPORT (an invocation; a cold start adds Init Duration, a SnapStart
+# restore Restore Duration and Billed Restore Duration instead), INIT_REPORT (an init: with
+# SnapStart, the version's, once, outside any invocation) and RESTORE_REPORT.
+_FIELD = re.compile(r"([A-Za-z ]+): ([0-9.]+) (?:ms|MB)")  # one tab-separated field
+_FIELDS = {
+    "Duration": "duration_ms",
+    "Billed Duration": "billed_ms",
+    "Memory Size": "memory_mb",
+    "Max Memory Used": "max_memory_mb",
+    "Init Duration": "init_ms",
+    "Restore Duration": "restore_ms",
+    "Billed Restore Duration": "billed_restore_ms",
+}
+
+
+def platform_line(message: str) -> dict | None:
+    """The figures of a REPORT, INIT_REPORT or RESTORE_REPORT line (either REPORT layout:
+    with Init Duration, with Restore Duration, or warm), as ``{"kind": ..., "init_ms": ...}``;
+    None for any other line."""
+    kind, _, rest = message.partition(" ")
+    if kind not in ("REPORT", "INIT_REPORT", "RESTORE_REPORT"):
+        return None
+    found: dict = {"kind": kind}
+    for field in rest.split("\t"):
+        match = _FIELD.fullmatch(field.strip())
+        if match and match.group(1) in _FIELDS:
+            found[_FIELDS[match.group(1)]] = float(match.group(2))
+    return found
+
+
+def start_summary(messages: Iterable[str]) -> dict:
+    """How the invocations in ``messages`` started: warm, cold (REPORT with Init Duration) or
+    restored from a SnapStart snapshot (REPORT with Restore Duration), and the inits
+    reported apart (INIT_REPORT: SnapStart's, once per version), with each kind's times."""
+    summary: dict = {"invocations": 0, "warm": 0, "init_ms": [], "restore_ms": [], "snapshot_init_ms": []}
+    for message in messages:
+        line = platform_line(message)
+        if line is None:
+            continue
+        if line["kind"] == "INIT_REPORT" and "init_ms" in line:
+            summary["snapshot_init_ms"].append(line["init_ms"])
+        elif line["kind"] == "REPORT":
+            summary["invocations"] += 1
+            if "init_ms" in line:
+                summary["init_ms"].append(line["init_ms"])
+            elif "restore_ms" in line:
+                summary["restore_ms"].append(line["restore_ms"])
+            else:
+                summary["warm"] += 1
+    return summary

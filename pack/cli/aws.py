@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import statistics
 from pathlib import Path
 
 import click
@@ -339,22 +340,48 @@ def destroy_command(
     help=f"Seconds back (0 to {MAX_SINCE_S:,}: ten years, CloudWatch Logs' longest retention).",
 )
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Then one line: invocations warm, cold (Init Duration) and restored from a SnapStart "
+    "snapshot (Restore Duration), and the versions' inits (INIT_REPORT), with their times.",
+)
 @aws_options
-def logs_command(function, since, follow, profile, region) -> None:
+def logs_command(function, since, follow, summary, profile, region) -> None:
     """Print FUNCTION's log lines (CloudWatch Logs on AWS; the local runtime's with lambdapack local)."""
     import datetime
 
     from ..aws.client import AWSClient
-    from ..aws.logs import tail
+    from ..aws.logs import start_summary, tail
+
+    messages: list[str] = []
 
     def emit(event: dict) -> None:
         when = datetime.datetime.fromtimestamp(event["timestamp"] / 1000, datetime.timezone.utc)
+        messages.append(event["message"])
         echo(f"{when:%Y-%m-%d %H:%M:%S} {event['message'].rstrip()}")
 
     _check_names(FUNCTION=function)
     count = tail(AWSClient(session(profile, region)), function, since, follow, emit)
     if not count:
         say(err, f"no log lines of {function} in the last {since:g} s")
+    elif summary:
+        echo(_start_line(start_summary(messages)))
+
+
+def _start_line(summary: dict) -> str:
+    def times(values: list[float]) -> str:
+        if not values:
+            return ""
+        return f" (median {statistics.median(values):,.0f} ms, {min(values):,.0f}–{max(values):,.0f})"
+
+    return (
+        f"{summary['invocations']} invocations: {summary['warm']} warm, "
+        f"{len(summary['init_ms'])} cold starts{times(summary['init_ms'])}, "
+        f"{len(summary['restore_ms'])} restored from a SnapStart snapshot{times(summary['restore_ms'])}; "
+        f"{len(summary['snapshot_init_ms'])} SnapStart inits (INIT_REPORT)"
+        f"{times(summary['snapshot_init_ms'])}"
+    )
 
 
 def _check_names(**given: str) -> None:

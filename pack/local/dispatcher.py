@@ -41,6 +41,7 @@ from ..packing.interpreter import TargetPython
 from ..records import ENDPOINT_STOPPED, EVENT_AGE_EXCEEDED, FUNCTION_DELETED, RETRIES_EXHAUSTED, reason
 from .failures import AsyncConfig, event_keys, invocation_record
 from .sandbox import Credentials, FunctionSpec, Result, Sandbox
+from .snapstart import Snapshot
 
 # Where a function runs: (runtime folders, the container's Python or None for this process's).
 Runtimes = Callable[[FunctionSpec], tuple[list[Path], TargetPython | None]]
@@ -100,6 +101,7 @@ def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
             spec.timeout,
             sorted(spec.environment.items()),
             spec.role,
+            spec.snapstart,
             code_sha256,
         ]
     )
@@ -143,6 +145,8 @@ class Dispatcher:
         self._idle: dict[str, list[Sandbox]] = {}
         self._current_key: dict[str, str] = {}
         self._all: list[Sandbox] = []
+        self._snapshots: dict[str, Snapshot] = {}  # SnapStart: a parked process per version (key)
+        self._retiring: list[Snapshot] = []  # of code or configuration replaced: stopped once unused
         self._active = 0
         self._pending = 0  # queued, running or waiting to be retried
         self._retries: dict[threading.Timer, Job] = {}  # waiting to run again
@@ -209,6 +213,11 @@ class Dispatcher:
         self._cancel(queued, waiting, running, FUNCTION_DELETED)
         for sandbox in idle:
             sandbox.stop()
+        with self._lock:
+            gone = [key for key, snapshot in self._snapshots.items() if snapshot.spec.name == name]
+            snapshots = [self._snapshots.pop(key) for key in gone]
+        for snapshot in snapshots:  # environments still running from it end with it or by themselves
+            snapshot.stop()
 
     def close(self) -> None:
         """Stop: no new work; every queued invocation, every one waiting for a retry and every
@@ -232,6 +241,11 @@ class Dispatcher:
             worker.join(timeout=60)  # each ends once its (interrupted) invocation has returned
         for sandbox in self.sandboxes():
             sandbox.stop()
+        with self._lock:
+            snapshots, self._snapshots = [*self._snapshots.values(), *self._retiring], {}
+            self._retiring = []
+        for snapshot in snapshots:
+            snapshot.stop()
 
     def _cancel(self, queued: list[Job], waiting: list, running: list, condition: str) -> None:
         for sandbox in {id(sb): sb for _, sb in running if sb is not None}.values():
@@ -404,16 +418,44 @@ class Dispatcher:
                 # New code or configuration: old environments are never reused.
                 old = self._current_key.get(spec.name)
                 stale = self._idle.pop(old, []) if old else []
+                if old in self._snapshots:
+                    self._retiring.append(self._snapshots.pop(old))
                 self._current_key[spec.name] = key
             idle = self._idle.setdefault(key, [])
             sandbox = idle.pop() if idle else None
             if sandbox is None:
                 workdir = self.workdir / f"{spec.name}-{len(self._all)}"
-                sandbox = Sandbox(spec, paths, workdir, self.extra_env, python, self.credentials)
+                snapshot = None
+                if spec.snapstart:  # each new environment is restored from the version's snapshot
+                    snapshot = self._snapshots.get(key)
+                    if snapshot is None:
+                        snapshot = self._snapshots[key] = Snapshot(
+                            spec,
+                            paths,
+                            self.workdir / f"{spec.name}-snapshot-{len(self._snapshots)}",
+                            self.workdir,
+                            self.extra_env,
+                            python,
+                            self.credentials,
+                        )
+                sandbox = Sandbox(spec, paths, workdir, self.extra_env, python, self.credentials, snapshot)
                 self._all.append(sandbox)
         for old_sandbox in stale:
             old_sandbox.stop()
+        self._stop_unused_snapshots()
         return sandbox
+
+    def _stop_unused_snapshots(self, done: Sandbox | None = None) -> None:
+        """A replaced version's parked process ends once no invocation runs in a fork of it
+        (they finish, as on Lambda; its idle environments are stopped already). ``done``: a
+        sandbox whose invocation has just returned."""
+        with self._lock:
+            running = [sandbox for sandbox in self._running.values() if sandbox not in (None, done)]
+            busy = {id(sandbox.snapshot) for sandbox in running}
+            unused = [snapshot for snapshot in self._retiring if id(snapshot) not in busy]
+            self._retiring = [snapshot for snapshot in self._retiring if id(snapshot) in busy]
+        for snapshot in unused:
+            snapshot.stop()
 
     def _release(self, sandbox: Sandbox, spec: FunctionSpec, code_sha256: str) -> None:
         key = spec_key(spec, code_sha256)
@@ -422,6 +464,8 @@ class Dispatcher:
                 self._idle.setdefault(key, []).append(sandbox)
                 return
         sandbox.stop()
+        if sandbox.snapshot is not None:
+            self._stop_unused_snapshots(done=sandbox)
 
 
 def function_name(function_arn: str) -> str:
@@ -433,6 +477,8 @@ def invocation_line(name: str, result: Result) -> str:
     """One line an invocation: what it classified (key, top-1 label and score, or the
     error), how long it took, cold or warm."""
     cold = f", cold start {result.init_ms:.0f} ms" if result.init_ms else ", cold start"
+    if result.restored:
+        cold = f", restored from the SnapStart snapshot in {result.restore_ms:.0f} ms"
     timing = f"{result.duration_ms:.1f} ms" + (cold if result.cold else ", warm")
     if result.error is not None:
         return f"{name}: ERROR {result.error.get('errorType')}: {result.error.get('errorMessage')} ({timing})"

@@ -347,7 +347,29 @@ class LocalAWS:
         event's object keys and the error (Lambda's own "Task timed out" line names only
         the request id)."""
         stream = f"{time.strftime('%Y/%m/%d')}/[{spec.version}]{sandbox.workdir.name}"
-        lines = [f"START RequestId: {result.request_id} Version: {spec.version}"]
+        group = f"/aws/lambda/{spec.name}"
+        runtime = f"Runtime Version: {spec.runtime.replace('python', 'python:')}"
+        lines = []
+        snapshot = sandbox.snapshot
+        with snapshot.lock if snapshot is not None else contextlib.nullcontext():
+            first = snapshot is not None and snapshot.init_ms is not None and not snapshot.logged
+            if first:
+                snapshot.logged = True
+        if first:
+            # SnapStart: the version's init, once, in a stream of its own (Lambda's at publish)
+            init = [f"INIT_START {runtime}"]
+            init += [line for line in snapshot.init_logs.splitlines() if line.strip()]
+            init.append(f"INIT_REPORT Init Duration: {snapshot.init_ms:.2f} ms")
+            init_stream = f"{time.strftime('%Y/%m/%d')}/[{spec.version}]{snapshot.parked.workdir.name}"
+            now = int(time.time() * 1000)
+            init_events = [{"timestamp": now, "message": line} for line in init]
+            self._log_queue.put({"logs": [spec.account, spec.region, group, init_stream, init_events]})
+        if result.restored:
+            lines += [
+                f"RESTORE_START {runtime}",
+                f"RESTORE_REPORT Restore Duration: {result.restore_ms:.2f} ms",
+            ]
+        lines.append(f"START RequestId: {result.request_id} Version: {spec.version}")
         lines += [line for line in result.logs.splitlines() if line.strip()]
         if result.error is not None:
             keys = ", ".join(event_keys(event)) or "(no object keys in the event)"
@@ -358,7 +380,6 @@ class LocalAWS:
         lines += [f"END RequestId: {result.request_id}", result.report_line(spec.memory)]
         now = int(time.time() * 1000)
         events = [{"timestamp": now, "message": line} for line in lines]
-        group = f"/aws/lambda/{spec.name}"
         self._log_queue.put({"logs": [spec.account, spec.region, group, stream, events]})
 
     def _send_logs(self) -> None:
@@ -430,6 +451,8 @@ class LocalAWS:
             ephemeral_mb=(config.get("EphemeralStorage") or {}).get("Size", 512),
             architecture=(config.get("Architectures") or ["x86_64"])[0],
             role=config.get("Role", ""),
+            # a published version whose snapshot Lambda has made: its environments are restored
+            snapstart=(config.get("SnapStart") or {}).get("OptimizationStatus") == "On",
         )
         return spec, code_sha256
 

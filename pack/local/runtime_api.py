@@ -3,7 +3,8 @@
 Documented and small: the function process asks for the next event
 (``GET /2018-06-01/runtime/invocation/next``, which blocks until there is
 one), then posts its response or error for that request id; an init failure
-is posted to ``/runtime/init/error``. Sockets get ``TCP_NODELAY``: without it
+is posted to ``/runtime/init/error`` (and, in an environment restored from a SnapStart
+snapshot, a failed after-restore hook to ``/runtime/restore/error``). Sockets get ``TCP_NODELAY``: without it
 every call waited ~40 ms on delayed ACKs.
 """
 
@@ -76,7 +77,7 @@ class RuntimeAPI:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path == f"{PREFIX}/init/error":
+                if self.path in (f"{PREFIX}/init/error", f"{PREFIX}/restore/error"):
                     api.init_error = _error(body, self.headers.get("Lambda-Runtime-Function-Error-Type"))
                     api.init_failed.set()
                     return self._reply(202, b'{"status": "OK"}')

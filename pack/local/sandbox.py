@@ -29,6 +29,11 @@ the memory watch for a process here), killed from outside (``Runtime.ExitError``
 local AWS (the endpoint stopping, the function deleted): reported as killed, with why.
 Containers carry the label ``lambdapack.owner`` and processes here a ``process.json``
 (``leftovers``), so what a killed ``lambdapack local`` left can be found and removed.
+
+SnapStart (``snapshot``, ``snapstart.py``): a new environment of a SnapStart version is not
+started but restored — forked from the version's parked, initialised process — and then
+watched, timed out and killed by its PID like a process here; its REPORT line carries
+``Restore Duration`` instead of ``Init Duration``.
 """
 
 from __future__ import annotations
@@ -71,10 +76,21 @@ class FunctionSpec:
     ephemeral_mb: int = 512  # the size of /tmp
     architecture: str = "x86_64"
     role: str = ""  # the execution role's ARN
+    snapstart: bool = False  # a published version with SnapStart on: environments are restored
 
     @property
     def arn(self) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+
+
+class SnapshotUnavailable(Exception):
+    """A SnapStart version's snapshot could not be made (its init or a before-snapshot hook
+    failed, or its process could not start): ``error`` is what each invocation reports."""
+
+    def __init__(self, error: dict, logs: str = "") -> None:
+        super().__init__(error.get("errorMessage", ""))
+        self.error = error
+        self.logs = logs
 
 
 @dataclass
@@ -87,6 +103,11 @@ class Result:
     duration_ms: float
     max_memory_mb: int | None
     logs: str = ""
+    restore_ms: float | None = None  # a new environment restored from a SnapStart snapshot
+
+    @property
+    def restored(self) -> bool:
+        return self.restore_ms is not None
 
     @property
     def ok(self) -> bool:
@@ -101,6 +122,11 @@ class Result:
             line += f"\tMax Memory Used: {self.max_memory_mb} MB"
         if self.init_ms is not None:
             line += f"\tInit Duration: {self.init_ms:.2f} ms"
+        if self.restore_ms is not None:  # SnapStart: no Init Duration (that is in INIT_REPORT)
+            line += (
+                f"\tRestore Duration: {self.restore_ms:.2f} ms"
+                f"\tBilled Restore Duration: {max(1, round(self.restore_ms + 0.5))} ms"
+            )
         return line
 
 
@@ -166,6 +192,8 @@ class _Container:
 
 
 class Sandbox:
+    MODULE = "awslambdaric"  # what the function process runs: AWS's runtime interface client
+
     def __init__(
         self,
         spec: FunctionSpec,
@@ -174,6 +202,7 @@ class Sandbox:
         extra_env: dict[str, str] | None = None,
         python: TargetPython | None = None,
         credentials: Credentials | None = None,
+        snapshot=None,  # a SnapStart ``snapstart.Snapshot``: new environments are forked from it
     ) -> None:
         spec.task_dir = spec.task_dir.resolve()
         self.spec = spec
@@ -194,6 +223,7 @@ class Sandbox:
         self.credentials = credentials
         self._role_env: dict[str, str] = {}  # the role's keys this process started with
         self._role_expires = float("inf")
+        self.snapshot = snapshot
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -239,16 +269,26 @@ class Sandbox:
             if self.tmp.exists():
                 shutil.rmtree(self.tmp)
             self.tmp.mkdir(parents=True)
-            self.tmp_limited = self._limit_tmp()
+            # A restored environment in a container is a fork in the parked process's container,
+            # which would not see a file system mounted here now: its /tmp has no size limit.
+            contained_fork = self.snapshot is not None and self.snapshot.parked.python is not None
+            self.tmp_limited = False if contained_fork else self._limit_tmp()
             self.tmp_ready = True
-        self.api = RuntimeAPI()
+        self.api = self._new_api()
+        if self.snapshot is not None:  # SnapStart: restored from the version's parked process
+            self.snapshot.ready()
+            self.started_at = time.perf_counter()
+            self.process = self.snapshot.restore(self._restore_order())
+            if self.snapshot.parked.python is None:  # a process here (a container's go with it)
+                leftovers.mark_process(self.workdir, self.process.pid)
+            return
         self.started_at = time.perf_counter()
         if self.python is not None:
             self.process = self._start_container()
             return
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-s", "-S", "-m", "awslambdaric", self.spec.handler],
+            [sys.executable, "-s", "-S", "-m", self.MODULE, self.spec.handler],
             cwd=self.spec.task_dir,
             env=self.environment(self.api.address),
             stdout=log,
@@ -257,6 +297,34 @@ class Sandbox:
         )
         log.close()
         leftovers.mark_process(self.workdir, self.process.pid)
+
+    def _new_api(self):
+        return RuntimeAPI()
+
+    def _restore_order(self) -> dict:
+        """What a restored environment has of its own: its Runtime API, log, /tmp and role
+        keys (paths on this machine: the parked process sees them at the same place)."""
+        assert self.api is not None
+        self.log_path.touch()
+        return {
+            "log": str(self.log_path.resolve()),
+            "env": {
+                "AWS_LAMBDA_RUNTIME_API": self.api.address,
+                "TMPDIR": str(self.tmp.resolve()),
+                "HOME": str(self.tmp.resolve()),
+                **self._role_env,
+            },
+        }
+
+    def _container_options(self, volumes: dict) -> dict:
+        """Lambda's caps for one execution environment: memory (no swap) and a CPU share of
+        memory / 1,769 MB."""
+        cpus = min(self.spec.memory / ONE_VCPU_MB, os.cpu_count() or 1)
+        return {
+            "mem_limit": f"{self.spec.memory}m",
+            "memswap_limit": f"{self.spec.memory}m",
+            "nano_cpus": int(cpus * 1e9),
+        }
 
     def _start_container(self) -> _Container:
         import docker
@@ -271,9 +339,9 @@ class Sandbox:
         }
         for index, path in enumerate(self.runtime_paths):
             volumes[str(path)] = {"bind": f"{RUNTIME_IN_CONTAINER}/{index}", "mode": "ro"}
-        cpus = min(spec.memory / ONE_VCPU_MB, os.cpu_count() or 1)
+        options = self._container_options(volumes)
         # The shell only appends the function's output to the log, then becomes Python.
-        command = ["/bin/sh", "-c", 'exec "$0" -s -S -m awslambdaric "$1" >> "$2" 2>&1']
+        command = ["/bin/sh", "-c", f'exec "$0" -s -S -m {self.MODULE} "$1" >> "$2" 2>&1']
         command += [f"python{python.python}", spec.handler, LOG_IN_CONTAINER]
         try:
             container = docker.from_env().containers.run(
@@ -287,11 +355,9 @@ class Sandbox:
                 user=f"{os.getuid()}:{os.getgid()}",
                 network_mode="host",  # the Runtime API and the local AWS are on 127.0.0.1
                 read_only=True,
-                mem_limit=f"{spec.memory}m",
-                memswap_limit=f"{spec.memory}m",
-                nano_cpus=int(cpus * 1e9),
                 labels={leftovers.LABEL: leftovers.owner()},
                 platform=f"linux/{'amd64' if python.arch == 'x86_64' else 'arm64'}",
+                **options,
             )
         except docker.errors.DockerException as exc:
             raise RuntimeError(f"could not start {python.description}: {exc}") from exc
@@ -390,11 +456,14 @@ class Sandbox:
         if self.alive() and self._role_expires - time.time() < self.spec.timeout + CREDENTIALS_MARGIN_S:
             self._reset()  # its role's keys would expire during this invocation: a new environment
         cold = not self.alive()
+        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         if cold:
-            self._start()
+            try:
+                self._start()
+            except SnapshotUnavailable as exc:  # the version's snapshot could not be made
+                return Result(request_id, None, exc.error, True, None, 0.0, None, exc.logs)
         assert self.api is not None and self.process is not None
         api = self.api
-        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         deadline = time.time() + self.spec.timeout
         invocation = Invocation(request_id, event, int(deadline * 1000), self.spec.arn)
         api.submit(invocation)
@@ -413,7 +482,7 @@ class Sandbox:
                 return self._timed_out(invocation, cold, log_offset)
             if invocation.started is None and time.perf_counter() - submitted > self.spec.timeout + 10:
                 return self._timed_out(invocation, cold, log_offset)
-        init_ms = (api.first_poll - self.started_at) * 1000 if cold and api.first_poll else None
+        init_ms, restore_ms = self._start_ms(cold)
         duration = ((invocation.finished or time.perf_counter()) - (invocation.started or submitted)) * 1000
         return Result(
             request_id,
@@ -424,7 +493,21 @@ class Sandbox:
             duration,
             self._max_memory_mb(),
             self._logs_since(log_offset),
+            restore_ms,
         )
+
+    def _start_ms(self, cold: bool) -> tuple[float | None, float | None]:
+        """(init, restore) milliseconds of a cold start, until the function first asked for an
+        event: a new process's init, or (SnapStart) the restore — fork and after-restore hooks
+        (or until it failed)."""
+        api = self.api
+        if not cold or api is None:
+            return None, None
+        if self.snapshot is not None:  # a failed restore (after-restore hook) took until it failed
+            return None, ((api.first_poll or time.perf_counter()) - self.started_at) * 1000
+        if api.first_poll is None:
+            return None, None
+        return (api.first_poll - self.started_at) * 1000, None
 
     def _failed(self, invocation: Invocation, cold: bool, submitted: float, log_offset: int) -> Result:
         api, process = self.api, self.process
@@ -443,7 +526,7 @@ class Sandbox:
                 "errorType": kind,
                 "errorMessage": f"RequestId: {invocation.request_id} Error: Runtime exited with error: {why}",
             }
-        init_ms = (api.first_poll - self.started_at) * 1000 if cold and api.first_poll else None
+        init_ms, restore_ms = self._start_ms(cold)
         self._reset()
         return Result(
             invocation.request_id,
@@ -454,6 +537,7 @@ class Sandbox:
             (time.perf_counter() - submitted) * 1000,
             None,
             self._logs_since(log_offset),
+            restore_ms,
         )
 
     def _exit_reason(self, process) -> tuple[str, str]:
@@ -475,8 +559,7 @@ class Sandbox:
         return EXITED, f"exit status {code}"
 
     def _timed_out(self, invocation: Invocation, cold: bool, log_offset: int) -> Result:
-        api = self.api
-        init_ms = (api.first_poll - self.started_at) * 1000 if cold and api and api.first_poll else None
+        init_ms, restore_ms = self._start_ms(cold)
         self._reset()
         message = f"Task timed out after {self.spec.timeout:.2f} seconds"
         now = time.time()
@@ -490,6 +573,7 @@ class Sandbox:
             self.spec.timeout * 1000,
             None,
             self._logs_since(log_offset) + f"{stamp} {invocation.request_id} {message}\n",
+            restore_ms,
         )
 
     def _over_memory(self) -> bool:
