@@ -1,4 +1,4 @@
-"""Stage 6 — the model: a ``.tflite`` as is, or Keras/SavedModel converted and
+"""The ``model`` stage: a ``.tflite`` as is, or Keras/SavedModel converted and
 checked; for the TensorFlow runtime, a SavedModel (a Keras model exported).
 
 Conversion runs in a child process (``convert_child``) with TensorFlow from
@@ -40,7 +40,6 @@ from ..errors import InputError, ModelError
 from ..resources import handler_dir
 from . import schema
 
-QUANTIZE_MODES = ("none", "dynamic", "float16")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 MAX_SAMPLES = 32
 MODEL_FILE = "model.tflite"
