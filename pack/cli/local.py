@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError, ResultsMissing
+from ..limits import DEFAULT_MEMORY_MB, DEFAULT_REGION
 from ..render import echo, progress_bar, results_table, say
 from ..resources import default_cache_dir
 from .common import aws_options, console, env_pairs, err, session
@@ -42,7 +43,7 @@ from .common import aws_options, console, env_pairs, err, session
 @click.option(
     "--memory",
     type=int,
-    default=1024,
+    default=DEFAULT_MEMORY_MB,
     show_default=True,
     help="Memory size of the function (enforced when it runs in a container).",
 )
@@ -62,7 +63,7 @@ def invoke_command(zip_path, images, event_file, bucket, keys, timeout, memory, 
         memory=memory,
         environment=env_pairs(env),
         passed=passed_environment(),
-        region=os.environ.get("AWS_REGION", "us-east-1"),
+        region=os.environ.get("AWS_REGION", DEFAULT_REGION),
     )
     if images:
         objects, result = classify_files(zip_path, list(images), options)
