@@ -463,6 +463,7 @@ def test_records_reach_an_sns_topic_and_an_s3_bucket_too(local, tmp_path):
     assert reason(body) == "function error"
 
 
+@pytest.mark.container
 def test_stopping_ends_a_running_container_and_records_its_invocation(cache_dir, tmp_path, monkeypatch):
     """A function running in a container (python3.13) when the endpoint stops: the invocation
     is recorded as failed (EndpointStopped, in its queue), and no container it started is left."""
