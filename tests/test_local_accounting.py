@@ -394,10 +394,11 @@ def test_after_a_sigkill_the_next_local_removes_what_the_last_one_left(cache_dir
         )
         s3.put_object(Bucket="photos", Key="incoming/1.png", Body=b"x")
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the function ran: it is warm
+        while True:  # the function ran (SLOW writes results/timing/KEY): it is warm
             with contextlib.suppress(Exception):
-                s3.head_object(Bucket="photos", Key="timing/incoming/1.png")
+                s3.head_object(Bucket="photos", Key="results/timing/incoming/1.png")
                 break
+            assert time.monotonic() < deadline, "the function never wrote its result"
             time.sleep(0.1)
         (workdir,) = [
             folder
