@@ -87,7 +87,7 @@ test-unit: $(STAMP)
 	$(PY) -m pytest -q -m "not functional"
 
 # The unit tier and the functional tests that need no Docker, QEMU or TensorFlow (README: Tests).
-test-fast: $(SAMPLE_MODEL)
+test-fast: $(STAMP) $(SAMPLE_MODEL)
 	$(PY) -m pytest -q -rfEs -m "not (container or qemu or tensorflow)"
 
 bench: $(SAMPLE_MODEL) docker-setup
