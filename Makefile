@@ -14,7 +14,7 @@ SAMPLE_MODEL := $(SAMPLE)/digits.keras
 OUT ?= dist
 PACK_ARGS ?=
 
-.PHONY: all demo venv sample pack report deploy wire local docker-setup browser test test-unit lint bench clean
+.PHONY: all demo venv sample pack report deploy wire local docker-setup browser test test-unit test-fast lint bench clean
 
 all: demo
 
@@ -85,6 +85,10 @@ test: $(SAMPLE_MODEL) lint docker-setup browser
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q -m "not functional"
+
+# The unit tier and the functional tests that need no Docker, QEMU or TensorFlow (README: Tests).
+test-fast: $(STAMP) $(SAMPLE_MODEL)
+	$(PY) -m pytest -q -rfEs -m "not (container or qemu or tensorflow)"
 
 bench: $(SAMPLE_MODEL) docker-setup
 	$(PY) scripts/bench_pack.py

@@ -26,14 +26,14 @@ def replaced_when_complete(dest: Path, prefix: str, keep: Callable[[], bool] | N
         yield work
         if keep is None or not keep():
             if dest.exists():
-                _remove(dest)
+                remove_tree(dest)
             work.rename(dest)
     finally:
         if work.exists():
-            _remove(work)
+            remove_tree(work)
 
 
-def _remove(folder: Path) -> None:
+def remove_tree(folder: Path) -> None:
     """rmtree, also of a folder made read-only (unzipped code, as /var/task is)."""
 
     def writable_then_retry(function, path, _):

@@ -1,4 +1,5 @@
-"""AWS Lambda's numbers, in one place (AWS Lambda quotas page, checked 2026-11).
+"""AWS Lambda's numbers, in one place (AWS Lambda quotas page, checked 2026-11),
+and lambdapack's defaults for them (memory, timeout, alias, Region).
 
 moto enforces none of them, so lambdapack checks each before any AWS call;
 pack, report, deploy and the staged-dependency sizing all read them here.
@@ -31,6 +32,8 @@ EPHEMERAL_MB = Range(512, 10_240, "MB")  # /tmp
 ONE_VCPU_MB = 1_769  # memory at which a function gets one full vCPU
 DEFAULT_MEMORY_MB = 1_024
 DEFAULT_TIMEOUT_S = 60
+DEFAULT_ALIAS = "live"  # the alias deploy points at each new version and S3 invokes
+DEFAULT_REGION = "us-east-1"  # the local AWS's Region, and the one whose prices lambdapack has
 DEFAULT_CONCURRENCY = 1_000  # per Region, per account
 # Asynchronous invocation (PutFunctionEventInvokeConfig): Lambda's own defaults, set explicitly.
 EVENT_AGE_S = Range(60, 21_600, "s")

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from .errors import InputError
-from .limits import DEFAULT_CONCURRENCY
+from .limits import DEFAULT_CONCURRENCY, DEFAULT_REGION
 
 TAKEN = "2026-11"
 LAMBDA_PRICING = "AWS Lambda pricing page (aws.amazon.com/lambda/pricing)"
@@ -53,8 +53,8 @@ class RegionPrices:
 
 
 PRICES: dict[str, RegionPrices] = {
-    "us-east-1": RegionPrices(
-        region="us-east-1",
+    DEFAULT_REGION: RegionPrices(
+        region=DEFAULT_REGION,
         gb_second={"x86_64": 0.0000166667, "arm64": 0.0000133334},
         per_million_requests=0.20,
         s3_put_per_1000=0.005,

@@ -52,6 +52,17 @@ def cache_dir() -> Path:
     return CACHE
 
 
+@pytest.fixture(scope="session")
+def sample_model_dir(sample_model, cache_dir, tmp_path_factory) -> Path:
+    """The sample model's folder as the zip has it (``model/``: .tflite and config), made once
+    for the run; the conversion is cached in ``cache_dir`` (no TensorFlow once it is there)."""
+    from lambdapack.packing.model import prepare_model
+
+    model_dir = tmp_path_factory.mktemp("model")
+    prepare_model(sample_model, model_dir, cache_dir)
+    return model_dir
+
+
 def pack_sample(sample_model: Path, out: Path, cache_dir: Path, *options: str) -> subprocess.CompletedProcess:
     """``lambdapack pack`` of the sample model with its sample images, report as JSON; for
     python3.11 (this machine's Python: the host fast path) unless ``options`` name another."""
@@ -77,6 +88,28 @@ def packed(sample_model, cache_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
     proc = pack_sample(sample_model, out, cache_dir)
     return out, json.loads(proc.stdout), proc
+
+
+@pytest.fixture(scope="session")
+def packed_target(sample_model, cache_dir, tmp_path_factory):
+    """The sample packed once per target for the whole run, by the first test that asks:
+    ``packed_target(python, arch)`` -> (zip path, report). Skips where that target's
+    interpreter is not here (scripts/docker_setup.sh builds the images)."""
+    from lambdapack.packing.interpreter import find_target_python
+    from lambdapack.packing.target import Target
+
+    packs: dict[tuple[str, str], tuple[Path, dict]] = {}
+
+    def pack(python: str, arch: str) -> tuple[Path, dict]:
+        if (python, arch) not in packs:
+            if find_target_python(Target(python, arch))[0] is None:
+                pytest.skip(f"no python{python} {arch} interpreter here (scripts/docker_setup.sh builds one)")
+            out = tmp_path_factory.mktemp(f"dist{python}-{arch}")
+            proc = pack_sample(sample_model, out, cache_dir, "--python", python, "--arch", arch)
+            packs[(python, arch)] = out / "function.zip", json.loads(proc.stdout)
+        return packs[(python, arch)]
+
+    return pack
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,11 @@ def _engine_problem() -> str | None:
 
 
 PROBLEM = _engine_problem()
-needs_engine = pytest.mark.skipif(PROBLEM is not None, reason=PROBLEM or "")
+
+
+def needs_engine(test):
+    """A test that runs containers: marked so, and skipped (saying why) without an engine."""
+    return pytest.mark.container(pytest.mark.skipif(PROBLEM is not None, reason=PROBLEM or "")(test))
 
 
 def docker_pack(out, cache, *extra):
@@ -118,6 +122,7 @@ def test_a_python_this_machine_lacks_is_compiled_and_smoke_tested_in_its_own_ima
 
 
 @needs_engine
+@pytest.mark.tensorflow
 def test_staged_tensorflow_builds_and_unpacks_with_the_images_python(sample_model, cache_dir, tmp_path):
     # bookworm's Python 3.11.2 predates tarfile's "data" filter: the bootstrap's own checks unpack.
     report, log = docker_pack(

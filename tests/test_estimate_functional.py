@@ -39,6 +39,7 @@ def estimate_json(zip_path, cache_dir, *options: str) -> dict:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.container
 def test_estimate_measures_each_size_and_prices_it_by_the_published_formula(packed, cache_dir):
     out, _, _ = packed
     capped = bookworm_image()
@@ -125,6 +126,7 @@ def test_estimate_measures_each_size_and_prices_it_by_the_published_formula(pack
     assert result["fastest_memory_mb"] in (1024, None)
 
 
+@pytest.mark.container
 def test_two_runs_agree_on_every_verdict_they_state(packed, cache_dir):
     """estimate's verdicts are drawn from ranges, not from one draw: run it twice on the same
     zip, and whatever the first calls cheapest or fastest, the second does too."""
@@ -154,6 +156,7 @@ def test_two_runs_agree_on_every_verdict_they_state(packed, cache_dir):
         assert first["verdicts"]["fastest"]["memory_mb"] == 1769, first["verdicts"]
 
 
+@pytest.mark.container
 def test_decoding_large_images_shows_the_cpu_share_in_warm_invocations(packed, cache_dir, tmp_path):
     """With the sample's tiny model and small images a warm invocation is mostly S3 round trips
     (not CPU), so its duration barely depends on the share; decoding a 2000x1500 PNG is CPU work,
@@ -198,6 +201,7 @@ def test_a_region_without_prices_is_refused_before_anything_runs(tmp_path, cache
     assert "no prices for the Region 'eu-west-1'" in proc.stderr and "us-east-1" in proc.stderr
 
 
+@pytest.mark.container
 def test_sizes_this_machine_cannot_emulate_are_refused_before_anything_runs(packed, cache_dir, tmp_path):
     """Every size asked for needs more vCPUs than this machine has: one line, exit 2, and the
     largest size that fits — not a table of empty rows. A file that is not a zip is refused

@@ -22,6 +22,7 @@ def keras_accuracy() -> tuple[int, int]:
     return round(metrics["test_accuracy"] * metrics["test"]), metrics["test"]
 
 
+@pytest.mark.tensorflow  # --model runs the Keras model
 def test_evaluate_on_the_held_out_digits_is_the_demos_accuracy(packed, heldout_classes, cache_dir, tmp_path):
     out, _, _ = packed
     page = tmp_path / "evaluate.html"

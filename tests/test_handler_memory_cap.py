@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lambdapack.packing.model import prepare_model
 from lambdapack_handler.imaging import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Limits
 
 pytestmark = pytest.mark.functional
@@ -107,9 +106,8 @@ def largest_png() -> bytes:
     return data[:-12] + padding + data[-12:]  # before IEND
 
 
-def test_the_worst_images_within_the_limits_are_classified_in_512_mib(sample_model, tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("model")
-    prepare_model(sample_model, model_dir, tmp_path_factory.mktemp("cache"))
+def test_the_worst_images_within_the_limits_are_classified_in_512_mib(sample_model_dir, tmp_path_factory):
+    model_dir = sample_model_dir
     paths = worst_images(tmp_path_factory.mktemp("worst"))
     assert os.path.getsize(paths[-1]) == DEFAULT_MAX_BYTES
     assert all(os.path.getsize(path) <= DEFAULT_MAX_BYTES for path in paths)

@@ -14,7 +14,6 @@ import boto3
 import pytest
 from PIL import Image
 
-from lambdapack.packing.model import prepare_model
 from lambdapack_handler.app import App, Settings
 from lambdapack_handler.classifier import Classifier
 from lambdapack_handler.loader import load_classifier
@@ -37,10 +36,8 @@ def s3(moto_endpoint, moto_keys):
 
 
 @pytest.fixture(scope="module")
-def classifier(sample_model, tmp_path_factory) -> Classifier:
-    model_dir = tmp_path_factory.mktemp("model")
-    prepare_model(sample_model, model_dir, tmp_path_factory.mktemp("cache"))
-    return load_classifier({"MODEL_DIR": str(model_dir), "MAX_IMAGE_PIXELS": "1000000"})
+def classifier(sample_model_dir) -> Classifier:
+    return load_classifier({"MODEL_DIR": str(sample_model_dir), "MAX_IMAGE_PIXELS": "1000000"})
 
 
 def event(*keys: str, name: str = "ObjectCreated:Put") -> dict:

@@ -15,7 +15,6 @@ import boto3
 import pytest
 from PIL import Image
 
-from lambdapack.packing.model import prepare_model
 from lambdapack_handler import contract
 from lambdapack_handler.app import App, Settings
 from lambdapack_handler.loader import load_classifier
@@ -35,10 +34,12 @@ def s3(aws):
 
 
 @pytest.fixture(scope="module")
-def classifier(sample_model, tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("model")
-    prepare_model(sample_model, model_dir, tmp_path_factory.mktemp("cache"))
-    env = {"MODEL_DIR": str(model_dir), "MAX_IMAGE_BYTES": str(MAX_BYTES), "MAX_DECODE_BYTES": "2000000"}
+def classifier(sample_model_dir):
+    env = {
+        "MODEL_DIR": str(sample_model_dir),
+        "MAX_IMAGE_BYTES": str(MAX_BYTES),
+        "MAX_DECODE_BYTES": "2000000",
+    }
     return load_classifier(env)
 
 

@@ -10,7 +10,6 @@ import types
 
 import pytest
 
-from lambdapack.packing.model import prepare_model
 from lambdapack_handler import snapstart
 from lambdapack_handler.app import App, Settings
 from lambdapack_handler.loader import load_classifier
@@ -32,10 +31,8 @@ class RuntimeStandIn(types.SimpleNamespace):
 
 
 @pytest.fixture(scope="module")
-def classifier(sample_model, tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("model")
-    prepare_model(sample_model, model_dir, tmp_path_factory.mktemp("cache"))
-    return load_classifier({"MODEL_DIR": str(model_dir)})
+def classifier(sample_model_dir):
+    return load_classifier({"MODEL_DIR": str(sample_model_dir)})
 
 
 def test_without_the_runtime_module_nothing_is_registered(classifier):

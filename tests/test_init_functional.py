@@ -21,7 +21,7 @@ from lambdapack.packing.model import prepare_model
 
 from .conftest import run_cli
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.tensorflow]
 
 BUILD_MODELS = """
 import os, sys
@@ -173,7 +173,15 @@ def test_wrong_scale_fails_the_pack_and_names_the_right_one(models, samples, tmp
     # A config with scale 0..1 feeds a model that rescales inside images 255 times too dark.
     (tmp_path / "shapes.lambdapack.json").write_text(json.dumps({"input": {"scale": "0..1"}}))
     proc = run_cli(
-        "pack", str(model), "--samples", str(samples), "--out", str(tmp_path / "d"), cache=cache_dir
+        "pack",
+        str(model),
+        "--samples",
+        str(samples),
+        "--out",
+        str(tmp_path / "d"),
+        "--python",
+        "3.11",
+        cache=cache_dir,
     )
     message = " ".join(proc.stderr.split())
     assert proc.returncode == 2, proc.stderr  # a config problem
@@ -226,12 +234,22 @@ def test_without_a_config_pack_reads_the_preprocessing_from_the_model(models, sa
     default that would make every image the same class (what a new user hit). The labels must
     be given: without them (and no labelled samples) pack refuses to ship class numbers."""
     model = copy_model(models, "shapes.keras", tmp_path)
-    numbers = run_cli("pack", str(model), "--out", str(tmp_path / "d"), cache=cache_dir)
+    numbers = run_cli("pack", str(model), "--out", str(tmp_path / "d"), "--python", "3.11", cache=cache_dir)
     assert numbers.returncode == 2 and "the zip would answer with class numbers" in numbers.stderr
     assert f"Run lambdapack init {model} --labels a,b,c" in " ".join(numbers.stderr.split())
     no_traceback(numbers)
     labels = ("--labels", "red,green,blue")
-    proc = run_cli("pack", str(model), *labels, "--out", str(tmp_path / "d"), "--json", cache=cache_dir)
+    proc = run_cli(
+        "pack",
+        str(model),
+        *labels,
+        "--out",
+        str(tmp_path / "d"),
+        "--python",
+        "3.11",
+        "--json",
+        cache=cache_dir,
+    )
     assert proc.returncode == 0, proc.stderr
     message = " ".join(proc.stderr.split())
     assert "no config beside the model: read from the model itself" in message and "scale 0..255" in message
@@ -249,7 +267,7 @@ def test_without_a_config_pack_reads_the_preprocessing_from_the_model(models, sa
     broken.mkdir()
     (broken / "tensorflow.py").write_text("raise ImportError('TensorFlow was imported')\n")
     again = run_cli(
-        "pack", str(model), *labels, "--out", str(tmp_path / "d2"), cache=cache_dir,
+        "pack", str(model), *labels, "--out", str(tmp_path / "d2"), "--python", "3.11", cache=cache_dir,
         env={"PYTHONPATH": str(broken)},
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
@@ -263,6 +281,8 @@ def test_without_a_config_pack_reads_the_preprocessing_from_the_model(models, sa
         *labels,
         "--out",
         str(tmp_path / "d3"),
+        "--python",
+        "3.11",
         cache=cache_dir,
         env={"PYTHONPATH": str(broken)},
     )

@@ -20,7 +20,7 @@ from PIL import Image
 
 from .conftest import run_cli
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.tensorflow]  # init and pack run the Keras model
 
 LEVELS = {"bright": 215, "dark": 40, "mid": 128}  # the class folders; sorted, the output order
 

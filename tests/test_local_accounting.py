@@ -394,10 +394,11 @@ def test_after_a_sigkill_the_next_local_removes_what_the_last_one_left(cache_dir
         )
         s3.put_object(Bucket="photos", Key="incoming/1.png", Body=b"x")
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the function ran: it is warm
+        while True:  # the function ran (SLOW writes results/timing/KEY): it is warm
             with contextlib.suppress(Exception):
-                s3.head_object(Bucket="photos", Key="timing/incoming/1.png")
+                s3.head_object(Bucket="photos", Key="results/timing/incoming/1.png")
                 break
+            assert time.monotonic() < deadline, "the function never wrote its result"
             time.sleep(0.1)
         (workdir,) = [
             folder
@@ -463,6 +464,7 @@ def test_records_reach_an_sns_topic_and_an_s3_bucket_too(local, tmp_path):
     assert reason(body) == "function error"
 
 
+@pytest.mark.container
 def test_stopping_ends_a_running_container_and_records_its_invocation(cache_dir, tmp_path, monkeypatch):
     """A function running in a container (python3.13) when the endpoint stops: the invocation
     is recorded as failed (EndpointStopped, in its queue), and no container it started is left."""

@@ -395,6 +395,49 @@ def test_an_updated_function_runs_its_new_code_from_a_cold_start(local, tmp_path
     assert records[0].ok and records[1].cold and records[1].error["errorType"] == "RuntimeError"
 
 
+TMP_MARKER = """
+import json, os, tempfile, boto3
+from urllib.parse import unquote_plus
+s3 = boto3.client("s3")
+def handler(event, context):
+    record = event["Records"][0]
+    marker = os.path.join(tempfile.gettempdir(), "marker")  # /tmp (TMPDIR on this machine's Python)
+    found = os.path.exists(marker)
+    open(marker, "w").close()
+    key = "results/tmp/" + unquote_plus(record["s3"]["object"]["key"])  # where its role may write
+    s3.put_object(Bucket=record["s3"]["bucket"]["name"], Key=key, Body=json.dumps({"found": found}))
+"""
+
+
+def test_a_new_ephemeral_storage_size_alone_gets_a_fresh_tmp(local, tmp_path):
+    """A deploy that changes only --ephemeral-storage: on Lambda the next invocation is a
+    new execution environment with the new /tmp, so the old /tmp's files are gone."""
+    zip_path = function_zip(tmp_path / "tmp.zip", TMP_MARKER)
+    s3 = local.client("s3")
+
+    def found(key: str) -> bool:
+        s3.put_object(Bucket="photos", Key=f"incoming/{key}", Body=b"x")
+        assert local.wait_idle(60)
+        return json.loads(s3.get_object(Bucket="photos", Key=f"results/tmp/incoming/{key}")["Body"].read())[
+            "found"
+        ]
+
+    deploy_and_wire(zip_path, "scratch")
+    assert not found("1.png") and found("2.png")  # the warm environment keeps its /tmp
+    settings = DeploySettings(
+        zip_path, "scratch", bucket="photos", prefix="incoming/", ephemeral_storage=1024
+    )
+    deploy(settings, AWSClient(), log=lambda _: None)
+    assert local.client("lambda").get_function_configuration(FunctionName="scratch")["EphemeralStorage"] == {
+        "Size": 1024
+    }
+    assert not found("3.png")
+    records = local.dispatcher.stats.records
+    assert [r.cold for r in records] == [True, False, True] and all(r.ok for r in records)
+    (current,) = [s for s in local.dispatcher.sandboxes() if s.alive()]
+    assert current.spec.ephemeral_mb == 1024
+
+
 def test_each_invocation_is_one_line_and_its_logs_are_read_back_like_lambdas(
     cache_dir, packed, tmp_path, monkeypatch
 ):

@@ -20,7 +20,7 @@ from lambdapack.packing.model import prepare_model
 
 from .conftest import run_cli
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.tensorflow]
 
 BUILD_MODELS = """
 import os, sys

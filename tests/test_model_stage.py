@@ -15,7 +15,7 @@ from lambdapack.packing.model import ModelResult, _enforce_agreement, prepare_mo
 
 from .conftest import SAMPLE
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.tensorflow]
 
 
 @pytest.fixture(scope="module")

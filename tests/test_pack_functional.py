@@ -149,6 +149,7 @@ def test_terminal_output_shows_each_stage(packed):
         assert f"\n{stage} " in "\n" + proc.stderr, stage
 
 
+@pytest.mark.container  # Docker is asked for an image of python3.12 (there is none)
 def test_a_target_this_python_cannot_run_is_packed_and_says_what_was_not_checked(
     sample_model, cache_dir, tmp_path
 ):

@@ -65,6 +65,7 @@ def streams(function: str) -> dict[str, list[str]]:
     return found
 
 
+@pytest.mark.container  # python3.13 runs in its container here
 def test_snapstart_versions_are_initialised_once_and_restored_into_each_environment(local, probed_zip):
     lam, s3 = boto3.client("lambda"), boto3.client("s3")
     settings = DeploySettings(probed_zip, "snappy", bucket="photos", prefix="incoming/", snapstart=True)

@@ -29,7 +29,7 @@ from lambdapack.local.sandbox import FunctionSpec, Sandbox
 
 from .conftest import SAMPLE, pack_sample, run_cli
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.tensorflow]
 
 
 LOCAL_BUCKETS = ("photos", "code")
@@ -221,6 +221,7 @@ def test_report_and_the_deploy_plan_name_the_staged_archive(packed_tf, tmp_path,
     assert f"ephemeral storage {report['deps']['ephemeral_storage_mb']:,} MB" in plan
 
 
+@pytest.mark.container
 def test_staged_tensorflow_runs_for_python313_in_its_own_interpreter(
     local, sample_model, cache_dir, tmp_path
 ):

@@ -12,30 +12,36 @@ import os
 import signal
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from lambdapack.packing.interpreter import find_target_python
 from lambdapack.packing.target import Target, host_python
 
-from .conftest import pack_sample, point_at
+from .conftest import point_at
 
 pytestmark = pytest.mark.functional
 
-TARGETS = [("3.13", "x86_64"), ("3.14", "x86_64"), ("3.13", "arm64")]
+# Each target runs in a container of its own Python; arm64 under QEMU besides.
+TARGETS = [
+    pytest.param(python, arch, id=f"python{python}-{arch}", marks=[pytest.mark.container, *qemu])
+    for python, arch, qemu in (
+        ("3.13", "x86_64", []),
+        ("3.14", "x86_64", []),
+        ("3.13", "arm64", [pytest.mark.qemu]),
+    )
+]
+WHERE = [pytest.param("container", marks=pytest.mark.container), "this machine"]
 
 
-@pytest.mark.parametrize(("python", "arch"), TARGETS, ids=[f"python{p}-{a}" for p, a in TARGETS])
-def test_the_target_compiles_and_smoke_runs_in_its_own_interpreter(
-    python, arch, sample_model, cache_dir, tmp_path_factory
-):
+@pytest.mark.parametrize(("python", "arch"), TARGETS)
+def test_the_target_compiles_and_smoke_runs_in_its_own_interpreter(python, arch, packed_target):
     target = Target(python, arch)
     interpreter, why = find_target_python(target)
     if interpreter is None:
         pytest.skip(f"no {target.runtime} {arch} interpreter here: {why}")
     assert host_python() != python or interpreter.image is None
-    zip_path, report = packed_for(python, arch, sample_model, cache_dir, tmp_path_factory)
+    zip_path, report = packed_target(python, arch)
     assert report["target"]["runtime"] == f"python{python}" and report["target"]["architecture"] == arch
     assert report["elf"]["ok"]
     # LiteRT 2.x is bigger than 1.4; pruned, the zip stays within 25 MB / 80 MB (issue 12's goal).
@@ -57,24 +63,9 @@ def test_the_target_compiles_and_smoke_runs_in_its_own_interpreter(
     assert smoke["modules_from_zip"] > 50 and smoke["modules_with_pyc"] >= 0.9 * smoke["modules_from_zip"]
 
 
-_PACKED: dict[tuple[str, str], tuple[Path, dict]] = {}
-
-
-def packed_for(python: str, arch: str, sample_model, cache_dir, tmp_path_factory) -> tuple[Path, dict]:
-    """The sample packed once per target in this module (the first test to ask packs it):
-    the zip and the report pack printed."""
-    if (python, arch) not in _PACKED:
-        if find_target_python(Target(python, arch))[0] is None:
-            pytest.skip(f"no python{python} {arch} interpreter here (scripts/docker_setup.sh builds one)")
-        out = tmp_path_factory.mktemp(f"dist{python}-{arch}")
-        proc = pack_sample(sample_model, out, cache_dir, "--python", python, "--arch", arch)
-        _PACKED[(python, arch)] = out / "function.zip", json.loads(proc.stdout)
-    return _PACKED[(python, arch)]
-
-
-@pytest.mark.parametrize(("python", "arch"), TARGETS, ids=[f"python{p}-{a}" for p, a in TARGETS])
+@pytest.mark.parametrize(("python", "arch"), TARGETS)
 def test_the_local_aws_runs_each_target_in_its_own_interpreter(
-    python, arch, sample_model, cache_dir, tmp_path_factory, monkeypatch
+    python, arch, packed_target, cache_dir, monkeypatch
 ):
     """Held-out digits uploaded to the local AWS, classified by the deployed zip in its own
     Python (python3.13 arm64 under QEMU: slow, but run)."""
@@ -87,7 +78,7 @@ def test_the_local_aws_runs_each_target_in_its_own_interpreter(
 
     from .conftest import SAMPLE
 
-    zip_path, _ = packed_for(python, arch, sample_model, cache_dir, tmp_path_factory)
+    zip_path, _ = packed_target(python, arch)
     function = f"digits{python.replace('.', '')}{arch.replace('_', '')}"
     truth = {row["file"]: row["label"] for row in csv.DictReader((SAMPLE / "heldout.csv").open())}
     chosen = sorted(truth)[: 40 if arch == "x86_64" else 12]
@@ -165,7 +156,7 @@ def handler(event, context):
 """
 
 
-@pytest.mark.parametrize("where", ["container", "this machine"])
+@pytest.mark.parametrize("where", WHERE)
 def test_a_function_over_its_memory_is_killed_and_reported_as_lambda_does(where, cache_dir, tmp_path):
     """In a container the kernel's cgroup caps it; on this machine's own Python (the fast
     path, no cgroup) the sandbox watches its resident memory and kills it."""
@@ -190,7 +181,7 @@ def handler(event, context):
 """
 
 
-@pytest.mark.parametrize("where", ["container", "this machine"])
+@pytest.mark.parametrize("where", WHERE)
 def test_a_function_killed_from_outside_is_killed_not_out_of_memory(where, cache_dir, tmp_path):
     """``docker kill`` (exit 137, the engine's OOMKilled false) or a SIGKILL of the process on
     this machine, well under the memory size: reported as killed, never as out of memory."""

@@ -16,7 +16,7 @@ from lambdapack.packing.runtimes import LITERT
 from lambdapack.packing.strip import elf_files
 from lambdapack.packing.target import Target
 
-from .conftest import SAMPLE, pack_sample, run_cli
+from .conftest import SAMPLE, run_cli
 
 pytestmark = pytest.mark.functional
 BROKEN_ON_AL2023_ARM64 = {"2.3.0", "2.2.0"}
@@ -45,13 +45,14 @@ def test_python313_arm64_installs_the_newest_litert_whose_files_load(cache_dir, 
     assert all(f" {chosen} " not in line for line in litert_skips)  # the choice was never skipped
 
 
-def test_python313_arm64_pack_succeeds_and_reports_clean(sample_model, cache_dir, tmp_path):
-    out = tmp_path / "dist"
-    proc = pack_sample(sample_model, out, cache_dir, "--python", "3.13", "--arch", "arm64", "--no-smoke")
-    report = json.loads(proc.stdout)
+@pytest.mark.container
+@pytest.mark.qemu
+def test_python313_arm64_pack_succeeds_and_reports_clean(packed_target):
+    # The run's one python3.13 arm64 pack (test_targets smoke-runs the same zip under QEMU).
+    zip_path, report = packed_target("3.13", "arm64")
     assert litert_version(report["distributions"]) not in BROKEN_ON_AL2023_ARM64
     assert report["elf"]["ok"] is True
-    assert run_cli("report", str(out / "function.zip")).returncode == 0
+    assert run_cli("report", str(zip_path)).returncode == 0
 
 
 def test_python311_arm64_finds_a_loadable_litert_or_lists_what_was_tried(sample_model, cache_dir, tmp_path):

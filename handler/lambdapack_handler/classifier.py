@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import SCALES, ModelConfig
+from .contract import MAX_DECODE_BYTES, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from .imaging import Limits, decode, to_array
 from .inference import Backend, to_probabilities, top_k
 
@@ -58,15 +59,11 @@ class Classifier:
         return Prediction(labels, (decoded - start) * 1000, (done - decoded) * 1000)
 
 
-# Not (yet) in contract.py: the memory a decode may take; unset, derived from MAX_IMAGE_PIXELS.
-MAX_DECODE_BYTES = "MAX_DECODE_BYTES"
-
-
 def limits_from_env(environ: Mapping[str, str] = os.environ) -> Limits:
     defaults = Limits()
     decode_budget = environ.get(MAX_DECODE_BYTES)
     return Limits(
-        max_bytes=int(environ.get("MAX_IMAGE_BYTES", defaults.max_bytes)),
-        max_pixels=int(environ.get("MAX_IMAGE_PIXELS", defaults.max_pixels)),
+        max_bytes=int(environ.get(MAX_IMAGE_BYTES, defaults.max_bytes)),
+        max_pixels=int(environ.get(MAX_IMAGE_PIXELS, defaults.max_pixels)),
         max_decode_bytes=int(decode_budget) if decode_budget else None,
     )

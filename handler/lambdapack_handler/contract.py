@@ -39,6 +39,10 @@ DEPS_KEY = "DEPS_KEY"
 DEPS_SHA256 = "DEPS_SHA256"
 MAX_IMAGE_BYTES = "MAX_IMAGE_BYTES"
 MAX_IMAGE_PIXELS = "MAX_IMAGE_PIXELS"
+MAX_DECODE_BYTES = "MAX_DECODE_BYTES"  # the memory a decode may take; unset: from MAX_IMAGE_PIXELS
+INFERENCE_THREADS = "INFERENCE_THREADS"  # unset or 0: as many as the environment's CPUs
+MODEL_DIR_VARIABLE = "MODEL_DIR"  # a model folder other than the zip's (tests, benchmarks)
+LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"  # set by Lambda: where the zip is unpacked
 
 DEFAULT_OUTPUT_PREFIX = "results/"
 DEFAULT_TOP_K = 5

@@ -82,10 +82,6 @@ class LiteRTBackend:
     def input_shape(self) -> tuple[int, ...]:
         return self._input_shape
 
-    @property
-    def input_dtype(self) -> str:
-        return np.dtype(self._input["dtype"]).name
-
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return run_interpreter(self._interpreter, batch, self._input, self._output)
 

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .clients import s3_client
-from .contract import BUILD_RECORD, DEPS_BUCKET, DEPS_KEY, DEPS_SHA256
+from .contract import BUILD_RECORD, DEPS_BUCKET, DEPS_KEY, DEPS_SHA256, LAMBDA_TASK_ROOT
 from .modelstore import sha256_file  # standard library only, as this module
 
 COMPLETE = ".complete"
@@ -52,7 +52,7 @@ def deps_root() -> Path:
 
 def packed_sha256(environ: Mapping[str, str] = os.environ) -> str | None:
     """The archive this zip was packed with, from its build record; None if not staged."""
-    task_root = environ.get("LAMBDA_TASK_ROOT") or Path(__file__).resolve().parent.parent
+    task_root = environ.get(LAMBDA_TASK_ROOT) or Path(__file__).resolve().parent.parent
     try:
         record = json.loads((Path(task_root) / BUILD_RECORD).read_text())
     except (OSError, ValueError):

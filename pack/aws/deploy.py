@@ -104,7 +104,7 @@ class DeploySettings:
     timeout: int = limits.DEFAULT_TIMEOUT_S
     ephemeral_storage: int = limits.EPHEMERAL_MB.low
     env: dict[str, str] = field(default_factory=dict)
-    alias: str | None = "live"
+    alias: str | None = limits.DEFAULT_ALIAS
     bucket: str | None = None  # the input bucket (for the role's policy)
     prefix: str = ""
     output_bucket: str | None = None

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from lambdapack.handler.lambdapack_handler.contract import RESULT_SUFFIX, KeyFilter, Outputs
 
 from ..errors import AWSError, InputError, WireError
+from ..limits import DEFAULT_ALIAS
 from . import names
 from .client import AWSClient
 
 DEFAULT_EVENTS = ("s3:ObjectCreated:*",)
-DEFAULT_ALIAS = "live"  # deploy's default alias
 ENTRY_KINDS = ("LambdaFunctionConfigurations", "QueueConfigurations", "TopicConfigurations")
 TARGET_KEYS = {
     "LambdaFunctionConfigurations": "LambdaFunctionArn",

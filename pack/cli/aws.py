@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from ..limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, MEMORY_MB, TIMEOUT_S
 from ..render import echo, say
 from .common import aws_options, env_pairs, err, required, session
 
@@ -32,8 +33,16 @@ MAX_SINCE_S = 3653 * 86400
     type=click.Path(dir_okay=False, path_type=Path),
     help="The zip's staged dependencies (default: the deps.tar.zst pack wrote beside it).",
 )
-@click.option("--memory", type=int, help="Memory in MB (128–10240). Default 1024.")
-@click.option("--timeout", type=int, help="Timeout in seconds (1–900). Default 60.")
+@click.option(
+    "--memory",
+    type=int,
+    help=f"Memory in MB ({MEMORY_MB.low}–{MEMORY_MB.high}). Default {DEFAULT_MEMORY_MB}.",
+)
+@click.option(
+    "--timeout",
+    type=int,
+    help=f"Timeout in seconds ({TIMEOUT_S.low}–{TIMEOUT_S.high}). Default {DEFAULT_TIMEOUT_S}.",
+)
 @click.option(
     "--ephemeral-storage",
     type=int,
@@ -136,7 +145,7 @@ def deploy_command(
             pick(ephemeral_storage, file, "ephemeral_storage", DeploySettings.ephemeral_storage)
         ),
         env={**{k: str(v) for k, v in file.get("env", {}).items()}, **env_pairs(env)},
-        alias=pick(alias, file, "alias", "live") or None,
+        alias=pick(alias, file, "alias", DeploySettings.alias) or None,
         bucket=pick(bucket, file, "bucket"),
         prefix=pick(prefix, file, "prefix", ""),
         output_bucket=pick(output_bucket, file, "output_bucket"),
@@ -409,7 +418,7 @@ def _alias_option(command):
 
 
 def _alias(value: str | None) -> str | None:
-    from ..aws.wire import DEFAULT_ALIAS
+    from ..limits import DEFAULT_ALIAS
 
     return (DEFAULT_ALIAS if value is None else value) or None
 

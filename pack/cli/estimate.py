@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..limits import MEMORY_MB
+from ..limits import DEFAULT_REGION, MEMORY_MB
 from ..pages import (
     duration,
     estimate_page,
@@ -39,7 +39,7 @@ from .common import console, err
     multiple=True,
     help="A memory size in MB to measure (repeatable; default 512, 1024, 1769, 3008).",
 )
-@click.option("--region", default="us-east-1", show_default=True, help="The Region whose prices to use.")
+@click.option("--region", default=DEFAULT_REGION, show_default=True, help="The Region whose prices to use.")
 @click.option(
     "--images-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -84,10 +84,10 @@ def estimate_command(
     local Lambda runtime at each memory size (memory and CPU share enforced in a container of its
     Python), one image per S3-event invocation; the durations are projected with Lambda's and
     S3's published prices and Lambda's scaling rules."""
-    from ..local.estimate import DEFAULT_MEMORY_MB, estimate, measure
+    from ..local.estimate import MEASURED_MEMORY_MB, estimate, measure
 
     prices_for(region)  # an unknown Region fails before anything runs
-    sizes = list(dict.fromkeys(memory_sizes or DEFAULT_MEMORY_MB))
+    sizes = list(dict.fromkeys(memory_sizes or MEASURED_MEMORY_MB))
     measurements = measure(
         zip_path,
         sizes,

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError, PackError, ResultsMissing
+from ..limits import DEFAULT_MEMORY_MB, DEFAULT_REGION
 from ..render import answer_line, confusion_table, echo, progress_bar, results_table, say, score_lines
 from ..resources import default_cache_dir
 from .common import aws_options, console, env_pairs, err, session
@@ -43,7 +44,7 @@ from .common import aws_options, console, env_pairs, err, session
 @click.option(
     "--memory",
     type=int,
-    default=1024,
+    default=DEFAULT_MEMORY_MB,
     show_default=True,
     help="Memory size of the function (enforced when it runs in a container).",
 )
@@ -67,7 +68,7 @@ def invoke_command(zip_path, paths, images, event_file, bucket, keys, timeout, m
         memory=memory,
         environment=env_pairs(env),
         passed=passed_environment(),
-        region=os.environ.get("AWS_REGION", "us-east-1"),
+        region=os.environ.get("AWS_REGION", DEFAULT_REGION),
     )
     if paths and (images or event_file or bucket or keys):
         raise click.UsageError("pass images or folders, or one of --image, --event, --bucket/--key: not both")

@@ -91,6 +91,9 @@ class Stats:
 
 
 def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
+    """What decides whether a warm environment may serve: the function's configuration and
+    code. Any change (memory, timeout, /tmp size, variables, role, code) makes a new key,
+    and the old environments are retired."""
     config = json.dumps(
         [
             spec.name,
@@ -99,6 +102,7 @@ def spec_key(spec: FunctionSpec, code_sha256: str) -> str:
             spec.architecture,
             spec.memory,
             spec.timeout,
+            spec.ephemeral_mb,  # a new /tmp size needs new environments, as on Lambda
             sorted(spec.environment.items()),
             spec.role,
             spec.snapstart,

@@ -49,8 +49,9 @@ from ..packing.report import build_record_in
 from ..packing.target import Target, TargetError, host_arch, host_python
 from .private_s3 import PrivateS3
 from .s3event import s3_event
+from .taskdir import unzipped
 
-DEFAULT_MEMORY_MB = (512, 1024, 1769, 3008)
+MEASURED_MEMORY_MB = (512, limits.DEFAULT_MEMORY_MB, ONE_VCPU_MB, 3008)  # what estimate measures by default
 DEFAULT_WARM = 32  # warm invocations per memory size (at least 4 per sample image)
 DEFAULT_COLD = 3  # cold starts per memory size: the init's spread is known, not one draw
 ROUNDS = 4  # the warm invocations of all sizes, interleaved in this many rounds
@@ -298,7 +299,7 @@ def measure(
     images_dir: Path | None = None,
     warm: int | None = None,
     cold: int = DEFAULT_COLD,
-    region: str = "us-east-1",
+    region: str = limits.DEFAULT_REGION,
     cores: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Measurements:
@@ -346,7 +347,10 @@ def measure(
     say(f"measuring {zip_path.name} at {', '.join(f'{m:,} MB' for m in memory_sizes)} …")
     started, stalled = time.monotonic(), cpu_stall_us()
     sizes = [SizeMeasurement(memory, round(vcpus(memory), 3)) for memory in memory_sizes]
-    with tempfile.TemporaryDirectory(prefix="lambdapack-estimate-") as work_dir:
+    with (
+        tempfile.TemporaryDirectory(prefix="lambdapack-estimate-") as work_dir,
+        unzipped(zip_path, cache_dir) as task,
+    ):
         work = Path(work_dir)
         images = sample_images(images_dir, config, work / "images")
         if len(images) > MAX_IMAGES:
@@ -355,9 +359,6 @@ def measure(
         warm = warm if warm is not None else max(DEFAULT_WARM, 4 * len(images))
         if warm < 1:
             raise InputError("at least one warm invocation per memory size is needed")
-        task = work / "task"
-        with zipfile.ZipFile(zip_path) as archive:
-            archive.extractall(task)
         sandboxes: dict[int, Sandbox] = {}
         with PrivateS3(region) as s3:
             keys = s3.upload(images, PREFIX)
@@ -523,7 +524,7 @@ WARM_FIGURE = (
 def estimate(
     measurements: Measurements,
     images: int,
-    region: str = "us-east-1",
+    region: str = limits.DEFAULT_REGION,
     concurrency: int | None = None,
 ) -> dict:
     """The estimate as one JSON-ready dict (``"schema": 1``): every measured size with its

@@ -1,6 +1,7 @@
 """Run a packed zip once, locally: ``lambdapack invoke``.
 
-``ZipFunction`` unzips the zip, reads its build record for the runtime and
+``ZipFunction`` unzips the zip (once: ``taskdir.unzipped`` keeps it in the cache for
+the next run of the same zip), reads its build record for the runtime and
 architecture, and runs it in the local runtime where its target runs (this
 machine's Python or a container of the target's, see ``LocalRuntimes``).
 
@@ -13,6 +14,7 @@ objects it would write to a real bucket.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -28,6 +30,7 @@ from lambdapack.handler.lambdapack_handler.contract import (
     result_key,
 )
 
+from .. import limits
 from ..errors import InputError
 from ..packing.report import build_record_in
 from ..packing.target import host_arch, host_python
@@ -35,35 +38,36 @@ from .lambda_runtime import LocalRuntimes
 from .private_s3 import PrivateS3
 from .s3event import s3_event
 from .sandbox import FunctionSpec, Result, Sandbox
+from .taskdir import unzipped
 
 
 @dataclass
 class InvokeOptions:
     cache_dir: Path
     timeout: float = 60.0
-    memory: int = 1024
+    memory: int = limits.DEFAULT_MEMORY_MB
     environment: dict[str, str] = field(default_factory=dict)
     passed: dict[str, str] = field(default_factory=dict)  # e.g. AWS_ENDPOINT_URL and credentials
-    region: str = "us-east-1"
+    region: str = limits.DEFAULT_REGION
 
 
 class ZipFunction:
-    """A zip, unzipped into a temporary folder and run in its own sandbox."""
+    """A zip, unzipped (or found unzipped) in the cache and run in its own sandbox."""
 
     def __init__(self, zip_path: Path, options: InvokeOptions) -> None:
         if not zipfile.is_zipfile(zip_path):
             raise InputError(f"{zip_path} is not a zip file", "Pack one first: lambdapack pack MODEL.")
         self.zip_path = zip_path
         self.options = options
-        self._work = tempfile.TemporaryDirectory(prefix="lambdapack-invoke-")
-        task = Path(self._work.name) / "task"
         with zipfile.ZipFile(zip_path) as archive:
             target = build_record_in(archive).get("target") or {}
-            archive.extractall(task)
         # A zip lambdapack did not pack names no target: run it in this machine's Python.
         runtime = target.get("runtime", f"python{host_python()}")
         architecture = target.get("architecture", host_arch() or "x86_64")
         paths, python = LocalRuntimes(options.cache_dir).for_runtime(runtime, architecture)
+        self._held = contextlib.ExitStack()  # the unzipped code, in use until close()
+        task = self._held.enter_context(unzipped(zip_path, options.cache_dir))
+        self._work = tempfile.TemporaryDirectory(prefix="lambdapack-invoke-")
         self.spec = FunctionSpec(
             name=zip_path.stem,
             task_dir=task,
@@ -81,6 +85,7 @@ class ZipFunction:
 
     def close(self) -> None:
         self.sandbox.stop()
+        self._held.close()
         self._work.cleanup()
 
     def __enter__(self) -> ZipFunction:

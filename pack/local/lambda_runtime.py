@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lambdapack.handler.lambdapack_handler.contract import LAMBDA_TASK_ROOT
+
 from ..atomic import built_once
 from ..errors import InstallError, ToolError
 from ..packing.install import platform_args
@@ -121,7 +123,7 @@ def run_beside_runtime_boto3(
     return subprocess.run(
         [sys.executable, "-I", "-S", "-B", "-c", code, str(task), str(runtime_boto3(cache_dir)), *args],
         cwd=task,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LAMBDA_TASK_ROOT": str(task), **env},
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), LAMBDA_TASK_ROOT: str(task), **env},
         capture_output=True,
         text=True,
         check=False,

@@ -45,14 +45,15 @@ import boto3
 
 from ..atomic import built_once
 from ..errors import ToolError
+from ..limits import DEFAULT_REGION as REGION
 from . import leftovers
 from .dispatcher import Dispatcher
 from .failures import AsyncConfig, event_keys
 from .lambda_runtime import LocalRuntimes
 from .motoprocess import code_name
 from .sandbox import CREDENTIALS_MARGIN_S, FunctionSpec
+from .taskdir import make_read_only
 
-REGION = "us-east-1"
 ROLE_CREDENTIALS_S = 3600  # how long a role's temporary keys last (STS AssumeRole's default)
 ROLE_REFRESH_S = 900  # new keys for new environments once the cached ones have less left
 START_TIMEOUT_S = 60
@@ -500,18 +501,11 @@ class LocalAWS:
         def unzip(work: Path) -> None:
             with zipfile.ZipFile(code) as archive:
                 archive.extractall(work)
-            _make_read_only(work)
+            make_read_only(work)
 
         folder = self.workdir / "code" / code_name(code_sha256)
         built_once(folder, unzip)
         return folder
-
-
-def _make_read_only(root: Path) -> None:
-    """/var/task is read-only on Lambda; a function that writes there fails here too."""
-    for path in [*root.rglob("*"), root]:
-        mode = path.stat().st_mode
-        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def _make_writable(root: Path) -> None:

@@ -51,6 +51,8 @@ import re
 from collections.abc import Callable
 from urllib.parse import unquote
 
+from ..limits import DEFAULT_REGION
+
 SEAM = "_invoke_awslambda"
 ACCOUNT = "123456789012"  # moto's default account: every ARN the local AWS hands out has it
 PARTITION = "aws"
@@ -500,7 +502,7 @@ def create_admin() -> tuple[str, str]:
 
     backend = iam_backends[ACCOUNT][PARTITION]
     if ADMIN not in backend.users:
-        backend.create_user("us-east-1", ADMIN)
+        backend.create_user(DEFAULT_REGION, ADMIN)
         backend.put_user_policy(ADMIN, "lambdapack-admin", json.dumps(ADMIN_POLICY))
     key = backend.create_access_key(ADMIN)
     return key.access_key_id, key.secret_access_key
@@ -529,7 +531,7 @@ def assume_for_lambda(role_arn: str, session: str, duration_s: int) -> dict:
     if not _trusts_lambda(json.loads(role.assume_role_policy_document), IAMPolicy, PermissionResult):
         raise RoleRefused(f"{CANNOT_ASSUME}: {role_arn} does not trust {LAMBDA_SERVICE}")
     assumed = sts_backends[account][PARTITION].assume_role(
-        region_name="us-east-1",
+        region_name=DEFAULT_REGION,
         role_session_name=session[:64],
         role_arn=role_arn,
         policy="",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from urllib.parse import quote_plus
 
+from ..limits import DEFAULT_REGION
+
 
 def s3_event(bucket: str, keys: list[str]) -> dict:
     """An S3 ObjectCreated:Put notification, keys encoded as S3 encodes them."""
@@ -14,7 +16,7 @@ def s3_event(bucket: str, keys: list[str]) -> dict:
             {
                 "eventVersion": "2.1",
                 "eventSource": "aws:s3",
-                "awsRegion": os.environ.get("AWS_REGION", "us-east-1"),
+                "awsRegion": os.environ.get("AWS_REGION", DEFAULT_REGION),
                 "eventName": "ObjectCreated:Put",
                 "s3": {
                     "s3SchemaVersion": "1.0",

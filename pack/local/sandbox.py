@@ -51,7 +51,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..limits import ONE_VCPU_MB
+from lambdapack.handler.lambdapack_handler.contract import LAMBDA_TASK_ROOT
+
+from ..limits import DEFAULT_MEMORY_MB, DEFAULT_REGION, EPHEMERAL_MB, ONE_VCPU_MB
 from ..packing.interpreter import CONTAINER_PATH, TargetPython
 from ..records import EXITED, OUT_OF_MEMORY, TIMED_OUT
 from . import leftovers
@@ -67,13 +69,13 @@ class FunctionSpec:
     task_dir: Path  # the unzipped code
     handler: str = "index.handler"
     runtime: str = "python3.11"
-    memory: int = 1024
+    memory: int = DEFAULT_MEMORY_MB
     timeout: float = 60.0
     environment: dict[str, str] = field(default_factory=dict)
-    region: str = "us-east-1"
+    region: str = DEFAULT_REGION
     account: str = "123456789012"
     version: str = "$LATEST"
-    ephemeral_mb: int = 512  # the size of /tmp
+    ephemeral_mb: int = EPHEMERAL_MB.low  # the size of /tmp
     architecture: str = "x86_64"
     role: str = ""  # the execution role's ARN
     snapstart: bool = False  # a published version with SnapStart on: environments are restored
@@ -241,7 +243,7 @@ class Sandbox:
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
             "PYTHONPATH": os.pathsep.join([task, *runtime]),
-            "LAMBDA_TASK_ROOT": task,
+            LAMBDA_TASK_ROOT: task,
             "LAMBDA_RUNTIME_DIR": runtime[-1],
             "_HANDLER": spec.handler,
             "AWS_LAMBDA_RUNTIME_API": api_address,

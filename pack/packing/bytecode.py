@@ -1,4 +1,4 @@
-"""Stage 5 — compile bytecode the target interpreter will trust.
+"""The ``compile`` stage: compile bytecode the target interpreter will trust.
 
 ``/var/task`` is read-only, so Python on Lambda cannot cache what it
 compiles: without shipped ``.pyc`` every cold start compiles every imported

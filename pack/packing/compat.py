@@ -1,4 +1,4 @@
-"""Stage 8a — can every native file in the package load on the target runtime?
+"""The ``check`` stage: can every native file in the package load on the target runtime?
 
 Pure logic over ``ElfInfo`` records: each ``DT_NEEDED`` library must be in the
 zip or provided by the Lambda runtime, and each symbol version required

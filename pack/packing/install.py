@@ -1,4 +1,4 @@
-"""Stage 2 — install the runtime's dependencies with pip, for the target.
+"""The ``install`` stage: install the runtime's dependencies with pip, for the target.
 
 Three layers, as in chalice's packager: ``PipRunner`` only executes pip;
 ``Installer`` builds the arguments, keeps a per-target wheelhouse and turns
@@ -25,7 +25,6 @@ import dataclasses
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -130,7 +129,6 @@ class Distribution:
 class InstallResult:
     distributions: list[Distribution]
     downloaded: bool
-    wheelhouse: Path
     # One line per release passed over because its native files cannot load on the
     # target ("ai-edge-litert 2.3.0 skipped: needs GLIBCXX_3.4.30, python3.13 arm64 has 3.4.29").
     skipped: tuple[str, ...] = ()
@@ -198,7 +196,7 @@ class Installer:
             if errors:
                 raise CompatibilityError("\n".join(errors), _compat_hint(target, pinned))
         session.install(plan, dest)
-        return InstallResult(installed_distributions(dest), session.downloaded, wheelhouse, tuple(skipped))
+        return InstallResult(installed_distributions(dest), session.downloaded, tuple(skipped))
 
 
 # --- which release: pure logic -------------------------------------------------------
@@ -686,17 +684,6 @@ def install_error(stderr: str, requirements: Sequence[str], target: Target) -> I
 def _tail(text: str, lines: int = 12) -> str:
     kept = [line for line in text.strip().splitlines() if not line.startswith("WARNING: Location")]
     return "\n".join(kept[-lines:])
-
-
-def _empty(folder: Path) -> None:
-    """Remove what a failed install left in ``folder`` (only inside it)."""
-    if not folder.exists():
-        return
-    for child in folder.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
 
 
 def installed_distributions(folder: Path) -> list[Distribution]:

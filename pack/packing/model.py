@@ -1,4 +1,4 @@
-"""Stage 6 — the model: a ``.tflite`` as is, or Keras/SavedModel converted and
+"""The ``model`` stage: a ``.tflite`` as is, or Keras/SavedModel converted and
 checked; for the TensorFlow runtime, a SavedModel (a Keras model exported).
 
 Conversion runs in a child process (``convert_child``) with TensorFlow from
@@ -43,7 +43,6 @@ from . import calibrate, schema
 from .children import CHILD_INPUT_PROBLEMS, last_error_line
 from .children import exit_text as _exit_text
 
-QUANTIZE_MODES = ("none", "dynamic", "float16")
 MAX_SAMPLES = 32
 MODEL_FILE = "model.tflite"
 # What the handler loads, per model format: a file for LiteRT, a folder for TensorFlow.

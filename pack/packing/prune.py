@@ -1,4 +1,4 @@
-"""Stage 4 — remove what is dead weight at run time.
+"""The ``prune`` stage: remove what is dead weight at run time.
 
 The rules are data: a group name, the paths it matches and why they are
 never needed inside a Lambda function. A user turns a group off with

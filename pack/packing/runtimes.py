@@ -17,7 +17,6 @@ class Runtime:
     requirements: tuple[str, ...]
     # Imported by the smoke run, beyond the handler itself.
     smoke_imports: tuple[str, ...]
-    description: str
     # "tflite" (converted at build time) or "saved_model" (served by TensorFlow itself).
     model_format: str = "tflite"
     # Prune groups that would remove something this runtime imports.
@@ -36,14 +35,12 @@ LITERT = Runtime(
     name="litert",
     requirements=("ai-edge-litert>=1.4", "numpy", "pillow"),
     smoke_imports=("numpy", "PIL.Image", "ai_edge_litert.interpreter"),
-    description="TensorFlow Lite interpreter (LiteRT) + numpy + Pillow",
 )
 
 TENSORFLOW = Runtime(
     name="tensorflow",
     requirements=("tensorflow-cpu", "numpy", "pillow"),
     smoke_imports=("numpy", "PIL.Image", "tensorflow"),
-    description="full TensorFlow (CPU) serving a SavedModel + numpy + Pillow",
     model_format="saved_model",
     # tensorflow-cpu publishes no aarch64 wheels; tensorflow's aarch64 wheels are CPU-only.
     arch_requirements=(("arm64", ("tensorflow", "numpy", "pillow")),),

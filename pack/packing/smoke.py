@@ -1,4 +1,4 @@
-"""Stage 9 — the smoke run: unzip into a fresh folder and classify, the way
+"""The ``smoke`` stage: unzip into a fresh folder and classify, the way
 ``/var/task`` would, in a separate interpreter that sees only that folder and
 the standard library (``python -I -S``, a scrubbed environment).
 
@@ -25,7 +25,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdapack.handler.lambdapack_handler.contract import LAMBDA_TASK_ROOT
+
 from ..errors import SmokeTestError
+from ..limits import DEFAULT_REGION
 from .interpreter import TargetPython
 
 CHILD = Path(__file__).with_name("smoke_child.py")
@@ -65,10 +68,10 @@ def clean_environment(task: Path, tmp: Path) -> dict[str, str]:
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
-        "LAMBDA_TASK_ROOT": str(task),
+        LAMBDA_TASK_ROOT: str(task),
         "TMPDIR": str(tmp),
         "HOME": str(tmp),
-        "AWS_REGION": "us-east-1",
+        "AWS_REGION": DEFAULT_REGION,
         "AWS_LAMBDA_FUNCTION_NAME": "lambdapack-smoke",
         "PYTHONDONTWRITEBYTECODE": "1",
     }

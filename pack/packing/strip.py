@@ -1,4 +1,4 @@
-"""Stage 3 — strip symbols from native files, and prove each still loads.
+"""The ``strip`` stage: strip symbols from native files, and prove each still loads.
 
 ``strip --strip-unneeded`` is not safe blindly: on numpy 2's bundled
 OpenBLAS and libgfortran it leaves load segments misaligned and numpy stops

@@ -1,4 +1,4 @@
-"""Stage 1 — the Lambda target: runtime, OS, C/C++ libraries and wheel tags.
+"""The Lambda target: runtime, OS, C/C++ libraries and wheel tags.
 
 Everything downstream (which wheels pip may pick, which ELF symbol versions
 may be required, whether bytecode can be compiled here) is decided by the

@@ -1,4 +1,4 @@
-"""Stage 7 — a deterministic zip: same inputs, byte-identical output.
+"""The ``zip`` stage: a deterministic zip: same inputs, byte-identical output.
 
 Entries are sorted, every timestamp is 1980-01-01 (the zip epoch), modes are
 normalised to 0644 (0755 for files that were executable), and nothing from
