@@ -3,6 +3,9 @@ recall, the confusion matrix, the images answered wrong. Pure functions over pla
 one home of these figures for ``evaluate``, ``results --labels-from`` and whoever else scores
 answers (pack's smoke run on labelled samples).
 
+The count of right answers alone (init's candidate preprocessings, pack's labelled check: the
+model's output indices against the labels' indices) is ``count_correct`` and ``fraction``.
+
 An answer is an ``Answer``: the image's name, its true label, the labels the model gave best
 first (empty when the image got an error), the top score and the error. An image that got an
 error counts as wrong and is its own column of the confusion matrix (``ERROR_COLUMN``), so
@@ -164,6 +167,16 @@ def answer_from_result(name: str, truth: str, body: dict) -> Answer:
     if not top:
         return Answer(name, truth, error="NoAnswer: the result holds no labels")
     return Answer(name, truth, tuple(str(item["label"]) for item in top), top[0].get("score"))
+
+
+def count_correct(predicted: Sequence, truth: Sequence) -> int:
+    """How many top-1 answers equal the truth, image by image (both in the same order)."""
+    return sum(1 for got, want in zip(predicted, truth, strict=True) if got == want)
+
+
+def fraction(correct: int, images: int) -> str:
+    """A count of right answers as init and pack show it: ``28/30 (93.3%)``."""
+    return f"{correct}/{images} ({percent(correct / images if images else None)})"
 
 
 def percent(value: float | None) -> str:

@@ -293,7 +293,7 @@ def upload_command(folder, destination, profile, region) -> None:
     if skipped := other_files(folder):
         names = ", ".join(p.relative_to(folder).as_posix() for p in skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        echo(f"skipped {len(skipped)} files that are not images by their name: {names}{more}")
+        echo(f"skipped {len(skipped)} files that are not images by their name, or hidden: {names}{more}")
 
 
 def _untriggered_warning(aws_session, bucket: str, prefix: str) -> str | None:

@@ -34,6 +34,7 @@ from lambdapack.handler.lambdapack_handler.config import RESIZE_MODES, SCALES
 from ..errors import AccuracyError, InputError, ModelError
 from ..labelled import SampleSet
 from ..render import visible
+from ..scoring import count_correct, fraction
 from .children import CHILD_INPUT_PROBLEMS, exit_text, last_error_line
 
 # A difference of at most one image in a hundred is a near-tie (said, not decided on).
@@ -51,7 +52,9 @@ def candidates() -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class Score:
+class CandidateScore:
+    """One candidate preprocessing's count of right answers (``scoring.count_correct``)."""
+
     scale: str
     resize: str
     correct: int
@@ -66,7 +69,7 @@ class Score:
         return f"{self.scale} {self.resize}"
 
     def text(self) -> str:
-        return f"{self.correct}/{self.images} ({self.accuracy:.1%})"
+        return fraction(self.correct, self.images)
 
 
 def near_tie(a: int, b: int, images: int) -> bool:
@@ -98,20 +101,14 @@ def truth_indices(samples: SampleSet, labels: list[str]) -> list[int]:
     return [index[s.label] for s in samples.samples]
 
 
-def score(answers: list[dict], truth: list[int]) -> list[Score]:
+def candidate_scores(answers: list[dict], truth: list[int]) -> list[CandidateScore]:
     """Top-1 accuracy of each candidate's answers (``convert_child.candidate_answers``)."""
     return [
-        Score(
-            a["scale"],
-            a["resize"],
-            sum(int(got == want) for got, want in zip(a["top1"], truth, strict=True)),
-            len(truth),
-        )
-        for a in answers
+        CandidateScore(a["scale"], a["resize"], count_correct(a["top1"], truth), len(truth)) for a in answers
     ]
 
 
-def find(scores: list[Score], scale: str, resize: str) -> Score:
+def find(scores: list[CandidateScore], scale: str, resize: str) -> CandidateScore:
     return next(s for s in scores if (s.scale, s.resize) == (scale, resize))
 
 
@@ -126,7 +123,7 @@ class Choice:
 
 
 def choose(
-    scores: list[Score],
+    scores: list[CandidateScore],
     inspected_scale: str,
     scale_from_model: bool,
     inspected_resize: str,
@@ -191,18 +188,18 @@ def choose(
     return Choice(scale, resize, scale_source, resize_source, notes, warnings)
 
 
-def fix_flags(configured: Score, better: Score) -> str:
+def fix_flags(configured: CandidateScore, better: CandidateScore) -> str:
     """The init flags that turn ``configured`` into ``better``: ``--scale -1..1``."""
     flags = [f"--scale {better.scale}"] if better.scale != configured.scale else []
     flags += [f"--resize {better.resize}"] if better.resize != configured.resize else []
     return " ".join(flags)
 
 
-def _tie_text(tied: list[Score]) -> str:
+def _tie_text(tied: list[CandidateScore]) -> str:
     return ", ".join(f"{s.name} {s.text()}" for s in sorted(tied, key=lambda s: -s.correct))
 
 
-def table(scores: list[Score], chosen: tuple[str, str] | None, label: str = "written") -> list[str]:
+def table(scores: list[CandidateScore], chosen: tuple[str, str] | None, label: str = "written") -> list[str]:
     """The candidates and their accuracy, best first, one line each."""
     lines = [f"{'scale':<7} {'resize':<12} top-1"]
     for s in sorted(scores, key=lambda s: (-s.correct, candidates().index((s.scale, s.resize)))):
@@ -317,7 +314,7 @@ def measure_for_init(
     }
     taken = samples.take(MAX_LABELLED_SAMPLES)
     truth = truth_indices(taken, config["labels"])
-    scores = score(measure(model, kind, size, taken, allow_unsafe_ops), truth)
+    scores = candidate_scores(measure(model, kind, size, taken, allow_unsafe_ops), truth)
     sources = {name: source for name, _value, source in fields}
     choice = choose(
         scores,
@@ -346,14 +343,14 @@ class LabelledCheck:
 
     images: int
     configured: tuple[str, str]
-    scores: list[Score]
+    scores: list[CandidateScore]
     root: Path = Path(".")  # the samples given (a folder or a CSV)
     zip_correct: int | None = None
     zip_from: str = ""  # "smoke run (python3.13 container)" or "the converted model on this machine"
     max_drop: float = DEFAULT_MAX_DROP
 
     @property
-    def original(self) -> Score:
+    def original(self) -> CandidateScore:
         return find(self.scores, *self.configured)
 
     def as_dict(self) -> dict:
@@ -379,7 +376,7 @@ class LabelledCheck:
 
     def zip_summary(self) -> str:
         assert self.zip_correct is not None
-        zipped = Score(*self.configured, self.zip_correct, self.images)
+        zipped = CandidateScore(*self.configured, self.zip_correct, self.images)
         return f"labelled top-1: zip {zipped.text()}, original model {self.original.text()}"
 
     def summary(self) -> str:
@@ -397,13 +394,13 @@ def labelled_check(config: dict, check: dict, samples: SampleSet, max_drop: floa
         )
     truth = truth_indices(samples, list(config["labels"]))
     configured = (config["input"]["scale"], config["input"]["resize"])
-    scores = score(check["candidates"], truth)
+    scores = candidate_scores(check["candidates"], truth)
     return LabelledCheck(len(truth), configured, scores, samples.root, max_drop=max_drop)
 
 
 def zip_answers(check: LabelledCheck, top1: list[int], truth: list[int], source: str) -> None:
     """Record the zip's answers (output indices, in sample order) on ``check``."""
-    check.zip_correct = sum(int(got == want) for got, want in zip(top1, truth, strict=True))
+    check.zip_correct = count_correct(top1, truth)
     check.zip_from = source
 
 
@@ -431,7 +428,7 @@ def check_zip(check: LabelledCheck) -> None:
     assert check.zip_correct is not None
     original = check.original
     if too_large_a_drop(original.correct, check.zip_correct, check.images, check.max_drop):
-        zipped = Score(original.scale, original.resize, check.zip_correct, check.images)
+        zipped = CandidateScore(original.scale, original.resize, check.zip_correct, check.images)
         raise AccuracyError(
             f"the zip gets {zipped.text()} of the labelled samples right ({check.zip_from}), the "
             f"original model {original.text()}: a drop of more than {check.max_drop:g} points",

@@ -21,14 +21,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from lambdapack.packing.convert_child import (
-    ConversionFailure,
-    _import_tensorflow,
-    _load_reference,
-    _tflite,
-    candidate_answers,
-    refuse_unsafe_ops,
-)
+from lambdapack.packing.convert_child import ConversionFailure, candidate_answers, load_original
 
 
 def main(request_path: str) -> int:
@@ -52,14 +45,7 @@ def main(request_path: str) -> int:
 def run(request: dict) -> dict:
     from lambdapack.handler.lambdapack_handler.config import InputSpec
 
-    path, kind = Path(request["model"]), request["kind"]
-    if kind == "tflite":
-        call, _shape = _tflite(path.read_bytes())
-    else:
-        tf = _import_tensorflow()
-        if kind == "saved_model":
-            refuse_unsafe_ops(path, request.get("allow_unsafe_ops", False))
-        call = _load_reference(tf, path, kind)
+    call = load_original(Path(request["model"]), request["kind"], request.get("allow_unsafe_ops", False))
     size = request["input"]
     spec = InputSpec(height=size["height"], width=size["width"], channels=size["channels"])
     images = [Path(image).read_bytes() for image in request["images"]]
