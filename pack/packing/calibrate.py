@@ -21,10 +21,6 @@ answers; this module scores them against the labels and decides, purely:
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +31,7 @@ from ..errors import AccuracyError, InputError, ModelError
 from ..labelled import SampleSet
 from ..render import visible
 from ..scoring import count_correct, fraction
-from .children import CHILD_INPUT_PROBLEMS, exit_text, last_error_line
+from .children import raise_child_error, run_child
 
 # A difference of at most one image in a hundred is a near-tie (said, not decided on).
 TIE_PER_HUNDRED = 1.0
@@ -227,25 +223,15 @@ def measure(
             "out": str(answer),
             "allow_unsafe_ops": allow_unsafe_ops,
         }
-        (Path(work) / "request.json").write_text(json.dumps(request))
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-        proc = subprocess.run(
-            [sys.executable, "-m", "lambdapack.packing.calibrate_child", str(Path(work) / "request.json")],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
+        found = run_child(
+            "calibrate_child",
+            request,
+            Path(work),
+            answer,
+            "measuring the preprocessing",
+            "It runs the model in a child process with TensorFlow; it stopped before answering.",
         )
-        if not answer.exists():
-            raise ModelError(
-                f"measuring the preprocessing crashed ({exit_text(proc.returncode)}): "
-                f"{last_error_line(proc.stderr)}",
-                "It runs the model in a child process with TensorFlow; it stopped before answering.",
-            )
-        found = json.loads(answer.read_text())
-    if "error" in found:
-        error = InputError if found.get("code") in CHILD_INPUT_PROBLEMS else ModelError
-        raise error(found["error"], found.get("hint", ""))
+    raise_child_error(found)
     return found["candidates"]
 
 
