@@ -10,7 +10,7 @@ import shutil
 import boto3
 import pytest
 
-from .conftest import SAMPLE, run_cli
+from .conftest import SAMPLE, heldout_labels, run_cli
 
 pytestmark = pytest.mark.functional
 
@@ -121,7 +121,7 @@ def test_results_scored_by_the_folder_of_each_key(packed, cache_dir, aws):
     out, _, _ = packed
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="photos")
-    truth = dict(line.split(",") for line in (SAMPLE / "heldout.csv").read_text().splitlines()[1:])
+    truth = heldout_labels()
     files = sorted((SAMPLE / "heldout").glob("*.png"))[:12]
     keys = []
     for path in files:
