@@ -194,3 +194,16 @@ def label_from_folder(key: str, under: str = "") -> str | None:
     if under and key.startswith(under) and "/" not in key[len(under) :].strip("/"):
         return None
     return parts[-2]
+
+
+def folder_labels(keys: Sequence[str], under: str = "") -> dict[str, str | None]:
+    """The label of each input key by its folder (``label_from_folder``), and None for a key
+    that sits next to class folders: ``incoming/1.png`` beside ``incoming/cat/2.png`` is in
+    the folder that holds the classes, not in a class (as an image beside class folders is
+    in a labelled samples folder), whether or not ``under`` says where the classes begin."""
+    parents = {key.rsplit("/", 1)[0] for key in keys if "/" in key}
+    holders = {parent.rsplit("/", 1)[0] for parent in parents if "/" in parent}
+    return {
+        key: None if "/" in key and key.rsplit("/", 1)[0] in holders else label_from_folder(key, under)
+        for key in keys
+    }

@@ -153,6 +153,11 @@ def test_results_scored_by_the_folder_of_each_key(packed, cache_dir, aws):
     assert f"top-1 accuracy: {right}/12 = {right / 12:.1%}" in proc.stdout
     assert "1 inputs are in no folder of their own, not scored: incoming/loose.png" in proc.stdout
     assert "confusion matrix" in proc.stdout
+    # Without --inputs, incoming/loose.png still sits beside the class folders: not a class "incoming".
+    unbounded = run_cli("results", "s3://photos/results/", "--labels-from", "folder", env=aws)
+    assert unbounded.returncode == 0, unbounded.stderr[-3000:]
+    assert f"top-1 accuracy: {right}/12 = {right / 12:.1%}" in unbounded.stdout
+    assert "not scored: incoming/loose.png" in unbounded.stdout
 
 
 def test_invoke_a_labelled_folder_marks_each_answer_and_says_the_accuracy(

@@ -396,11 +396,12 @@ def results_command(location, csv_path, wait, inputs, labels_from, profile, regi
 def _score_by_folder(out, rows: list[dict], under: str) -> None:
     """Accuracy and the confusion matrix of the results whose input key has a folder (its
     label); the others are counted and named."""
-    from ..scoring import Answer, label_from_folder, score
+    from ..scoring import Answer, folder_labels, score
 
     answers, unlabelled = [], []
+    labels = folder_labels([row["input"] for row in rows], under)
     for row in rows:
-        truth = label_from_folder(row["input"], under)
+        truth = labels[row["input"]]
         if truth is None:
             unlabelled.append(row["input"])
         elif row["error"]:
