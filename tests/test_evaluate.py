@@ -182,6 +182,15 @@ def test_invoke_a_labelled_folder_marks_each_answer_and_says_the_accuracy(
             assert answer.endswith(f" ✗ true: {truth}")
     assert len(proc.stdout.splitlines()) == 9
     assert f"top-1 accuracy: {right}/9 = {right / 9:.1%}" in proc.stderr
+    # The same images named by a CSV of file,label rows (paths relative to the CSV).
+    table = tmp_path / "labels.csv"
+    table.write_text(
+        "".join(f"labelled/{p.parent.name}/{p.name},{p.parent.name}\n" for p in sorted(folder.rglob("*.png")))
+    )
+    by_csv = run_cli("invoke", str(out / "function.zip"), str(table), cache=cache_dir)
+    assert by_csv.returncode == 0, by_csv.stderr[-3000:]
+    assert f"top-1 accuracy: {right}/9 = {right / 9:.1%}" in by_csv.stderr
+    assert sum(line.endswith(" ✓") for line in by_csv.stdout.splitlines()) == right
 
 
 def test_evaluate_refuses_a_model_it_cannot_read_before_running_anything(packed, heldout_classes, tmp_path):
