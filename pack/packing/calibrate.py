@@ -405,7 +405,7 @@ def check_preprocessing(check: LabelledCheck, config_where: str, model: Path) ->
         "preprocessing is probably wrong",
         f"Fix it: lambdapack init {visible(model)} --force --samples {visible(check.root)} {flags} "
         f'(or set "input" in {visible(config_where)}); init --samples without --scale and --resize '
-        "measures every candidate and writes the best.",
+        "measures every candidate and writes the best, or says which tie it cannot settle.",
     )
 
 

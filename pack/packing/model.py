@@ -724,7 +724,8 @@ def init_config(
         why = "the samples have no labels" if sample_set is not None else "no labelled samples given"
         notes.append(
             f"the preprocessing was not measured ({why}): --samples DIR with one subfolder of images "
-            "per class measures every scale and resize on the model and writes the best"
+            "per class measures every scale and resize on the model and writes the best (a near-tie "
+            "it cannot settle is said, not guessed)"
         )
     path = existing or default_config_path(model)
     pending = path.with_name(f".{path.name}.partial")
