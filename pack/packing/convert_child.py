@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,26 +41,43 @@ PROBE_MIN_SAMPLES = 3
 
 
 def main(request_path: str) -> int:
+    return child_main(
+        request_path,
+        lambda request: run(request, Path(request["out"])),
+        lambda request: Path(request["out"]) / "check.json",
+        "the model check failed",
+        "The conversion check runs the model in a child process with TensorFlow; this is where it "
+        "stopped. Check the model loads and runs in Keras, or report it.",
+    )
+
+
+def child_main(
+    request_path: str,
+    work: Callable[[dict], dict],
+    answer_file: Callable[[dict], Path],
+    crashed: str,
+    hint: str | None = None,
+) -> int:
+    """The one ``main`` of the TensorFlow children (convert, inspect, calibrate): read the
+    request, run ``work`` on it and write its answer to ``answer_file(request)``, or the
+    failure: a ``ConversionFailure`` as it is, anything else as one line (``crashed``: the
+    exception's type and first line; its traceback on stderr) — never a traceback for the user."""
     request = json.loads(Path(request_path).read_text())
-    out = Path(request["out"])
+    out = answer_file(request)
     try:
-        result = run(request, out)
+        answer = work(request)
     except ConversionFailure as exc:
-        failure = {"error": str(exc), "hint": exc.hint, "code": exc.code, **exc.details}
-        (out / "check.json").write_text(json.dumps(failure))
+        out.write_text(json.dumps({"error": str(exc), "hint": exc.hint, "code": exc.code, **exc.details}))
         return 1
     except Exception as exc:  # anything else is still one line for the user, never a traceback
         traceback.print_exc()
         line = (str(exc).strip().splitlines() or [""])[0]
-        failure = {
-            "error": f"the model check failed: {type(exc).__name__}: {line}".rstrip(": "),
-            "hint": "The conversion check runs the model in a child process with TensorFlow; this is "
-            "where it stopped. Check the model loads and runs in Keras, or report it.",
-            "code": "crash",
-        }
-        (out / "check.json").write_text(json.dumps(failure))
+        failure = {"error": f"{crashed}: {type(exc).__name__}: {line}".rstrip(": ")}
+        if hint is not None:
+            failure.update(hint=hint, code="crash")
+        out.write_text(json.dumps(failure))
         return 1
-    (out / "check.json").write_text(json.dumps(result))
+    out.write_text(json.dumps(answer))
     return 0
 
 
