@@ -13,7 +13,7 @@ Three layouts, wherever lambdapack takes sample images:
 - **a flat folder** (``kind="flat"``): the images directly in it, unlabelled (as before).
 
 Hidden files and folders (a leading dot: ``.DS_Store``, macOS's ``._x.png``) are skipped.
-A file is an image by its suffix (``images.IMAGE_SUFFIXES``). Any problem is one
+A file is an image by its suffix (``images.is_image``, ``images.images_under``). Any problem is one
 ``InputError`` line naming the folder or the CSV row; names are shown through
 ``render.visible`` (they are the user's text, never markup).
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .images import IMAGE_SUFFIXES
+from .images import IMAGE_SUFFIXES, images_under, is_image
 from .render import visible
 
 KINDS = ("folders", "csv", "flat")
@@ -86,10 +86,6 @@ def read_samples(where: Path) -> SampleSet:
     return _read_folder(where)
 
 
-def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
 def _name(path: Path) -> str:
     return visible(path)
 
@@ -101,22 +97,10 @@ def _visible_children(folder: Path) -> list[Path]:
         raise InputError(f"samples folder {_name(folder)} cannot be read: {exc.strerror or exc}") from exc
 
 
-def _images_under(folder: Path) -> list[Path]:
-    """Every image in ``folder`` and below, hidden files and folders skipped, sorted."""
-    found = []
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder).parts
-        if any(part.startswith(".") for part in relative):
-            continue
-        if path.is_file() and is_image(path):
-            found.append(path)
-    return sorted(found)
-
-
 def _read_folder(folder: Path) -> SampleSet:
     children = _visible_children(folder)
     loose = [p for p in children if p.is_file() and is_image(p)]
-    classes = {p.name: _images_under(p) for p in children if p.is_dir()}
+    classes = {p.name: images_under(p) for p in children if p.is_dir()}
     with_images = {name: images for name, images in classes.items() if images}
     if loose and with_images:
         raise InputError(

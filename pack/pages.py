@@ -22,7 +22,7 @@ from pathlib import Path
 from .errors import InputError
 from .packing.report import FileRow, Report
 from .render import size, visible
-from .scoring import percent
+from .scoring import fraction, percent
 
 # --- shared: the document, its style, escaping, writing ----------------------------------------
 
@@ -570,15 +570,15 @@ def _labelled_accuracy(report: Report) -> str | None:
     if isinstance(smoke, dict) and smoke.get("zip_correct") is not None:
         images = smoke["images"]
         return (
-            f"the zip {smoke['zip_correct']}/{images} ({smoke['zip_top1']:.1%}), the original model "
-            f"{smoke['original_correct']}/{images} ({smoke['original_top1']:.1%}) on pack's labelled samples"
+            f"the zip {fraction(smoke['zip_correct'], images)}, the original model "
+            f"{fraction(smoke['original_correct'], images)} on pack's labelled samples"
             + _preprocessing(smoke)
         )
     model = (report.section("model") or {}).get("labelled")
     if isinstance(model, dict) and model.get("original_correct") is not None:
         return (
-            f"the original model {model['original_correct']}/{model['images']} "
-            f"({model['original_top1']:.1%}) on pack's labelled samples" + _preprocessing(model)
+            f"the original model {fraction(model['original_correct'], model['images'])} "
+            "on pack's labelled samples" + _preprocessing(model)
         )
     return None
 

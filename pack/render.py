@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .packing.report import Report
-from .scoring import Score, percent
+from .scoring import Score, fraction, percent
 
 MiB = 1024 * 1024
 
@@ -242,9 +242,8 @@ def _render_checks(report: Report, console: Console, verbose: bool = False) -> N
             say(
                 console,
                 (
-                    f"labelled samples: the zip gets {accuracy['zip_correct']}/{images} right "
-                    f"({accuracy['zip_top1']:.1%}), the original model {accuracy['original_correct']}/"
-                    f"{images} ({accuracy['original_top1']:.1%})",
+                    f"labelled samples: the zip gets {fraction(accuracy['zip_correct'], images)} right, "
+                    f"the original model {fraction(accuracy['original_correct'], images)}",
                     "green",
                 ),
                 f" (scale {preprocessing['scale']}, resize {preprocessing['resize']}; "

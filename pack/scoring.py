@@ -3,6 +3,9 @@ recall, the confusion matrix, the images answered wrong. Pure functions over pla
 one home of these figures for ``evaluate``, ``results --labels-from`` and whoever else scores
 answers (pack's smoke run on labelled samples).
 
+The count of right answers alone (init's candidate preprocessings, pack's labelled check: the
+model's output indices against the labels' indices) is ``count_correct`` and ``fraction``.
+
 An answer is an ``Answer``: the image's name, its true label, the labels the model gave best
 first (empty when the image got an error), the top score and the error. An image that got an
 error counts as wrong and is its own column of the confusion matrix (``ERROR_COLUMN``), so
@@ -166,6 +169,16 @@ def answer_from_result(name: str, truth: str, body: dict) -> Answer:
     return Answer(name, truth, tuple(str(item["label"]) for item in top), top[0].get("score"))
 
 
+def count_correct(predicted: Sequence, truth: Sequence) -> int:
+    """How many top-1 answers equal the truth, image by image (both in the same order)."""
+    return sum(1 for got, want in zip(predicted, truth, strict=True) if got == want)
+
+
+def fraction(correct: int, images: int) -> str:
+    """A count of right answers as init and pack show it: ``28/30 (93.3%)``."""
+    return f"{correct}/{images} ({percent(correct / images if images else None)})"
+
+
 def percent(value: float | None) -> str:
     """An accuracy as every command shows it: one decimal, or "—" when there is none."""
     return "—" if value is None else f"{value:.1%}"
@@ -181,3 +194,16 @@ def label_from_folder(key: str, under: str = "") -> str | None:
     if under and key.startswith(under) and "/" not in key[len(under) :].strip("/"):
         return None
     return parts[-2]
+
+
+def folder_labels(keys: Sequence[str], under: str = "") -> dict[str, str | None]:
+    """The label of each input key by its folder (``label_from_folder``), and None for a key
+    that sits next to class folders: ``incoming/1.png`` beside ``incoming/cat/2.png`` is in
+    the folder that holds the classes, not in a class (as an image beside class folders is
+    in a labelled samples folder), whether or not ``under`` says where the classes begin."""
+    parents = {key.rsplit("/", 1)[0] for key in keys if "/" in key}
+    holders = {parent.rsplit("/", 1)[0] for parent in parents if "/" in parent}
+    return {
+        key: None if "/" in key and key.rsplit("/", 1)[0] in holders else label_from_folder(key, under)
+        for key in keys
+    }

@@ -9,7 +9,6 @@ Run by ``make demo`` after ``make pack``:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -27,6 +26,7 @@ from lambdapack.aws.deploy import DeploySettings, deploy
 from lambdapack.aws.objects import collect_results, upload_folder
 from lambdapack.aws.wire import WireSettings, wire
 from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
+from lambdapack.labelled import read_samples
 from lambdapack.local.localaws import LocalAWS
 from lambdapack.render import progress_bar, results_table
 from lambdapack.resources import default_cache_dir
@@ -50,7 +50,10 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for all results")
     args = parser.parse_args()
     console = Console()
-    labels = {row["file"]: row["label"] for row in csv.DictReader((args.sample / "heldout.csv").open())}
+    # heldout.csv names its files relative to its own folder (heldout/digit-0021.png), as every
+    # samples CSV lambdapack reads; the results are matched by the file's name.
+    samples = read_samples(args.sample / "heldout.csv").samples
+    labels = {sample.path.name: sample.label for sample in samples}
 
     console.rule("local AWS")
     with LocalAWS(default_cache_dir(), concurrency=args.concurrency) as local:

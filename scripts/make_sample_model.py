@@ -9,7 +9,8 @@ bytes, so what the model learns is exactly what it is served. A stratified
 Writes into OUT (default build/sample):
   digits.keras               the trained model
   digits.lambdapack.json     its config: labels and input scaling
-  heldout/*.png, heldout.csv the held-out test images and their labels
+  heldout/*.png, heldout.csv the held-out test images and their labels (file,label rows, the
+                             files relative to OUT: lambdapack evaluate ZIP OUT/heldout.csv)
   heldout-classes/LABEL/*.png the same images in one folder per class (lambdapack evaluate)
   samples/*.png              one held-out image per class (for pack --samples)
   metrics.json               test accuracy of the Keras model
@@ -119,7 +120,7 @@ def main() -> None:
             (heldout / name).write_bytes(pngs[index])
             (by_class / str(label)).mkdir(parents=True, exist_ok=True)
             (by_class / str(label) / name).write_bytes(pngs[index])
-            writer.writerow([name, label])
+            writer.writerow([f"{heldout.name}/{name}", label])  # relative to the CSV's folder
             if label not in seen_classes:
                 seen_classes.add(label)
                 (samples / name).write_bytes(pngs[index])

@@ -28,6 +28,19 @@ def sample_model() -> Path:
     return model
 
 
+def heldout_labels() -> dict[str, str]:
+    """The held-out digits' labels by file name (``digit-0021.png``), from ``heldout.csv``
+    read as lambdapack reads any samples CSV: its paths relative to its own folder."""
+    from lambdapack.errors import InputError
+    from lambdapack.labelled import read_samples
+
+    try:
+        samples = read_samples(SAMPLE / "heldout.csv").samples
+    except InputError as exc:  # a sample made before heldout.csv named heldout/FILE
+        pytest.fail(f"{exc} — build/sample is older than scripts/make_sample_model.py: run make sample")
+    return {sample.path.name: str(sample.label) for sample in samples}
+
+
 @pytest.fixture(scope="session")
 def heldout_classes(sample_model, tmp_path_factory) -> Path:
     """The held-out digits in one folder per class, as make_sample_model.py writes them
@@ -35,14 +48,12 @@ def heldout_classes(sample_model, tmp_path_factory) -> Path:
     folder = SAMPLE / "heldout-classes"
     if folder.is_dir():
         return folder
-    import csv
     import shutil
 
     folder = tmp_path_factory.mktemp("heldout") / "heldout-classes"
-    with (SAMPLE / "heldout.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            (folder / row["label"]).mkdir(parents=True, exist_ok=True)
-            shutil.copy2(SAMPLE / "heldout" / row["file"], folder / row["label"] / row["file"])
+    for name, label in heldout_labels().items():
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(SAMPLE / "heldout" / name, folder / label / name)
     return folder
 
 

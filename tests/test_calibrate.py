@@ -11,12 +11,12 @@ from PIL import Image
 from lambdapack.errors import AccuracyError, InputError
 from lambdapack.labelled import read_samples
 from lambdapack.packing import calibrate
-from lambdapack.packing.calibrate import LabelledCheck, Score, choose
+from lambdapack.packing.calibrate import CandidateScore, LabelledCheck, choose
 
 
-def scores(correct: dict[tuple[str, str], int], images: int) -> list[Score]:
+def scores(correct: dict[tuple[str, str], int], images: int) -> list[CandidateScore]:
     """Every candidate, with ``correct`` for the ones named and 0 for the others."""
-    return [Score(s, r, correct.get((s, r), 0), images) for s, r in calibrate.candidates()]
+    return [CandidateScore(s, r, correct.get((s, r), 0), images) for s, r in calibrate.candidates()]
 
 
 def folders(root: Path, classes: dict[str, int]) -> Path:

@@ -61,11 +61,12 @@ def test_upload_says_which_files_it_skipped(aws, images):
 
     boto3.client("s3").create_bucket(Bucket="photos")
     (images / "readme.txt").write_text("notes")
+    (images / "._photo.png").write_bytes(b"\0\5\26\7")  # macOS's resource fork: hidden, no image
     upload = lambdapack("upload", str(images), "s3://photos/in/", env=aws)
     assert upload.returncode == 0, upload.stderr
     assert upload.stdout.splitlines()[-2:] == [
         "uploaded 1 images to s3://photos/in/",
-        "skipped 1 files that are not images by their name: readme.txt",
+        "skipped 2 files that are not images by their name, or hidden: ._photo.png, readme.txt",
     ]
 
 

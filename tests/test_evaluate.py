@@ -10,7 +10,7 @@ import shutil
 import boto3
 import pytest
 
-from .conftest import SAMPLE, run_cli
+from .conftest import SAMPLE, heldout_labels, run_cli
 
 pytestmark = pytest.mark.functional
 
@@ -122,7 +122,7 @@ def test_results_scored_by_the_folder_of_each_key(packed, cache_dir, aws):
     out, _, _ = packed
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="photos")
-    truth = dict(line.split(",") for line in (SAMPLE / "heldout.csv").read_text().splitlines()[1:])
+    truth = heldout_labels()
     files = sorted((SAMPLE / "heldout").glob("*.png"))[:12]
     keys = []
     for path in files:
@@ -154,6 +154,11 @@ def test_results_scored_by_the_folder_of_each_key(packed, cache_dir, aws):
     assert f"top-1 accuracy: {right}/12 = {right / 12:.1%}" in proc.stdout
     assert "1 inputs are in no folder of their own, not scored: incoming/loose.png" in proc.stdout
     assert "confusion matrix" in proc.stdout
+    # Without --inputs, incoming/loose.png still sits beside the class folders: not a class "incoming".
+    unbounded = run_cli("results", "s3://photos/results/", "--labels-from", "folder", env=aws)
+    assert unbounded.returncode == 0, unbounded.stderr[-3000:]
+    assert f"top-1 accuracy: {right}/12 = {right / 12:.1%}" in unbounded.stdout
+    assert "not scored: incoming/loose.png" in unbounded.stdout
 
 
 def test_invoke_a_labelled_folder_marks_each_answer_and_says_the_accuracy(
@@ -178,6 +183,15 @@ def test_invoke_a_labelled_folder_marks_each_answer_and_says_the_accuracy(
             assert answer.endswith(f" ✗ true: {truth}")
     assert len(proc.stdout.splitlines()) == 9
     assert f"top-1 accuracy: {right}/9 = {right / 9:.1%}" in proc.stderr
+    # The same images named by a CSV of file,label rows (paths relative to the CSV).
+    table = tmp_path / "labels.csv"
+    table.write_text(
+        "".join(f"labelled/{p.parent.name}/{p.name},{p.parent.name}\n" for p in sorted(folder.rglob("*.png")))
+    )
+    by_csv = run_cli("invoke", str(out / "function.zip"), str(table), cache=cache_dir)
+    assert by_csv.returncode == 0, by_csv.stderr[-3000:]
+    assert f"top-1 accuracy: {right}/9 = {right / 9:.1%}" in by_csv.stderr
+    assert sum(line.endswith(" ✓") for line in by_csv.stdout.splitlines()) == right
 
 
 def test_evaluate_refuses_a_model_it_cannot_read_before_running_anything(packed, heldout_classes, tmp_path):

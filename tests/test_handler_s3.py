@@ -18,7 +18,7 @@ from lambdapack_handler.app import App, Settings
 from lambdapack_handler.classifier import Classifier
 from lambdapack_handler.loader import load_classifier
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, heldout_labels
 
 pytestmark = pytest.mark.functional
 BUCKET = "uploads"
@@ -67,10 +67,9 @@ def all_keys(s3) -> list[str]:
 
 
 def test_each_image_gets_a_result_at_a_key_derived_from_its_own(s3, classifier):
-    rows = (SAMPLE / "heldout.csv").read_text().splitlines()[1:4]
+    rows = list(heldout_labels().items())[:3]
     keys = {}
-    for number, row in enumerate(rows):
-        name, label = row.split(",")
+    for number, (name, label) in enumerate(rows):
         key = ["incoming/cat 1.png", "incoming/a+b.png", "incoming/été.png"][number]
         s3.put_object(Bucket=BUCKET, Key=key, Body=digit(name))
         keys[key] = label

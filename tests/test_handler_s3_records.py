@@ -19,7 +19,7 @@ from lambdapack_handler import contract
 from lambdapack_handler.app import App, Settings
 from lambdapack_handler.loader import load_classifier
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, heldout_labels
 
 pytestmark = pytest.mark.functional
 BUCKET = "uploads"
@@ -103,7 +103,7 @@ def digit(name: str = "digit-0021.png") -> bytes:
 
 
 def label(name: str) -> str:
-    return dict(row.split(",") for row in (SAMPLE / "heldout.csv").read_text().splitlines()[1:])[name]
+    return heldout_labels()[name]
 
 
 def test_objects_over_the_limits_are_refused_unread_and_undecoded_and_the_others_go_on(s3, classifier):

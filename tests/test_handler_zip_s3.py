@@ -5,7 +5,6 @@ and the standard library), and every result object is read back."""
 
 from __future__ import annotations
 
-import csv
 import json
 import zipfile
 from urllib.parse import quote_plus
@@ -16,7 +15,7 @@ import pytest
 from lambdapack.local.lambda_runtime import run_beside_runtime_boto3
 from lambdapack.packing.target import Target, host_can_run
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, heldout_labels
 
 pytestmark = [
     pytest.mark.functional,
@@ -68,8 +67,7 @@ def test_every_heldout_digit_gets_one_correct_enough_result(packed, aws, moto_en
     env = {key: value for key, value in aws.items() if key != "AWS_ENDPOINT_URL"}
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     s3.create_bucket(Bucket="digits")
-    with (SAMPLE / "heldout.csv").open() as handle:
-        truth = {f"incoming/digit {row['file']}": row["label"] for row in csv.DictReader(handle)}
+    truth = {f"incoming/digit {name}": label for name, label in heldout_labels().items()}
     for key in truth:
         s3.put_object(Bucket="digits", Key=key, Body=(SAMPLE / "heldout" / key.split(" ", 1)[1]).read_bytes())
     keys = sorted(truth)

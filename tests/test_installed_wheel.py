@@ -2,7 +2,9 @@
 virtual environment (its own pip, as ``python -m venv`` makes it), and used from
 a folder outside the checkout — pack a model, report the zip, run it with
 ``lambdapack invoke`` against a local S3 (moto on 127.0.0.1), score it on held-out images
-in class folders with ``lambdapack evaluate`` and answer a folder with ``invoke ZIP FOLDER``.
+in class folders with ``lambdapack evaluate`` and answer a folder with ``invoke ZIP FOLDER``;
+and issue 21's labelled path: init and pack on class folders, then ``lambdapack local``,
+deploy, wire, upload and ``results --labels-from folder``.
 
 The model is the sample's converted ``.tflite`` with its config, so the venv
 needs the ``[litert]`` extra, not TensorFlow.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -193,3 +196,118 @@ def test_evaluate_and_invoke_a_folder_from_outside_the_checkout(
 
     missing = run(installed, "lambdapack", "evaluate", "function.zip", "nowhere", cwd=user, env=env)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_the_labelled_path_from_init_to_results_from_outside_the_checkout(
+    installed, packed, heldout_classes, cache_dir, tmp_path
+):
+    """Issue 21's path from the installed wheel: init measures the preprocessing on labelled
+    samples in class folders and takes its labels from them, pack checks the zip's top-1
+    against the original's, and against the local AWS (``lambdapack local``) the held-out
+    digits uploaded in class folders are scored by results --labels-from folder."""
+    out, _, _ = packed
+    user = tmp_path / "project"
+    (user / "samples").mkdir(parents=True)
+    with zipfile.ZipFile(out / "function.zip") as archive:
+        (user / "digits.tflite").write_bytes(archive.read("model/model.tflite"))  # no config beside it
+    for folder in sorted(heldout_classes.iterdir()):
+        (user / "samples" / folder.name).mkdir()
+        for path in sorted(folder.glob("*.png"))[:3]:
+            shutil.copy2(path, user / "samples" / folder.name / path.name)
+    shutil.copytree(heldout_classes, user / "test")
+    env = {"LAMBDAPACK_CACHE": str(cache_dir), "COLUMNS": "160"}
+    metrics = json.loads((SAMPLE / "metrics.json").read_text())
+    right = round(metrics["test_accuracy"] * metrics["test"])
+
+    # The sample digits score alike under 0..1 and 0..255 (a near-tie init says, not guesses).
+    init = run(
+        installed,
+        "lambdapack",
+        "init",
+        "digits.tflite",
+        "--samples",
+        "samples",
+        "--scale",
+        "0..1",
+        cwd=user,
+        env=env,
+    )
+    assert init.returncode == 0, init.stderr[-3000:]
+    config = json.loads((user / "digits.lambdapack.json").read_text())
+    assert config["labels"] == [str(n) for n in range(10)] and config["input"]["scale"] == "0..1"
+    assert "preprocessing measured on 30 labelled images" in init.stdout + init.stderr
+
+    pack = run(
+        installed,
+        "lambdapack",
+        "pack",
+        "digits.tflite",
+        "--samples",
+        "samples",
+        "--python",
+        "3.11",
+        cwd=user,
+        env=env,
+    )
+    assert pack.returncode == 0, pack.stderr[-3000:]
+    said = re.search(r"labelled top-1: zip (\d+)/30 \([\d.]+%\), original model (\d+)/30", pack.stderr)
+    assert said and said[1] == said[2], pack.stderr[-3000:]  # the zip gets as many right as the original
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    local = subprocess.Popen(
+        [str(installed / "lambdapack"), "local", "--port", "0", "--bucket", "photos", "--concurrency", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**clean, **env, "PYTHONUNBUFFERED": "1"},
+        cwd=user,
+    )
+    try:
+        exports: dict[str, str] = {}
+        for line in local.stdout:
+            if line.strip().startswith("export "):
+                key, _, value = line.strip().removeprefix("export ").partition("=")
+                exports[key] = value
+            elif exports:
+                break
+        assert exports.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1:"), (
+            "lambdapack local did not start"
+        )
+        aws = {**env, **exports}
+        for args in (
+            (
+                "deploy",
+                "dist/function.zip",
+                "--function",
+                "classify",
+                "--bucket",
+                "photos",
+                "--prefix",
+                "incoming/",
+            ),
+            ("wire", "--function", "classify", "--bucket", "photos", "--prefix", "incoming/"),
+            ("upload", "test", "s3://photos/incoming/"),
+        ):
+            step = run(installed, "lambdapack", *args, cwd=user, env=aws)
+            assert step.returncode == 0, f"{args[0]}: {step.stderr[-3000:]}"
+        results = run(
+            installed,
+            "lambdapack",
+            "results",
+            "s3://photos/results/",
+            "--wait",
+            "300",
+            "--inputs",
+            "s3://photos/incoming/",
+            "--labels-from",
+            "folder",
+            cwd=user,
+            env=aws,
+        )
+        assert results.returncode == 0, results.stderr[-3000:]
+        assert f"top-1 accuracy: {right}/{metrics['test']} = {right / metrics['test']:.1%}" in results.stdout
+        assert "confusion matrix" in results.stdout and "Traceback" not in results.stderr
+    finally:
+        local.terminate()
+        local.communicate(timeout=60)
+    assert local.returncode == 0

@@ -291,7 +291,7 @@ def test_invoke_image_classifies_local_files_without_an_s3_of_the_users(packed, 
     import subprocess
     import sys
 
-    from .conftest import SAMPLE
+    from .conftest import SAMPLE, heldout_labels
 
     out, _, _ = packed
     files = sorted((SAMPLE / "heldout").glob("*.png"))[:3]
@@ -313,7 +313,7 @@ def test_invoke_image_classifies_local_files_without_an_s3_of_the_users(packed, 
     assert proc.returncode == 0, proc.stderr[-3000:]
     objects = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [o["file"] for o in objects] == [str(f) for f in files]
-    truth = dict(line.split(",") for line in (SAMPLE / "heldout.csv").read_text().splitlines()[1:])
+    truth = heldout_labels()
     right = sum(o["top_k"][0]["label"] == truth[Path(o["file"]).name] for o in objects)
     assert right >= 2 and all(o["model"]["name"] and o["timings"]["inference_ms"] > 0 for o in objects)
     assert "REPORT RequestId" in proc.stderr

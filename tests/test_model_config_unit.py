@@ -13,6 +13,7 @@ import pytest
 
 from lambdapack.errors import InputError, ModelError
 from lambdapack.packing import convert_child
+from lambdapack.packing.children import last_error_line
 from lambdapack.packing.model import (
     ModelResult,
     _enforce_preprocessing,
@@ -20,7 +21,6 @@ from lambdapack.packing.model import (
     describe_model,
     find_config,
     init_config,
-    last_error_line,
     model_kind,
     parse_labels,
     parse_size,

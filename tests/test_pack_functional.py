@@ -4,7 +4,6 @@ and the standard library — the way /var/task does."""
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 
 from lambdapack.packing.target import Target, host_can_run
 
-from .conftest import SAMPLE, run_cli
+from .conftest import SAMPLE, heldout_labels, run_cli
 
 pytestmark = [
     pytest.mark.functional,
@@ -90,8 +89,7 @@ def classify_heldout(zip_path, tmp_path) -> dict:
     sees only the task folder and the standard library; return the outcome."""
     task = tmp_path / "task"
     zipfile.ZipFile(zip_path).extractall(task)
-    with (SAMPLE / "heldout.csv").open() as handle:
-        truth = {str(SAMPLE / "heldout" / row["file"]): row["label"] for row in csv.DictReader(handle)}
+    truth = {str(SAMPLE / "heldout" / name): label for name, label in heldout_labels().items()}
     proc = subprocess.run(
         [sys.executable, "-I", "-S", "-B", "-c", CLASSIFY_ALL, str(task), *truth],
         cwd=task,

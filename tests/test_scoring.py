@@ -10,6 +10,7 @@ from lambdapack.scoring import (
     Answer,
     agreement,
     answer_from_result,
+    folder_labels,
     label_from_folder,
     score,
 )
@@ -94,6 +95,17 @@ def test_answer_from_a_result_object():
 )
 def test_the_label_of_a_key_is_its_folder(key, under, label):
     assert label_from_folder(key, under) == label
+
+
+def test_a_key_beside_class_folders_has_no_label_even_without_the_prefix():
+    keys = ["incoming/cat/1.png", "incoming/dog/2.png", "incoming/3.png", "elsewhere/4.png"]
+    assert folder_labels(keys) == {
+        "incoming/cat/1.png": "cat",
+        "incoming/dog/2.png": "dog",
+        "incoming/3.png": None,  # beside the class folders: the folder that holds the classes
+        "elsewhere/4.png": "elsewhere",  # nothing says it is not a class
+    }
+    assert folder_labels(keys, "incoming/") == folder_labels(keys)
 
 
 def test_a_terminal_shows_the_largest_confusions_of_many_classes():

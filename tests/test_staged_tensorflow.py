@@ -27,7 +27,7 @@ from lambdapack.handler.lambdapack_handler.contract import BUILD_RECORD
 from lambdapack.local.lambda_runtime import runtime_boto3, runtime_interface_client
 from lambdapack.local.sandbox import FunctionSpec, Sandbox
 
-from .conftest import SAMPLE, pack_sample, run_cli
+from .conftest import SAMPLE, heldout_labels, pack_sample, run_cli
 
 pytestmark = [pytest.mark.functional, pytest.mark.tensorflow]
 
@@ -228,7 +228,6 @@ def test_staged_tensorflow_runs_for_python313_in_its_own_interpreter(
     """The default target: pack, deploy, and classify in a python3.13 container whose memory
     is capped at the function's 1,024 MB while /tmp holds the unpacked TensorFlow (its
     ephemeral storage: on disk, not counted as memory, as on Lambda)."""
-    import csv
 
     from lambdapack.packing.interpreter import find_target_python
     from lambdapack.packing.target import Target
@@ -253,7 +252,7 @@ def test_staged_tensorflow_runs_for_python313_in_its_own_interpreter(
         log=lambda _: None,
     )
     wire(WireSettings("tf313", "photos", prefix="in/"), AWSClient())
-    truth = {row["file"]: row["label"] for row in csv.DictReader((SAMPLE / "heldout.csv").open())}
+    truth = heldout_labels()
     chosen = sorted(truth)[:10]
     s3 = local.client("s3")
     for name in chosen:

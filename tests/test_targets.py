@@ -69,18 +69,17 @@ def test_the_local_aws_runs_each_target_in_its_own_interpreter(
 ):
     """Held-out digits uploaded to the local AWS, classified by the deployed zip in its own
     Python (python3.13 arm64 under QEMU: slow, but run)."""
-    import csv
 
     from lambdapack.aws.client import AWSClient
     from lambdapack.aws.deploy import DeploySettings, deploy
     from lambdapack.aws.wire import WireSettings, wire
     from lambdapack.local.localaws import LocalAWS
 
-    from .conftest import SAMPLE
+    from .conftest import SAMPLE, heldout_labels
 
     zip_path, _ = packed_target(python, arch)
     function = f"digits{python.replace('.', '')}{arch.replace('_', '')}"
-    truth = {row["file"]: row["label"] for row in csv.DictReader((SAMPLE / "heldout.csv").open())}
+    truth = heldout_labels()
     chosen = sorted(truth)[: 40 if arch == "x86_64" else 12]
     with LocalAWS(cache_dir, concurrency=2, retry_delays=(0.1, 0.1)) as local:
         point_at(local, monkeypatch)

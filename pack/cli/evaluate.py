@@ -48,7 +48,7 @@ def evaluate_command(zip_path, where, as_json, html_path, model, timeout, memory
 
     DIR holds one subfolder per class, the subfolder names being the labels (the layout of
     Keras's image_dataset_from_directory and torchvision's ImageFolder), or is a CSV file
-    with a header file,label (file paths relative to the CSV)."""
+    of file,label rows (a file,label header optional; file paths relative to the CSV)."""
     from ..labelled import read_samples
     from ..local.evaluate import evaluate
     from ..local.invoke import InvokeOptions, passed_environment

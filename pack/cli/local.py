@@ -24,7 +24,9 @@ from .common import aws_options, console, env_pairs, err, session
 
 @click.command("invoke")
 @click.argument("zip_path", metavar="ZIP", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("paths", metavar="[IMAGE|FOLDER]...", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument(
+    "paths", metavar="[IMAGE|FOLDER|CSV]...", nargs=-1, type=click.Path(exists=True, path_type=Path)
+)
 @click.option(
     "--image",
     "images",
@@ -54,9 +56,10 @@ def invoke_command(zip_path, paths, images, event_file, bucket, keys, timeout, m
     own Python (a container when this machine's is another).
 
     With images or folders, print one line per image: file → label score, or file → error;
-    a folder with one subfolder per class is labelled (the subfolder names are the labels):
-    each line then ends with ✓ or ✗ true: LABEL, and the accuracy follows on stderr. Exits 1
-    when any image got an error. With --image,
+    a folder with one subfolder per class is labelled (the subfolder names are the labels),
+    and so is a .csv of file,label rows (paths relative to the CSV): each line then ends with
+    ✓ or ✗ true: LABEL, and the accuracy follows on stderr. Exits 1 when any image got an
+    error. With --image,
     print the result object the function writes for each file, one JSON object a line with
     the file's path added as "file". Otherwise print the function's response."""
     from ..local.invoke import InvokeOptions, ZipFunction, classify_files, passed_environment
@@ -106,14 +109,14 @@ def invoke_command(zip_path, paths, images, event_file, bucket, keys, timeout, m
 
 def _images_with_labels(paths: tuple[Path, ...]) -> tuple[list[Path], dict[Path, str]]:
     """The images named on the command line, in order, each once: a file as it is, a folder's
-    samples (``labelled.read_samples``: a flat folder's images, or class folders whose names
-    are the images' labels); and the label of each image that has one."""
+    or a .csv's samples (``labelled.read_samples``: a flat folder's images, class folders whose
+    names are the images' labels, or file,label rows); and the label of each image that has one."""
     from ..labelled import read_samples
 
     files: list[Path] = []
     truth: dict[Path, str] = {}
     for path in paths:
-        if not path.is_dir():
+        if not path.is_dir() and path.suffix.lower() != ".csv":
             files.append(path)
             continue
         for sample in read_samples(path).samples:
@@ -294,7 +297,7 @@ def upload_command(folder, destination, profile, region) -> None:
     if skipped := other_files(folder):
         names = ", ".join(p.relative_to(folder).as_posix() for p in skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        echo(f"skipped {len(skipped)} files that are not images by their name: {names}{more}")
+        echo(f"skipped {len(skipped)} files that are not images by their name, or hidden: {names}{more}")
 
 
 def _untriggered_warning(aws_session, bucket: str, prefix: str) -> str | None:
@@ -397,11 +400,12 @@ def results_command(location, csv_path, wait, inputs, labels_from, profile, regi
 def _score_by_folder(out, rows: list[dict], under: str) -> None:
     """Accuracy and the confusion matrix of the results whose input key has a folder (its
     label); the others are counted and named."""
-    from ..scoring import Answer, label_from_folder, score
+    from ..scoring import Answer, folder_labels, score
 
     answers, unlabelled = [], []
+    labels = folder_labels([row["input"] for row in rows], under)
     for row in rows:
-        truth = label_from_folder(row["input"], under)
+        truth = labels[row["input"]]
         if truth is None:
             unlabelled.append(row["input"])
         elif row["error"]:

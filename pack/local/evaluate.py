@@ -20,6 +20,7 @@ from lambdapack.handler.lambdapack_handler.contract import MODEL_DIR
 
 from ..errors import InputError
 from ..packing.report import build_record_in, read_member
+from ..render import visible
 from ..scoring import Answer, Score, agreement, answer_from_result, score
 from .invoke import InvokeOptions, classify_files
 
@@ -60,20 +61,20 @@ def zip_config(zip_path: Path) -> tuple[dict, dict]:
     """The zip's model config (``model/config.json``) and its build record; an ``InputError``
     for a zip lambdapack did not pack."""
     if not zipfile.is_zipfile(zip_path):
-        raise InputError(f"{zip_path} is not a zip file", "Pack one first: lambdapack pack MODEL.")
+        raise InputError(f"{visible(zip_path)} is not a zip file", "Pack one first: lambdapack pack MODEL.")
     try:
         with zipfile.ZipFile(zip_path) as archive:
             record = build_record_in(archive)
             config = json.loads(read_member(archive, MODEL_CONFIG))
     except KeyError as exc:
         raise InputError(
-            f"{zip_path} holds no {MODEL_CONFIG}: it is not a zip lambdapack packed",
+            f"{visible(zip_path)} holds no {MODEL_CONFIG}: it is not a zip lambdapack packed",
             "Pack the model with lambdapack pack MODEL.",
         ) from exc
     except (ValueError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{zip_path}: its {MODEL_CONFIG} cannot be read ({exc})") from exc
+        raise InputError(f"{visible(zip_path)}: its {MODEL_CONFIG} cannot be read ({exc})") from exc
     if not isinstance(config, dict) or not isinstance(config.get("input"), dict):
-        raise InputError(f"{zip_path}: its {MODEL_CONFIG} is not a lambdapack model config")
+        raise InputError(f"{visible(zip_path)}: its {MODEL_CONFIG} is not a lambdapack model config")
     return config, record
 
 
@@ -82,9 +83,10 @@ def evaluate(zip_path: Path, samples, options: InvokeOptions, model: Path | None
     score the answers; with ``model``, the original model's too."""
     if not samples.labelled:
         raise InputError(
-            f"{samples.root} holds no labels: evaluate needs one subfolder per class (their names are "
-            "the labels) or a CSV file,label",
-            "Put each class's images in a folder named after it, or pass a CSV with a header file,label.",
+            f"{visible(samples.root)} holds no labels: evaluate needs one subfolder per class (their "
+            "names are the labels) or a CSV of file,label rows",
+            "Put each class's images in a folder named after it, or pass a CSV of file,label rows "
+            "(paths relative to the CSV).",
         )
     config, record = zip_config(zip_path)
     if model is not None:

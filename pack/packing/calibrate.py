@@ -21,10 +21,6 @@ answers; this module scores them against the labels and decides, purely:
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +30,8 @@ from lambdapack.handler.lambdapack_handler.config import RESIZE_MODES, SCALES
 from ..errors import AccuracyError, InputError, ModelError
 from ..labelled import SampleSet
 from ..render import visible
-from .children import CHILD_INPUT_PROBLEMS, exit_text, last_error_line
+from ..scoring import count_correct, fraction
+from .children import raise_child_error, run_child
 
 # A difference of at most one image in a hundred is a near-tie (said, not decided on).
 TIE_PER_HUNDRED = 1.0
@@ -51,7 +48,9 @@ def candidates() -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class Score:
+class CandidateScore:
+    """One candidate preprocessing's count of right answers (``scoring.count_correct``)."""
+
     scale: str
     resize: str
     correct: int
@@ -66,7 +65,7 @@ class Score:
         return f"{self.scale} {self.resize}"
 
     def text(self) -> str:
-        return f"{self.correct}/{self.images} ({self.accuracy:.1%})"
+        return fraction(self.correct, self.images)
 
 
 def near_tie(a: int, b: int, images: int) -> bool:
@@ -98,20 +97,14 @@ def truth_indices(samples: SampleSet, labels: list[str]) -> list[int]:
     return [index[s.label] for s in samples.samples]
 
 
-def score(answers: list[dict], truth: list[int]) -> list[Score]:
+def candidate_scores(answers: list[dict], truth: list[int]) -> list[CandidateScore]:
     """Top-1 accuracy of each candidate's answers (``convert_child.candidate_answers``)."""
     return [
-        Score(
-            a["scale"],
-            a["resize"],
-            sum(int(got == want) for got, want in zip(a["top1"], truth, strict=True)),
-            len(truth),
-        )
-        for a in answers
+        CandidateScore(a["scale"], a["resize"], count_correct(a["top1"], truth), len(truth)) for a in answers
     ]
 
 
-def find(scores: list[Score], scale: str, resize: str) -> Score:
+def find(scores: list[CandidateScore], scale: str, resize: str) -> CandidateScore:
     return next(s for s in scores if (s.scale, s.resize) == (scale, resize))
 
 
@@ -126,7 +119,7 @@ class Choice:
 
 
 def choose(
-    scores: list[Score],
+    scores: list[CandidateScore],
     inspected_scale: str,
     scale_from_model: bool,
     inspected_resize: str,
@@ -191,18 +184,18 @@ def choose(
     return Choice(scale, resize, scale_source, resize_source, notes, warnings)
 
 
-def fix_flags(configured: Score, better: Score) -> str:
+def fix_flags(configured: CandidateScore, better: CandidateScore) -> str:
     """The init flags that turn ``configured`` into ``better``: ``--scale -1..1``."""
     flags = [f"--scale {better.scale}"] if better.scale != configured.scale else []
     flags += [f"--resize {better.resize}"] if better.resize != configured.resize else []
     return " ".join(flags)
 
 
-def _tie_text(tied: list[Score]) -> str:
+def _tie_text(tied: list[CandidateScore]) -> str:
     return ", ".join(f"{s.name} {s.text()}" for s in sorted(tied, key=lambda s: -s.correct))
 
 
-def table(scores: list[Score], chosen: tuple[str, str] | None, label: str = "written") -> list[str]:
+def table(scores: list[CandidateScore], chosen: tuple[str, str] | None, label: str = "written") -> list[str]:
     """The candidates and their accuracy, best first, one line each."""
     lines = [f"{'scale':<7} {'resize':<12} top-1"]
     for s in sorted(scores, key=lambda s: (-s.correct, candidates().index((s.scale, s.resize)))):
@@ -230,25 +223,15 @@ def measure(
             "out": str(answer),
             "allow_unsafe_ops": allow_unsafe_ops,
         }
-        (Path(work) / "request.json").write_text(json.dumps(request))
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-        proc = subprocess.run(
-            [sys.executable, "-m", "lambdapack.packing.calibrate_child", str(Path(work) / "request.json")],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
+        found = run_child(
+            "calibrate_child",
+            request,
+            Path(work),
+            answer,
+            "measuring the preprocessing",
+            "It runs the model in a child process with TensorFlow; it stopped before answering.",
         )
-        if not answer.exists():
-            raise ModelError(
-                f"measuring the preprocessing crashed ({exit_text(proc.returncode)}): "
-                f"{last_error_line(proc.stderr)}",
-                "It runs the model in a child process with TensorFlow; it stopped before answering.",
-            )
-        found = json.loads(answer.read_text())
-    if "error" in found:
-        error = InputError if found.get("code") in CHILD_INPUT_PROBLEMS else ModelError
-        raise error(found["error"], found.get("hint", ""))
+    raise_child_error(found)
     return found["candidates"]
 
 
@@ -317,7 +300,7 @@ def measure_for_init(
     }
     taken = samples.take(MAX_LABELLED_SAMPLES)
     truth = truth_indices(taken, config["labels"])
-    scores = score(measure(model, kind, size, taken, allow_unsafe_ops), truth)
+    scores = candidate_scores(measure(model, kind, size, taken, allow_unsafe_ops), truth)
     sources = {name: source for name, _value, source in fields}
     choice = choose(
         scores,
@@ -346,14 +329,14 @@ class LabelledCheck:
 
     images: int
     configured: tuple[str, str]
-    scores: list[Score]
+    scores: list[CandidateScore]
     root: Path = Path(".")  # the samples given (a folder or a CSV)
     zip_correct: int | None = None
     zip_from: str = ""  # "smoke run (python3.13 container)" or "the converted model on this machine"
     max_drop: float = DEFAULT_MAX_DROP
 
     @property
-    def original(self) -> Score:
+    def original(self) -> CandidateScore:
         return find(self.scores, *self.configured)
 
     def as_dict(self) -> dict:
@@ -379,7 +362,7 @@ class LabelledCheck:
 
     def zip_summary(self) -> str:
         assert self.zip_correct is not None
-        zipped = Score(*self.configured, self.zip_correct, self.images)
+        zipped = CandidateScore(*self.configured, self.zip_correct, self.images)
         return f"labelled top-1: zip {zipped.text()}, original model {self.original.text()}"
 
     def summary(self) -> str:
@@ -397,13 +380,13 @@ def labelled_check(config: dict, check: dict, samples: SampleSet, max_drop: floa
         )
     truth = truth_indices(samples, list(config["labels"]))
     configured = (config["input"]["scale"], config["input"]["resize"])
-    scores = score(check["candidates"], truth)
+    scores = candidate_scores(check["candidates"], truth)
     return LabelledCheck(len(truth), configured, scores, samples.root, max_drop=max_drop)
 
 
 def zip_answers(check: LabelledCheck, top1: list[int], truth: list[int], source: str) -> None:
     """Record the zip's answers (output indices, in sample order) on ``check``."""
-    check.zip_correct = sum(int(got == want) for got, want in zip(top1, truth, strict=True))
+    check.zip_correct = count_correct(top1, truth)
     check.zip_from = source
 
 
@@ -422,7 +405,7 @@ def check_preprocessing(check: LabelledCheck, config_where: str, model: Path) ->
         "preprocessing is probably wrong",
         f"Fix it: lambdapack init {visible(model)} --force --samples {visible(check.root)} {flags} "
         f'(or set "input" in {visible(config_where)}); init --samples without --scale and --resize '
-        "measures every candidate and writes the best.",
+        "measures every candidate and writes the best, or says which tie it cannot settle.",
     )
 
 
@@ -431,7 +414,7 @@ def check_zip(check: LabelledCheck) -> None:
     assert check.zip_correct is not None
     original = check.original
     if too_large_a_drop(original.correct, check.zip_correct, check.images, check.max_drop):
-        zipped = Score(original.scale, original.resize, check.zip_correct, check.images)
+        zipped = CandidateScore(original.scale, original.resize, check.zip_correct, check.images)
         raise AccuracyError(
             f"the zip gets {zipped.text()} of the labelled samples right ({check.zip_from}), the "
             f"original model {original.text()}: a drop of more than {check.max_drop:g} points",

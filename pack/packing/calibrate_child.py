@@ -16,50 +16,22 @@ pack's labelled samples.
 
 from __future__ import annotations
 
-import json
 import sys
-import traceback
 from pathlib import Path
 
-from lambdapack.packing.convert_child import (
-    ConversionFailure,
-    _import_tensorflow,
-    _load_reference,
-    _tflite,
-    candidate_answers,
-    refuse_unsafe_ops,
-)
+from lambdapack.packing.convert_child import candidate_answers, child_main, load_original
 
 
 def main(request_path: str) -> int:
-    request = json.loads(Path(request_path).read_text())
-    out = Path(request["out"])
-    try:
-        answer = run(request)
-    except ConversionFailure as exc:
-        out.write_text(json.dumps({"error": str(exc), "hint": exc.hint, "code": exc.code}))
-        return 1
-    except Exception as exc:  # one line for the user, never a traceback
-        traceback.print_exc()
-        line = (str(exc).strip().splitlines() or [""])[0]
-        message = f"measuring the preprocessing failed: {type(exc).__name__}: {line}".rstrip(": ")
-        out.write_text(json.dumps({"error": message}))
-        return 1
-    out.write_text(json.dumps(answer))
-    return 0
+    return child_main(
+        request_path, run, lambda request: Path(request["out"]), "measuring the preprocessing failed"
+    )
 
 
 def run(request: dict) -> dict:
     from lambdapack.handler.lambdapack_handler.config import InputSpec
 
-    path, kind = Path(request["model"]), request["kind"]
-    if kind == "tflite":
-        call, _shape = _tflite(path.read_bytes())
-    else:
-        tf = _import_tensorflow()
-        if kind == "saved_model":
-            refuse_unsafe_ops(path, request.get("allow_unsafe_ops", False))
-        call = _load_reference(tf, path, kind)
+    call = load_original(Path(request["model"]), request["kind"], request.get("allow_unsafe_ops", False))
     size = request["input"]
     spec = InputSpec(height=size["height"], width=size["width"], channels=size["channels"])
     images = [Path(image).read_bytes() for image in request["images"]]

@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,31 +38,46 @@ RANDOM_INPUTS = 8
 SEED = 20171124
 # The preprocessing probe needs a few sample images: with fewer, "all the same answer" means little.
 PROBE_MIN_SAMPLES = 3
-# What the parent turns into an InputError (exit 2) rather than a ModelError (exit 4).
-INPUT_PROBLEMS = ("free_size", "input_size", "free_size_tflite", "unsafe_ops")
 
 
 def main(request_path: str) -> int:
+    return child_main(
+        request_path,
+        lambda request: run(request, Path(request["out"])),
+        lambda request: Path(request["out"]) / "check.json",
+        "the model check failed",
+        "The conversion check runs the model in a child process with TensorFlow; this is where it "
+        "stopped. Check the model loads and runs in Keras, or report it.",
+    )
+
+
+def child_main(
+    request_path: str,
+    work: Callable[[dict], dict],
+    answer_file: Callable[[dict], Path],
+    crashed: str,
+    hint: str | None = None,
+) -> int:
+    """The one ``main`` of the TensorFlow children (convert, inspect, calibrate): read the
+    request, run ``work`` on it and write its answer to ``answer_file(request)``, or the
+    failure: a ``ConversionFailure`` as it is, anything else as one line (``crashed``: the
+    exception's type and first line; its traceback on stderr) — never a traceback for the user."""
     request = json.loads(Path(request_path).read_text())
-    out = Path(request["out"])
+    out = answer_file(request)
     try:
-        result = run(request, out)
+        answer = work(request)
     except ConversionFailure as exc:
-        failure = {"error": str(exc), "hint": exc.hint, "code": exc.code, **exc.details}
-        (out / "check.json").write_text(json.dumps(failure))
+        out.write_text(json.dumps({"error": str(exc), "hint": exc.hint, "code": exc.code, **exc.details}))
         return 1
     except Exception as exc:  # anything else is still one line for the user, never a traceback
         traceback.print_exc()
         line = (str(exc).strip().splitlines() or [""])[0]
-        failure = {
-            "error": f"the model check failed: {type(exc).__name__}: {line}".rstrip(": "),
-            "hint": "The conversion check runs the model in a child process with TensorFlow; this is "
-            "where it stopped. Check the model loads and runs in Keras, or report it.",
-            "code": "crash",
-        }
-        (out / "check.json").write_text(json.dumps(failure))
+        failure = {"error": f"{crashed}: {type(exc).__name__}: {line}".rstrip(": ")}
+        if hint is not None:
+            failure.update(hint=hint, code="crash")
+        out.write_text(json.dumps(failure))
         return 1
-    (out / "check.json").write_text(json.dumps(result))
+    out.write_text(json.dumps(answer))
     return 0
 
 
@@ -69,7 +85,7 @@ class ConversionFailure(Exception):
     def __init__(self, message: str, hint: str = "", code: str = "model", **details) -> None:
         super().__init__(message)
         self.hint = hint
-        self.code = code  # "model", or one of INPUT_PROBLEMS
+        self.code = code  # "model", or one of children.CHILD_INPUT_PROBLEMS (the user's input: exit 2)
         self.details = details
 
 
@@ -174,31 +190,46 @@ def run(request: dict, out: Path) -> dict:
 def predict(request: dict) -> dict:
     """The original model's probabilities for each image, preprocessed as the zip's config
     says (``request["config"]``: the ``model/config.json`` a zip carries), for ``evaluate
-    --model``. An image that cannot be read gets ``None`` and its error."""
+    --model``: the one candidate the config names, through ``outputs_under`` as init's
+    candidates go. An image that cannot be read gets ``None`` and its error."""
     from lambdapack.handler.lambdapack_handler.config import InputSpec
-    from lambdapack.handler.lambdapack_handler.imaging import ImageError, preprocess
     from lambdapack.handler.lambdapack_handler.inference import to_probabilities
 
-    kind = request["kind"]
-    if kind == "tflite":
-        served, _ = _tflite(Path(request["model"]).read_bytes())
-    else:
-        tf = _import_tensorflow()
-        if kind == "saved_model":
-            refuse_unsafe_ops(Path(request["model"]), request.get("allow_unsafe_ops", False))
-        served = _load_reference(tf, Path(request["model"]), kind)
+    call = load_original(Path(request["model"]), request["kind"], request.get("allow_unsafe_ops", False))
     spec = InputSpec(**request["config"]["input"])
     output_kind = request["config"].get("output", "auto")
-    answers = []
+    answers: list[dict | None] = []
+    readable: list[bytes] = []
     for image in request["images"]:
         try:
-            batch = preprocess(Path(image).read_bytes(), spec)
-        except (ImageError, OSError) as exc:
+            readable.append(Path(image).read_bytes())
+            answers.append(None)
+        except OSError as exc:
             answers.append({"probabilities": None, "error": f"{type(exc).__name__}: {exc}"})
+    outputs = iter(
+        outputs_under(call, spec, readable, [(spec.scale, spec.resize)])[(spec.scale, spec.resize)]
+    )
+    for index, answer in enumerate(answers):
+        if answer is not None:
             continue
-        probabilities = to_probabilities(served(batch), output_kind)
-        answers.append({"probabilities": [round(float(p), 7) for p in probabilities]})
+        output = next(outputs)
+        if isinstance(output, Exception):
+            answers[index] = {"probabilities": None, "error": f"{type(output).__name__}: {output}"}
+        else:
+            probabilities = to_probabilities(output, output_kind)
+            answers[index] = {"probabilities": [round(float(p), 7) for p in probabilities]}
     return {"answers": answers}
+
+
+def load_original(path: Path, kind: str, allow_unsafe_ops: bool = False):
+    """The original model as ``batch -> scores``: a ``.tflite`` in LiteRT, else Keras or a
+    SavedModel in TensorFlow (a SavedModel's graph checked for unsafe ops first)."""
+    if kind == "tflite":
+        return _tflite(path.read_bytes())[0]
+    tf = _import_tensorflow()
+    if kind == "saved_model":
+        refuse_unsafe_ops(path, allow_unsafe_ops)
+    return _load_reference(tf, path, kind)
 
 
 def _preprocessing_probe(served, spec, images: list[bytes], outputs: list) -> dict | None:
@@ -231,24 +262,41 @@ def _preprocessing_probe(served, spec, images: list[bytes], outputs: list) -> di
 
 def candidate_answers(call, spec, images: list[bytes], names: list[str]) -> list[dict]:
     """``[{"scale", "resize", "top1": [index per image]}]`` for every scale and resize mode
-    the handler implements. Each image is decoded once per resize mode; the scales differ
-    only in the arithmetic after it (``imaging.to_array``)."""
+    the handler implements; an image that cannot be used fails them all."""
     from lambdapack.handler.lambdapack_handler.config import RESIZE_MODES, SCALES
+
+    wanted = [(scale, resize) for resize in RESIZE_MODES for scale in SCALES]
+    answers = []
+    for (scale, resize), outputs in outputs_under(call, spec, images, wanted).items():
+        for output, name in zip(outputs, names, strict=True):
+            if isinstance(output, Exception):
+                raise ConversionFailure(f"sample image {name} cannot be used: {output}") from output
+        answers.append({"scale": scale, "resize": resize, "top1": [int(np.argmax(o)) for o in outputs]})
+    return answers
+
+
+def outputs_under(call, spec, images: list[bytes], preprocessings: list[tuple[str, str]]) -> dict:
+    """``{(scale, resize): [the model's raw output, or the ImageError, per image]}``: each image
+    through the handler's own preprocessing (``imaging.decode``, ``imaging.to_array``), so a
+    candidate is exactly what the zip would feed the model. An image is decoded once per
+    resize mode; the scales differ only in the arithmetic after it."""
     from lambdapack.handler.lambdapack_handler.imaging import ImageError, decode, to_array
 
-    answers = []
-    for resize in RESIZE_MODES:
-        decoded = []
-        for data, name in zip(images, names, strict=True):
+    outputs: dict = {}
+    for resize in dict.fromkeys(resize for _scale, resize in preprocessings):
+        decoded: list = []
+        for data in images:
             try:
                 decoded.append(decode(data, replace(spec, resize=resize)))
             except ImageError as exc:
-                raise ConversionFailure(f"sample image {name} cannot be used: {exc}") from exc
-        for scale in SCALES:
+                decoded.append(exc)
+        for scale in [scale for scale, mode in preprocessings if mode == resize]:
             candidate = replace(spec, scale=scale, resize=resize)
-            top1 = [int(np.argmax(call(to_array(image, candidate)))) for image in decoded]
-            answers.append({"scale": scale, "resize": resize, "top1": top1})
-    return answers
+            outputs[(scale, resize)] = [
+                image if isinstance(image, ImageError) else call(to_array(image, candidate))
+                for image in decoded
+            ]
+    return outputs
 
 
 def _import_tensorflow():

@@ -14,17 +14,15 @@ a free-size model at, and the file to write the answer (or ``{"error": …}``) t
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import traceback
 from pathlib import Path
 
 import numpy as np
 
 # The same failure (one message and a hint) and the same loading as the conversion child.
 from lambdapack.packing.convert_child import ConversionFailure as InspectFailure
-from lambdapack.packing.convert_child import first_line, load_keras_classifier, refuse_unsafe_ops
+from lambdapack.packing.convert_child import child_main, first_line, load_keras_classifier, refuse_unsafe_ops
 
 SEED = 20171124
 # Random inputs in each plausible input range: probabilities sum to 1 on all of them.
@@ -37,22 +35,9 @@ PREPROCESSING = ("Rescaling", "Resizing", "Normalization", "CenterCrop")
 
 
 def main(request_path: str) -> int:
-    request = json.loads(Path(request_path).read_text())
-    out = Path(request["out"])
-    try:
-        answer = inspect(request)
-    except InspectFailure as exc:
-        out.write_text(json.dumps({"error": str(exc), "hint": exc.hint, "code": exc.code}))
-        return 1
-    except Exception as exc:  # one line for the user, never a traceback
-        traceback.print_exc()
-        line = (str(exc).strip().splitlines() or [""])[0]
-        out.write_text(
-            json.dumps({"error": f"could not inspect the model: {type(exc).__name__}: {line}".rstrip(": ")})
-        )
-        return 1
-    out.write_text(json.dumps(answer))
-    return 0
+    return child_main(
+        request_path, inspect, lambda request: Path(request["out"]), "could not inspect the model"
+    )
 
 
 def inspect(request: dict) -> dict:

@@ -25,8 +25,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -40,8 +38,7 @@ from ..errors import InputError, ModelError
 from ..labelled import SampleSet, read_samples
 from ..resources import handler_dir
 from . import calibrate, schema
-from .children import CHILD_INPUT_PROBLEMS, last_error_line
-from .children import exit_text as _exit_text
+from .children import CHILD_INPUT_PROBLEMS, raise_child_error, run_child
 
 MAX_SAMPLES = 32
 MODEL_FILE = "model.tflite"
@@ -568,24 +565,16 @@ def _run_child(
         "allow_unsafe_ops": allow_unsafe_ops,
         "candidates": measure,
     }
-    (out / "request.json").write_text(json.dumps(request))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "lambdapack.packing.convert_child", str(out / "request.json")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
+    check = run_child(
+        "convert_child",
+        request,
+        out,
+        out / "check.json",
+        "model conversion",
+        "The conversion runs in a child process with TensorFlow; it stopped before writing its "
+        "result. Out of memory is a common cause: close other programs, or convert on a larger "
+        "machine.",
     )
-    check_path = out / "check.json"
-    if not check_path.exists():
-        raise ModelError(
-            f"model conversion crashed ({_exit_text(proc.returncode)}): {last_error_line(proc.stderr)}",
-            "The conversion runs in a child process with TensorFlow; it stopped before writing its "
-            "result. Out of memory is a common cause: close other programs, or convert on a larger "
-            "machine.",
-        )
-    check = json.loads(check_path.read_text())
     if "error" in check:
         if check.get("code") in CHILD_INPUT_PROBLEMS:
             raise _ChildInputProblem(check)
@@ -611,26 +600,15 @@ def original_answers(
             "out": str(out),
             "allow_unsafe_ops": allow_unsafe_ops,
         }
-        (out / "request.json").write_text(json.dumps(request))
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-        proc = subprocess.run(
-            [sys.executable, "-m", "lambdapack.packing.convert_child", str(out / "request.json")],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
+        check = run_child(
+            "convert_child",
+            request,
+            out,
+            out / "check.json",
+            "running the original model",
+            "It runs in a child process with TensorFlow; out of memory is a common cause.",
         )
-        check_path = out / "check.json"
-        if not check_path.exists():
-            raise ModelError(
-                f"running the original model crashed ({_exit_text(proc.returncode)}): "
-                f"{last_error_line(proc.stderr)}",
-                "It runs in a child process with TensorFlow; out of memory is a common cause.",
-            )
-        check = json.loads(check_path.read_text())
-    if "error" in check:
-        problem = InputError if check.get("code") in CHILD_INPUT_PROBLEMS else ModelError
-        raise problem(check["error"], check.get("hint", ""))
+    raise_child_error(check)
     return check["answers"]
 
 
@@ -745,7 +723,8 @@ def init_config(
         why = "the samples have no labels" if sample_set is not None else "no labelled samples given"
         notes.append(
             f"the preprocessing was not measured ({why}): --samples DIR with one subfolder of images "
-            "per class measures every scale and resize on the model and writes the best"
+            "per class measures every scale and resize on the model and writes the best (a near-tie "
+            "it cannot settle is said, not guessed)"
         )
     path = existing or default_config_path(model)
     pending = path.with_name(f".{path.name}.partial")
@@ -922,24 +901,13 @@ def _run_inspect(
         answer = Path(work) / "answer.json"
         request = {"model": str(model.resolve()), "kind": kind, "size": list(size) if size else None}
         request.update(out=str(answer), allow_unsafe_ops=allow_unsafe_ops)
-        (Path(work) / "request.json").write_text(json.dumps(request))
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-        proc = subprocess.run(
-            [sys.executable, "-m", "lambdapack.packing.inspect_child", str(Path(work) / "request.json")],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
+        facts = run_child(
+            "inspect_child",
+            request,
+            Path(work),
+            answer,
+            "inspecting the model",
+            "The inspection runs in a child process with TensorFlow; it stopped before writing its answer.",
         )
-        if not answer.exists():
-            raise ModelError(
-                f"inspecting the model crashed ({_exit_text(proc.returncode)}): "
-                f"{last_error_line(proc.stderr)}",
-                "The inspection runs in a child process with TensorFlow; it stopped before writing "
-                "its answer.",
-            )
-        facts = json.loads(answer.read_text())
-    if "error" in facts:
-        error = InputError if facts.get("code") in CHILD_INPUT_PROBLEMS else ModelError
-        raise error(facts["error"], facts.get("hint", ""))
+    raise_child_error(facts)
     return facts
