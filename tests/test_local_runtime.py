@@ -317,3 +317,32 @@ def test_invoke_image_classifies_local_files_without_an_s3_of_the_users(packed, 
     right = sum(o["top_k"][0]["label"] == truth[Path(o["file"]).name] for o in objects)
     assert right >= 2 and all(o["model"]["name"] and o["timings"]["inference_ms"] > 0 for o in objects)
     assert "REPORT RequestId" in proc.stderr
+
+
+GC_PROBE = """
+import gc
+import index  # the packed handler's init, as Lambda runs it
+def handler(event, context):
+    return {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count(), "init": index.INIT_MS}
+"""
+
+
+def test_the_packed_handler_turns_garbage_collection_back_on_after_its_init(packed, runtime_paths, tmp_path):
+    """Init runs without cyclic GC (a faster cold start); warm invocations must have it back,
+    or every reference cycle they make would stay in memory for the container's life."""
+    import zipfile
+
+    out, _, _ = packed
+    task = tmp_path / "task"
+    zipfile.ZipFile(out / "function.zip").extractall(task)
+    (task / "probe.py").write_text(GC_PROBE)
+    spec = FunctionSpec("fn", task, handler="probe.handler", memory=512)
+    box = Sandbox(spec, runtime_paths, tmp_path / "sb")
+    try:
+        result, body = call(box, {})
+    finally:
+        box.stop()
+    assert result.ok, result.error
+    assert body["enabled"] is True
+    assert body["frozen"] > 0  # what init made is out of later collections (gc.freeze)
+    assert body["init"]["total_ms"] > 0
