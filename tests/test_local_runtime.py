@@ -346,3 +346,21 @@ def test_the_packed_handler_turns_garbage_collection_back_on_after_its_init(pack
     assert body["enabled"] is True
     assert body["frozen"] > 0  # what init made is out of later collections (gc.freeze)
     assert body["init"]["total_ms"] > 0
+
+
+@pytest.mark.container
+def test_a_containers_runtime_folders_are_compiled_by_its_own_python(tmp_path):
+    """The runtime's boto3 is installed for python3.13 without .pyc (pip runs in this
+    machine's Python); a container sees it read-only, so without compiling it once every
+    cold start there compiled botocore again (about twice its import and client time)."""
+    from lambdapack.local.lambda_runtime import LocalRuntimes
+    from lambdapack.packing.target import Target
+
+    folders, python = LocalRuntimes(tmp_path).for_target(Target("3.13", "x86_64"))
+    assert python is not None and python.image, "python3.13 runs in its container here"
+    for folder in folders:
+        sources = {p.stem for p in (folder / "botocore").glob("*.py")} if "boto3" in folder.name else None
+        compiled = list(folder.rglob("*.cpython-313.pyc"))
+        assert compiled and (folder / ".compiled-3.13-x86_64").exists()
+        if sources:  # every botocore module, not a few
+            assert sources <= {p.name.split(".")[0] for p in (folder / "botocore" / "__pycache__").iterdir()}
