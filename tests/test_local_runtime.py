@@ -317,3 +317,50 @@ def test_invoke_image_classifies_local_files_without_an_s3_of_the_users(packed, 
     right = sum(o["top_k"][0]["label"] == truth[Path(o["file"]).name] for o in objects)
     assert right >= 2 and all(o["model"]["name"] and o["timings"]["inference_ms"] > 0 for o in objects)
     assert "REPORT RequestId" in proc.stderr
+
+
+GC_PROBE = """
+import gc
+import index  # the packed handler's init, as Lambda runs it
+def handler(event, context):
+    return {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count(), "init": index.INIT_MS}
+"""
+
+
+def test_the_packed_handler_turns_garbage_collection_back_on_after_its_init(packed, runtime_paths, tmp_path):
+    """Init runs without cyclic GC (a faster cold start); warm invocations must have it back,
+    or every reference cycle they make would stay in memory for the container's life."""
+    import zipfile
+
+    out, _, _ = packed
+    task = tmp_path / "task"
+    zipfile.ZipFile(out / "function.zip").extractall(task)
+    (task / "probe.py").write_text(GC_PROBE)
+    spec = FunctionSpec("fn", task, handler="probe.handler", memory=512)
+    box = Sandbox(spec, runtime_paths, tmp_path / "sb")
+    try:
+        result, body = call(box, {})
+    finally:
+        box.stop()
+    assert result.ok, result.error
+    assert body["enabled"] is True
+    assert body["frozen"] > 0  # what init made is out of later collections (gc.freeze)
+    assert body["init"]["total_ms"] > 0
+
+
+@pytest.mark.container
+def test_a_containers_runtime_folders_are_compiled_by_its_own_python(tmp_path):
+    """The runtime's boto3 is installed for python3.13 without .pyc (pip runs in this
+    machine's Python); a container sees it read-only, so without compiling it once every
+    cold start there compiled botocore again (about twice its import and client time)."""
+    from lambdapack.local.lambda_runtime import LocalRuntimes
+    from lambdapack.packing.target import Target
+
+    folders, python = LocalRuntimes(tmp_path).for_target(Target("3.13", "x86_64"))
+    assert python is not None and python.image, "python3.13 runs in its container here"
+    for folder in folders:
+        sources = {p.stem for p in (folder / "botocore").glob("*.py")} if "boto3" in folder.name else None
+        compiled = list(folder.rglob("*.cpython-313.pyc"))
+        assert compiled and (folder / ".compiled-3.13-x86_64").exists()
+        if sources:  # every botocore module, not a few
+            assert sources <= {p.name.split(".")[0] for p in (folder / "botocore" / "__pycache__").iterdir()}
