@@ -120,8 +120,9 @@ def compile_once(folder: Path, python: TargetPython) -> None:
     """Byte-compile a runtime folder with the target's own Python, once. pip installs it
     with --no-compile (for another Python than pip's), and containers see it read-only,
     so without this every cold start in a container compiled botocore from source again:
-    measured in the python3.13 container at a 0.58-CPU share, botocore's import and S3 client
-    took 574–608 ms as installed against 296–368 ms compiled (three runs each). Not compiled (a failure here) only means slower starts."""
+    measured in the python3.13 container at a 0.58-CPU share, botocore's import and S3
+    client took 574–608 ms as installed against 296–368 ms compiled (three runs each).
+    Not compiled (a failure here) only means slower starts."""
     marker = folder / f".compiled-{python.python}-{python.arch}"
     if marker.exists():
         return
