@@ -300,30 +300,63 @@ def snapstart(
     arch: str,
     prices: RegionPrices,
     billing: Billing = BILLING,
+    *,
+    restore_ms: float | None = None,
+    restored_first_ms: float | None = None,
+    warm_ms: float | None = None,
+    scaling: Scaling = SCALING,
 ) -> dict:
     """SnapStart for the job ``projection`` describes: each new execution environment is
     restored from the snapshot instead of running its init (the init is billed with the
     first invocation since 2025-08-01; a restore is billed per GB restored), and the
-    snapshot is cached for as long as the version exists, at least 3 hours. The restore's
-    own duration (billed too) cannot be measured here, so it is not counted: the saving is
-    an upper bound."""
+    snapshot is cached for as long as the version exists, at least 3 hours.
+
+    With a measured restore (``restore_ms``, the restored environment's first invocation
+    ``restored_first_ms`` and the warm duration ``warm_ms``), the same job is projected
+    again with restored environments: each billed its restore duration and its first
+    invocation (each rounded up, as Lambda's REPORT bills them) instead of init + first
+    invocation, with the fleet (environments, wall time) that shorter start gives; the
+    saving is the difference of the two jobs' billed duration. Without one, the restore's
+    own duration is not counted: the saving is the billed init alone, an upper bound."""
     gb = projection.memory_mb / billing.mb_per_gb
+    price = prices.gb_second[arch]
     environments = projection.environments
     init_saved = environments * gb_seconds(billed_ms(init_ms, billing), projection.memory_mb, billing)
-    init_saved_usd = init_saved * prices.gb_second[arch] if billing.init_billed else 0.0
+    init_saved_usd = init_saved * price if billing.init_billed else 0.0
+    measured = restore_ms is not None and restored_first_ms is not None and warm_ms is not None
+    wall_s = projection.wall_s
+    row: dict = {"memory_mb": projection.memory_mb, "measured": measured}
+    if measured:
+        assert restore_ms is not None and restored_first_ms is not None and warm_ms is not None
+        run = fleet(projection.images, restore_ms, restored_first_ms, warm_ms, scaling)
+        environments, wall_s = run.environments, run.wall_s
+        restored = billed_ms(restore_ms, billing) + billed_ms(restored_first_ms, billing)
+        total_ms = environments * restored + (projection.images - environments) * billed_ms(warm_ms, billing)
+        compute_usd = gb_seconds(total_ms, projection.memory_mb, billing) * price
+        saved_usd = projection.compute_usd - compute_usd
+        row.update(
+            restore_ms_each=restore_ms,
+            restored_first_ms_each=restored_first_ms,
+            billed_restored_ms=restored,
+            compute_usd=compute_usd,
+        )
+    else:
+        saved_usd = init_saved_usd
     restore_usd = environments * gb * prices.snapstart_restore_per_gb
-    cache_s = max(projection.wall_s, prices.snapstart_minimum_cache_s)
+    cache_s = max(wall_s, prices.snapstart_minimum_cache_s)
     cache_usd = gb * cache_s * prices.snapstart_cache_gb_second
     return {
-        "memory_mb": projection.memory_mb,
+        **row,
         "environments": environments,
         "init_saved_ms_each": init_ms,
         "init_saved_usd": init_saved_usd,
+        "duration_saved_usd": saved_usd,
         "restore_usd": restore_usd,
         "cache_seconds": cache_s,
         "cache_usd": cache_usd,
-        "net_usd": restore_usd + cache_usd - init_saved_usd,
-        "pays": init_saved_usd > restore_usd + cache_usd,
+        "wall_s": wall_s,
+        "net_usd": restore_usd + cache_usd - saved_usd,
+        "pays": saved_usd > restore_usd + cache_usd,
     }
 
 

@@ -219,14 +219,31 @@ def _render_snapstart(result: dict, console: Console) -> None:
         return
     for row in snap["sizes"]:
         verdict = "pays" if row["pays"] else "does not pay"
-        say(
-            console,
-            f"SnapStart at {row['memory_mb']:,} MB: {verdict} for {result['images']:,} images — "
-            f"billed init saved {usd(row['init_saved_usd'])} ({row['environments']:,} environments × "
-            f"{row['init_saved_ms_each']:,.0f} ms) against restores {usd(row['restore_usd'])} + cache "
-            f"{usd(row['cache_usd'])} ({duration(row['cache_seconds'])}); each cold start skips its "
-            "init (the restore's own duration is not measured here)",
+        charges = (
+            f"against restores {usd(row['restore_usd'])} + cache {usd(row['cache_usd'])} "
+            f"({duration(row['cache_seconds'])})"
         )
+        if row["measured"]:
+            spread = row["spread"]
+            low, high = spread["restore_ms"]
+            first_low, first_high = spread["restored_ms"]
+            say(
+                console,
+                f"SnapStart at {row['memory_mb']:,} MB: {verdict} for {result['images']:,} images — "
+                f"measured ({spread['restores']} restores): restore {row['restore_ms_each']:,.0f} ms "
+                f"[{low:,.0f}–{high:,.0f}] + first invocation {row['restored_first_ms_each']:,.1f} ms "
+                f"[{first_low:,.1f}–{first_high:,.1f}] instead of init {row['init_saved_ms_each']:,.0f} ms; "
+                f"billed duration saved {usd(row['duration_saved_usd'])} ({row['environments']:,} "
+                f"environments) {charges}",
+            )
+        else:
+            say(
+                console,
+                f"SnapStart at {row['memory_mb']:,} MB: {verdict} for {result['images']:,} images — "
+                f"billed init saved {usd(row['init_saved_usd'])} ({row['environments']:,} environments × "
+                f"{row['init_saved_ms_each']:,.0f} ms) {charges}; an upper bound: "
+                f"{row['why_not_measured']}",
+            )
     prices = result["prices"]
     say(
         console,

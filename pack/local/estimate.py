@@ -12,6 +12,13 @@ a new execution environment: its init, then the first invocation), warm invocati
 memory. Cold starts and warm invocations of all sizes are interleaved in rounds, so
 that this machine's other load falls on all of them alike.
 
+SnapStart (a python3.12+ zip that Lambda allows it for, ``limits.snapstart_problem``):
+after the cold starts, each size gets one parked, initialised process (``Snapshot``:
+the version's init once, in a container with that size's memory cap and CPU share) and
+as many environments as cold starts are restored from it, one at a time, each timed:
+its Restore Duration (fork and after-restore hooks, the runtime's figure) and its first
+invocation. The SnapStart projection bills those instead of init + first invocation.
+
 Every figure carries its spread: the cold starts' min–max, and the warm figure's
 min–max over the rounds. Projections are made at both ends, and a size is called
 cheapest or fastest only when its whole range beats every other size's range and its
@@ -79,6 +86,16 @@ class SizeMeasurement:
     init_samples: list[float] = field(default_factory=list)  # one per cold start
     cold_samples: list[float] = field(default_factory=list)
     warm_rounds: list[dict[str, list[float]]] = field(default_factory=list)  # per round, per image
+    # SnapStart (python3.12+): environments restored from one parked, initialised process
+    restore_ms: float | None = None  # median Restore Duration (the runtime's figure)
+    restored_ms: float | None = None  # median first invocation of a restored environment
+    restore_samples: list[float] = field(default_factory=list)
+    restored_samples: list[float] = field(default_factory=list)
+    restore_note: str | None = None  # why restores were not measured (None: they were, or not tried)
+
+    @property
+    def restores_ok(self) -> bool:
+        return self.restore_ms is not None and self.restored_ms is not None
 
     @property
     def ok(self) -> bool:
@@ -104,13 +121,20 @@ class SizeMeasurement:
         warm = [figure for figure in (*rounds, self.warm_per_image_ms) if figure is not None]
         inits = self.init_samples or [self.init_ms]
         colds = self.cold_samples or [self.cold_ms]
-        return {
+        spread = {
             "init_ms": [min(inits), max(inits)],
             "cold_ms": [min(colds), max(colds)],
             "warm_per_image_ms": [min(warm), max(warm)],
             "cold_starts": len(inits),
             "warm_rounds": len(rounds),
         }
+        if self.restores_ok:
+            restores = self.restore_samples or [self.restore_ms]
+            restored = self.restored_samples or [self.restored_ms]
+            spread["restore_ms"] = [min(restores), max(restores)]
+            spread["restored_ms"] = [min(restored), max(restored)]
+            spread["restores"] = len(restores)
+        return spread
 
     @property
     def warm_p50_ms(self) -> float | None:
@@ -312,6 +336,7 @@ def measure(
     the sizes spreads this machine's own load (other processes) over all of them
     alike, instead of letting it fall on whichever size ran at the time."""
     from .sandbox import FunctionSpec, Sandbox
+    from .snapstart import Snapshot
 
     say = log or (lambda _line: None)
     for memory in memory_sizes:
@@ -369,8 +394,8 @@ def measure(
             ]
             environments = itertools.count()
 
-            def new_sandbox(row: SizeMeasurement) -> Sandbox:
-                spec = FunctionSpec(
+            def new_spec(row: SizeMeasurement, snapstart: bool = False) -> FunctionSpec:
+                return FunctionSpec(
                     name=f"estimate-{row.memory_mb}",
                     task_dir=task,
                     memory=row.memory_mb,
@@ -378,14 +403,44 @@ def measure(
                     region=region,
                     runtime=target.runtime,
                     architecture=target.arch,
+                    version="1" if snapstart else "$LATEST",  # SnapStart: a published version
+                    snapstart=snapstart,
                 )
+
+            def new_sandbox(row: SizeMeasurement, snapshot: Snapshot | None = None) -> Sandbox:
+                """A new execution environment at ``row``'s size (restored from ``snapshot``)."""
                 return Sandbox(
-                    spec,
+                    snapshot.spec if snapshot else new_spec(row),
                     runner.paths,
                     work / f"sandbox-{next(environments)}",
                     s3.function_environment(),
                     runner.python,
+                    snapshot=snapshot,
                 )
+
+            def restore(row: SizeMeasurement) -> None:
+                """One parked, initialised process for ``row``'s size, in a container with that
+                size's memory cap and CPU share; ``cold`` environments restored from it, one
+                at a time (each stopped before the next), their first invocation timed."""
+                snapshot = Snapshot(
+                    new_spec(row, snapstart=True),
+                    runner.paths,
+                    work / f"snapshot-{row.memory_mb}",
+                    work,
+                    s3.function_environment(),
+                    runner.python,
+                    capped=runner.capped,
+                )
+                try:
+                    for _ in range(cold):
+                        sandbox = new_sandbox(row, snapshot)
+                        try:
+                            if not _restored(sandbox, events[0][1], row):
+                                break
+                        finally:
+                            sandbox.stop()
+                finally:
+                    snapshot.stop()
 
             try:
                 for row in sizes:
@@ -402,6 +457,11 @@ def measure(
                         _cold(sandboxes[id(row)], events[0][1], row)
                         if start == cold - 1 or row.error:
                             say(_cold_line(row))
+                if limits.snapstart_problem(target.runtime, ephemeral_mb) is None:
+                    for row in sizes:
+                        if not (row.note or row.error):
+                            restore(row)
+                            say(_restore_line(row))
                 live = [row for row in sizes if id(row) in sandboxes and row.error is None]
                 block = math.ceil(warm / ROUNDS)
                 cursor = {id(row): 1 for row in live}  # the cold start used the first image
@@ -452,6 +512,25 @@ def _cold(sandbox, event: bytes, row: SizeMeasurement) -> None:
         row.peak_memory_mb = max(row.peak_memory_mb or 0, result.max_memory_mb or 0) or None
 
 
+def _restored(sandbox, event: bytes, row: SizeMeasurement) -> bool:
+    """A new execution environment restored from the size's parked process: its Restore
+    Duration, then its first invocation. A restore that fails leaves the size's other figures
+    alone: the row says why (``restore_note``) and no restore figure is kept."""
+    result = sandbox.invoke(event)
+    probe = SizeMeasurement(row.memory_mb, row.vcpus)
+    if not _succeeded(result, probe) or not result.restored:
+        why = probe.error or {"errorType": "Estimate.NotRestored", "errorMessage": "it started cold"}
+        row.restore_note = f"SnapStart restores not measured: {why['errorType']}: {why['errorMessage']}"
+        row.restore_samples, row.restored_samples = [], []
+        row.restore_ms = row.restored_ms = None
+        return False
+    row.restore_samples.append(result.restore_ms)
+    row.restored_samples.append(result.duration_ms)
+    row.restore_ms = statistics.median(row.restore_samples)
+    row.restored_ms = statistics.median(row.restored_samples)
+    return True
+
+
 def _warm(sandbox, name: str, event: bytes, row: SizeMeasurement) -> None:
     result = sandbox.invoke(event)
     if not _succeeded(result, row):
@@ -495,6 +574,18 @@ def _cold_line(row: SizeMeasurement) -> str:
         f"cold starts ({len(inits)}): init {row.init_ms:,.0f} ms [{min(inits, default=0):,.0f}–"
         f"{max(inits, default=0):,.0f}], first invocation {row.cold_ms:,.1f} ms "
         f"[{min(colds, default=0):,.1f}–{max(colds, default=0):,.1f}]",
+    )
+
+
+def _restore_line(row: SizeMeasurement) -> str:
+    if not row.restores_ok:
+        return _size_line(row, row.restore_note or "no restore measured")
+    restores, restored = row.restore_samples, row.restored_samples
+    return _size_line(
+        row,
+        f"SnapStart restores ({len(restores)}): restore {row.restore_ms:,.0f} ms [{min(restores):,.0f}–"
+        f"{max(restores):,.0f}], first invocation {row.restored_ms:,.1f} ms "
+        f"[{min(restored):,.1f}–{max(restored):,.1f}]",
     )
 
 
@@ -560,7 +651,20 @@ def estimate(
             walls[size.memory_mb] = (low.wall_s, projection.wall_s, high.wall_s)
             row["projection"] = projection.as_dict()
             if snapstart_problem is None:
-                snapstart_rows.append(pricing.snapstart(projection, size.init_ms, arch, prices))
+                restored = {}
+                if size.restores_ok:
+                    restored = {
+                        "restore_ms": size.restore_ms,
+                        "restored_first_ms": size.restored_ms,
+                        "warm_ms": size.warm_per_image_ms,
+                        "scaling": scaling,
+                    }
+                snap = pricing.snapstart(projection, size.init_ms, arch, prices, **restored)
+                if size.restores_ok:
+                    snap["spread"] = {k: spread[k] for k in ("restore_ms", "restored_ms", "restores")}
+                else:
+                    snap["why_not_measured"] = size.restore_note or "no restore was measured"
+                snapstart_rows.append(snap)
         rows.append(row)
     verdicts = {"cheapest": pricing.verdict(costs), "fastest": pricing.verdict(walls)}
     if busy_note(measurements.cpu_pressure):  # the sizes did not get their CPU shares: no verdict
@@ -613,9 +717,14 @@ def estimate(
             "why_not": snapstart_problem,
             "sizes": snapstart_rows,
             "what": "each new execution environment restored from a snapshot instead of running its "
-            "init: the billed init saved, against the restore charge (per GB restored) and the cache "
-            "charge (per GB-second while the version exists, at least 3 hours); the restore's own "
-            "billed duration is not measured here, so the saving is an upper bound",
+            "init, measured: per size, one parked, initialised process (in a container with the size's "
+            "memory cap and CPU share) and environments restored from it one at a time, each timed "
+            "(Restore Duration, then its first invocation; medians, min–max in spread). The job is "
+            "projected again with every new environment billed its restore duration and its first "
+            "invocation instead of init + first invocation; the billed duration saved, against the "
+            "restore charge (per GB restored) and the cache charge (per GB-second while the version "
+            "exists, at least 3 hours). A size whose restores could not be measured says why "
+            "(why_not_measured) and counts the billed init alone: an upper bound (measured: false)",
         },
         "sequential": sequential,
         "assumptions": [

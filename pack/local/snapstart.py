@@ -130,9 +130,10 @@ class _Parked(Sandbox):
 
     MODULE = "lambdapack_snapstart"
 
-    def __init__(self, *args, sandboxes_dir: Path, **kwargs) -> None:
+    def __init__(self, *args, sandboxes_dir: Path, capped: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.sandboxes_dir = sandboxes_dir.resolve()
+        self.capped = capped
 
     def _new_api(self):
         return SnapshotAPI()
@@ -145,7 +146,9 @@ class _Parked(Sandbox):
 
     def _container_options(self, volumes: dict) -> dict:
         volumes[str(self.sandboxes_dir)] = {"bind": str(self.sandboxes_dir), "mode": "rw"}
-        return {"pid_mode": "host"}
+        # ``capped``: one environment's memory cap and CPU share on the whole container, which
+        # its forks share (estimate restores one at a time, so each has the share to itself).
+        return {**(super()._container_options(volumes) if self.capped else {}), "pid_mode": "host"}
 
 
 class _Restored:
@@ -196,7 +199,11 @@ class Snapshot:
         extra_env: dict[str, str] | None = None,
         python: TargetPython | None = None,
         credentials: Credentials | None = None,
+        capped: bool = False,
     ) -> None:
+        """``capped``: the parked process's container gets one environment's caps (memory and
+        CPU share of ``spec.memory``), shared by its forks — for restores run one at a time
+        (``estimate``); the local AWS runs several at once and leaves it uncapped."""
         env = {**(extra_env or {}), "AWS_LAMBDA_INITIALIZATION_TYPE": INITIALIZATION_TYPE}
         self.parked = _Parked(
             spec,
@@ -206,6 +213,7 @@ class Snapshot:
             python,
             credentials,
             sandboxes_dir=sandboxes_dir,
+            capped=capped,
         )
         self.spec = spec
         self.lock = threading.Lock()
