@@ -227,3 +227,39 @@ def test_sizes_this_machine_cannot_emulate_are_refused_before_anything_runs(pack
     not_zip.write_text("not a zip")
     proc = run_cli("estimate", str(not_zip), "--images", "100", cache=cache_dir)
     assert proc.returncode == 2 and "not a zip" in proc.stderr and "measuring" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.container  # python3.13 runs in its container here
+def test_snapstart_restores_are_measured_per_size_on_a_python313_zip(packed_target, cache_dir):
+    """A python3.13 zip: after its cold starts, each size parks one initialised process (in a
+    container with the size's caps) and restores environments from it; the SnapStart line is
+    measured (restore + first invocation billed instead of init + first invocation)."""
+    zip_path, _ = packed_target("3.13", "x86_64")
+    result = estimate_json(
+        zip_path, cache_dir, "--images", str(IMAGES), "--memory", "1024", "--warm", "4", "--cold", "2"
+    )
+    assert result["runtime"] == "python3.13" and result["measured_with"]["cpu_capped"]
+    (row,) = result["sizes"]
+    assert row["measured"] and row["error"] is None and row["restore_note"] is None
+    assert len(row["restore_samples"]) == len(row["restored_samples"]) == row["spread"]["restores"] == 2
+    assert row["restore_ms"] == pytest.approx(statistics.median(row["restore_samples"]))
+    assert row["spread"]["restore_ms"] == [min(row["restore_samples"]), max(row["restore_samples"])]
+    assert row["spread"]["restored_ms"] == [min(row["restored_samples"]), max(row["restored_samples"])]
+    # A restore (fork and after-restore hooks) is far shorter than the init it replaces, and
+    # the restored environment's start and first invocation beat a cold one's.
+    assert 0 < row["spread"]["restore_ms"][1] < row["spread"]["init_ms"][0]
+    assert row["restore_ms"] + row["restored_ms"] < row["init_ms"] + row["cold_ms"]
+
+    snap = result["snapstart"]
+    assert snap["available"] and snap["why_not"] is None
+    (projected,) = snap["sizes"]
+    assert projected["measured"] and "why_not_measured" not in projected
+    assert projected["restore_ms_each"] == row["restore_ms"]
+    assert projected["billed_restored_ms"] == math.ceil(row["restore_ms"]) + math.ceil(row["restored_ms"])
+    # The published formula: 1,000 restored environments, 10 images each, at 1 GB.
+    restored_gb_s = (
+        1_000 * projected["billed_restored_ms"] + (IMAGES - 1_000) * math.ceil(row["warm_per_image_ms"])
+    ) / 1000
+    saved = row["projection"]["compute_usd"] - restored_gb_s * X86_GB_SECOND
+    assert projected["duration_saved_usd"] == pytest.approx(saved)
+    assert projected["net_usd"] == pytest.approx(projected["restore_usd"] + projected["cache_usd"] - saved)

@@ -181,6 +181,53 @@ def test_snapstart_is_its_own_block_where_the_runtime_allows_it():
     assert not old["available"] and "python3.12 or later" in old["why_not"] and old["sizes"] == []
 
 
+def test_measured_restores_replace_the_init_in_the_snapstart_projection():
+    """1,024 MB with three restores measured; 512 MB whose restores failed keeps the upper bound."""
+    base = noisy_measurements("python3.13")
+    small, large = base.sizes
+    large.restore_samples, large.restored_samples = [200.0, 300.0, 250.0], [90.0, 110.0, 100.0]
+    large.restore_ms, large.restored_ms = 250.0, 100.0
+    small.restore_note = "SnapStart restores not measured: Runtime.ExitError: the parked process ended"
+    result = estimate(base, 10_000)
+    rows = {row["memory_mb"]: row for row in result["sizes"]}
+    assert rows[1024]["restore_ms"] == 250.0 and rows[1024]["restored_ms"] == 100.0
+    assert rows[1024]["spread"]["restore_ms"] == [200.0, 300.0]
+    assert rows[1024]["spread"]["restored_ms"] == [90.0, 110.0] and rows[1024]["spread"]["restores"] == 3
+    assert "restore_ms" not in rows[512]["spread"] and rows[512]["restore_ms"] is None
+    snap = {row["memory_mb"]: row for row in result["snapstart"]["sizes"]}
+    measured = snap[1024]
+    assert measured["measured"] and measured["spread"]["restore_ms"] == [200.0, 300.0]
+    # On demand: 1,000 × ceil(1,000.3 + 80.1) + 9,000 × 1,450 ms = 14,131 GB-s at 1 GB.
+    # Restored: 1,000 × (250 + 100) + 9,000 × 1,450 ms = 13,400 GB-s: 731 GB-s saved.
+    assert measured["environments"] == 1_000 and measured["billed_restored_ms"] == 350
+    assert measured["duration_saved_usd"] == pytest.approx(731 * 0.0000166667)
+    restores = 1_000 * 1 * 0.0001397998  # environments × GB restored × price
+    cache = 1 * 3 * 3600 * 0.0000015046  # the 3-hour minimum
+    assert measured["restore_usd"] == pytest.approx(restores)
+    assert measured["cache_usd"] == pytest.approx(cache)
+    assert measured["net_usd"] == pytest.approx(restores + cache - 731 * 0.0000166667)
+    assert not measured["pays"]
+    # Each environment's ten images: restore + first + 9 warm, not init + first + 9 warm.
+    assert measured["wall_s"] == pytest.approx((250 + 100 + 9 * 1450) / 1000)
+    assert "upper bound" in result["snapstart"]["what"] and "measured" in result["snapstart"]["what"]
+    # The size whose restores failed: the billed init alone, said to be an upper bound, and why.
+    bound = snap[512]
+    assert not bound["measured"] and bound["duration_saved_usd"] == bound["init_saved_usd"]
+    assert bound["init_saved_usd"] == pytest.approx(1_000 * 0.5 * 2.001 * 0.0000166667)
+    assert "parked process ended" in bound["why_not_measured"]
+    console = Console(record=True, width=400)
+    render(result, console)
+    text = console.export_text()
+    assert (
+        "SnapStart at 1,024 MB: does not pay for 10,000 images — measured (3 restores): restore 250 ms "
+        "[200–300] + first invocation 100.0 ms [90.0–110.0] instead of init 1,000 ms" in text
+    )
+    assert "an upper bound: SnapStart restores not measured: Runtime.ExitError" in text
+    # A restore far shorter than a long init pays: 20 s inits, the same restores.
+    large.init_ms, large.init_samples = 20_000.0, [20_000.0]
+    assert {row["memory_mb"]: row for row in estimate(base, 10_000)["snapstart"]["sizes"]}[1024]["pays"]
+
+
 def test_a_busy_machine_is_read_from_the_kernels_pressure_figures_and_said(tmp_path):
     from lambdapack.local.estimate import busy_note, cpu_stall_us
 
