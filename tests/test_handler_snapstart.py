@@ -57,6 +57,8 @@ def test_the_model_runs_before_the_snapshot_and_restores_share_nothing(classifie
     for _ in range(2):
         random.setstate(snapshot)
         runtime.after[0]()
+        # The client is made in the hook (its cost is the restore's, not the first image's).
+        assert app._s3 is not None and app._s3 is not init_client
         draws.append(random.random())
         clients.append(app.s3)  # made anew after the restore, not the init's
     assert draws[0] != draws[1]
