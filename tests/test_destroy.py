@@ -53,6 +53,13 @@ def test_destroy_plans_then_removes_only_what_lambdapack_made(packed, aws, tmp_p
     assert wired.target == "arn:aws:lambda:us-east-1:123456789012:function:gone:live"
     assert s3.list_objects_v2(Bucket="code", Prefix="lambdapack/gone/")["KeyCount"] == 1
 
+    dry = lambdapack("destroy", "--function", "gone", "--bucket", "photos", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    would = json.loads(dry.stdout)["would_remove"]
+    # The dry run reads the wiring: it names the entry and the alias's permission, not "if any".
+    assert "notification lambdapack-gone on s3://photos" in would
+    assert f"permission {statement_id('photos')} on gone:live" in would
+
     planned = lambdapack("destroy", "--function", "gone", "--bucket", "photos", "--code-bucket", "code")
     assert planned.returncode == 0, planned.stderr
     assert "nothing removed" in planned.stdout and "lambda delete_function gone" in planned.stdout
@@ -78,6 +85,9 @@ def test_destroy_plans_then_removes_only_what_lambdapack_made(packed, aws, tmp_p
         "destroy", "--function", "gone", "--bucket", "photos", "--code-bucket", "code", "--yes"
     )
     assert again.returncode == 0 and "nothing of gone to remove" in again.stdout
+    dry_again = lambdapack("destroy", "--function", "gone", "--bucket", "photos", "--dry-run")
+    assert dry_again.returncode == 0 and "nothing of gone to remove" in dry_again.stdout
+    assert "would remove" not in dry_again.stdout
 
 
 def test_a_role_lambdapack_did_not_create_is_kept(aws):

@@ -34,7 +34,7 @@ from .client import AWSClient
 from .deploy import POLICY_NAME
 from .owner import failure_queue_name, role_name, uploads_prefix
 from .plan import Call, run_calls
-from .wire import entry_id, unwire
+from .wire import entry_id, unwire, wiring
 
 SHOWN_KEYS = 5  # objects named in a "kept" line, at most
 
@@ -57,10 +57,11 @@ class Decisions:
     role: str | None = None  # the role to delete
     queue_url: str | None = None  # the queue to delete
     keys: list[str] = field(default_factory=list)  # objects to delete in the code bucket
+    wiring: list[str] = field(default_factory=list)  # lambdapack's trigger and S3's permission
     kept: list[str] = field(default_factory=list)
 
     def removals(self, settings: DestroySettings) -> list[str]:
-        lines = []
+        lines = list(self.wiring)
         if self.function_arn:
             lines.append(f"function {settings.function} (with its versions and aliases)")
         if self.adopted_arn:
@@ -101,6 +102,7 @@ def plan(settings: DestroySettings) -> list[Call]:
         Call(
             "lambda get_function, list_tags, list_functions; iam get_role, list_role_policies, "
             "list_attached_role_policies; sqs get_queue_url, list_queue_tags, get_queue_attributes"
+            + ("; s3 get_bucket_notification_configuration, lambda get_policy" if settings.bucket else "")
             + ("; s3 list_objects_v2, get_object_tagging" if settings.code_bucket else ""),
             name,
             detail="reads only: decide everything first; refuse (changing nothing) if the function "
@@ -217,6 +219,8 @@ def inspect(settings: DestroySettings, aws: AWSClient) -> Decisions:
             if queue_arn and target == queue_arn:
                 decided.event_configs.append(qualifier)
     _inspect_role(settings, aws, decided, function_role)
+    if settings.bucket:
+        decided.wiring = wiring(name, settings.bucket, aws)
     if settings.code_bucket and aws.bucket_exists(settings.code_bucket):
         prefix = uploads_prefix(name)
         theirs = []

@@ -347,6 +347,20 @@ def _grant(
     )
 
 
+def wiring(function: str, bucket: str, aws: AWSClient) -> list[str]:
+    """What ``unwire`` would remove (reads only): lambdapack's entry on the bucket and its
+    statements for the bucket on the function and its aliases."""
+    found = []
+    if not aws.bucket_exists(bucket):
+        return found
+    if wired_entry(aws.notification(bucket), function) is not None:
+        found.append(f"notification {entry_id(function)} on s3://{bucket}")
+    if aws.get_function(function) is not None:
+        for grant in find_grants(aws, function, bucket, _every_policy(aws, function)):
+            found.append(f"permission {grant.sid} on {label(function, grant.qualifier)}")
+    return found
+
+
 def unwire(function: str, bucket: str, aws: AWSClient) -> WireResult:
     """Remove lambdapack's entry from the bucket's notifications, and its statements for the
     bucket from the policies of the function and of every alias (whatever wire targeted)."""

@@ -318,8 +318,8 @@ def destroy_command(
         click.echo(f"destroy {settings.function} — dry run (reads only, nothing removed):")
         for line in removals:
             click.echo(f"  would remove: {line}")
-        if settings.bucket:
-            click.echo(f"  would remove: lambdapack's trigger on s3://{settings.bucket}, if any")
+        if not removals:
+            click.echo(f"  nothing of {settings.function} to remove")
         for line in decided.kept:
             click.echo(f"  kept: {line}")
         return
