@@ -250,6 +250,8 @@ def test_a_busy_machine_names_no_cheapest_or_fastest():
     assert result["cheapest_memory_mb"] is None and result["fastest_memory_mb"] is None
     for found in result["verdicts"].values():
         assert found["within_noise"] == [512, 1024] and "busy for 60%" in found["withheld"]
+    # The rows are not marked "within noise" either: nothing was judged.
+    assert all(row["within_noise"] == [] for row in result["sizes"])
     console = Console(record=True, width=260)
     render(result, console)
     assert "cheapest: not named — this machine was busy for 60% of the measuring" in console.export_text()

@@ -673,7 +673,7 @@ def estimate(
     for row in rows:
         for mark, found in verdicts.items():
             row[mark] = row["memory_mb"] == found.best
-            if row["memory_mb"] in found.within_noise:
+            if row["memory_mb"] in found.within_noise and not found.withheld:
                 row["within_noise"].append(mark)
     cheapest, fastest = verdicts["cheapest"].best, verdicts["fastest"].best
     measured = [size for size in measurements.sizes if size.ok]
