@@ -8,6 +8,7 @@ import sys
 import click
 from rich.console import Console
 
+from ..limits import DEFAULT_MEMORY_MB
 from ..packing.report import Report
 from ..packing.target import Target, TargetError
 from ..render import render
@@ -51,6 +52,20 @@ def aws_options(command):
         "--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION, or the profile's)."
     )(command)
     return click.option("--profile", help="AWS profile from ~/.aws/config (default: AWS_PROFILE).")(command)
+
+
+def function_options(command):
+    """--timeout and --memory of a function run locally (invoke, evaluate)."""
+    command = click.option(
+        "--memory",
+        type=int,
+        default=DEFAULT_MEMORY_MB,
+        show_default=True,
+        help="Memory size of the function (enforced when it runs in a container).",
+    )(command)
+    return click.option(
+        "--timeout", type=float, default=60.0, show_default=True, help="Function timeout in seconds."
+    )(command)
 
 
 def session(profile: str | None, region: str | None):

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import click
 
-from ..limits import DEFAULT_MEMORY_MB
 from ..pages import evaluate_page, write_page
 from ..render import class_table, confusion_table, say, score_lines, wrong_table
 from ..resources import default_cache_dir
 from ..scoring import percent
-from .common import console, err
+from .common import console, err, function_options
 
 
 @click.command("evaluate")
@@ -33,14 +32,7 @@ from .common import console, err
     help="The original model (.keras, .h5, SavedModel folder or .tflite): also run it on the same "
     "images (TensorFlow, on this machine) and say how often the zip agrees with it.",
 )
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Function timeout in seconds.")
-@click.option(
-    "--memory",
-    type=int,
-    default=DEFAULT_MEMORY_MB,
-    show_default=True,
-    help="Memory size of the function (enforced when it runs in a container).",
-)
+@function_options
 def evaluate_command(zip_path, where, as_json, html_path, model, timeout, memory) -> None:
     """Classify labelled images with ZIP in its target's local runtime and score the answers:
     top-1 (and top-k) accuracy, per-class precision and recall, the confusion matrix and the

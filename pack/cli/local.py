@@ -16,10 +16,10 @@ from pathlib import Path
 import click
 
 from ..errors import InputError, PackError, ResultsMissing
-from ..limits import DEFAULT_MEMORY_MB, DEFAULT_REGION
+from ..limits import DEFAULT_REGION
 from ..render import answer_line, confusion_table, echo, progress_bar, results_table, say, score_lines
 from ..resources import default_cache_dir
-from .common import aws_options, console, env_pairs, err, session
+from .common import aws_options, console, env_pairs, err, function_options, session
 
 
 @click.command("invoke")
@@ -42,14 +42,7 @@ from .common import aws_options, console, env_pairs, err, session
 )
 @click.option("--bucket", help="Build an S3 event for this bucket …")
 @click.option("--key", "keys", multiple=True, help="… and this key (repeatable).")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Function timeout in seconds.")
-@click.option(
-    "--memory",
-    type=int,
-    default=DEFAULT_MEMORY_MB,
-    show_default=True,
-    help="Memory size of the function (enforced when it runs in a container).",
-)
+@function_options
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="A function environment variable.")
 def invoke_command(zip_path, paths, images, event_file, bucket, keys, timeout, memory, env) -> None:
     """Run ZIP in the local Lambda runtime (AWS's runtime interface client), in its target's

@@ -46,16 +46,7 @@ class RuntimeAPI:
         self.init_failed = threading.Event()
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(JSONHandler):
             def do_GET(self) -> None:
                 if self.path != f"{PREFIX}/invocation/next":
                     return self._reply(404, b'{"errorMessage": "unknown path"}')
@@ -95,18 +86,7 @@ class RuntimeAPI:
                 invocation.done.set()
                 self._reply(202, b'{"status": "OK"}')
 
-            def _reply(self, status: int, body: bytes, headers: dict | None = None) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="runtime-api", daemon=True)
-        self.thread.start()
+        self.server, self.thread = serve(Handler, "runtime-api")
 
     @property
     def address(self) -> str:
@@ -130,6 +110,37 @@ class _Server(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """What the local Runtime API servers share: HTTP/1.1 keep-alive with no Nagle delay
+    (the runtime client polls on one connection), no request log, JSON replies."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _reply(self, status: int, body: bytes, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve(handler: type[JSONHandler], name: str) -> tuple[_Server, threading.Thread]:
+    """``handler`` served on a free port of 127.0.0.1, on a daemon thread called ``name``."""
+    server = _Server(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    return server, thread
 
 
 def _trace_id(request_id: str) -> str:

@@ -31,16 +31,14 @@ import contextlib
 import json
 import queue
 import signal
-import socket
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from ..packing.interpreter import TargetPython
 from ..resources import snapstart_runtime_dir
-from .runtime_api import PREFIX, _error, _Server
+from .runtime_api import PREFIX, JSONHandler, _error, serve
 from .sandbox import Credentials, FunctionSpec, Sandbox, SnapshotUnavailable
 
 INIT_BUDGET_S = 130  # how long the parked process may take to init (more than Lambda's 10 s init phase)
@@ -66,16 +64,7 @@ class SnapshotAPI:
         self.exited: dict[int, int] = {}  # PID -> exit code (negative: the signal)
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(JSONHandler):
             def do_GET(self) -> None:
                 if self.path != f"{PREFIX}/restore/next":
                     return self._reply(404, b'{"errorMessage": "a parked process takes no events"}')
@@ -101,16 +90,7 @@ class SnapshotAPI:
                     return self._reply(404, b'{"errorMessage": "unknown path"}')
                 self._reply(202, b'{"status": "OK"}')
 
-            def _reply(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="snapshot-api", daemon=True)
-        self.thread.start()
+        self.server, self.thread = serve(Handler, "snapshot-api")
 
     @property
     def address(self) -> str:
