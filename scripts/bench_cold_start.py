@@ -29,6 +29,7 @@ Usage: python scripts/bench_cold_start.py [--runs 5] [--host-only] [--against DI
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -125,6 +127,29 @@ def cpu_pressure() -> str:
         return "not available"
 
 
+@contextlib.contextmanager
+def bench_bucket() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 whose bucket ``bench`` holds one held-out digit at
+    ``in/digit.png`` (the image every bench invocation classifies): its endpoint, for the
+    ``with`` block; the server stops after it."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    s3.create_bucket(Bucket="bench")
+    s3.put_object(
+        Bucket="bench", Key="in/digit.png", Body=(SAMPLE / "heldout" / "digit-0021.png").read_bytes()
+    )
+    os.environ.setdefault("AWS_REGION", "us-east-1")
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -145,25 +170,11 @@ def main() -> None:
         zip313 = pack("3.13", ROOT / "handler", "python3.13")
         rows.append(Row("python3.13 zip, container (trixie), the default", zip313, trixie, t313))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    s3 = boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    s3.create_bucket(Bucket="bench")
-    s3.put_object(
-        Bucket="bench", Key="in/digit.png", Body=(SAMPLE / "heldout" / "digit-0021.png").read_bytes()
-    )
-    os.environ.setdefault("AWS_REGION", "us-east-1")
     pressure_before = cpu_pressure()
-    try:
+    with bench_bucket() as endpoint:
         for _ in range(args.runs):
             for row in rows:
                 row.cold_start(endpoint)
-    finally:
-        server.stop()
     pressure_after = cpu_pressure()
     base = rows[0].median("first_response_ms")
     print(

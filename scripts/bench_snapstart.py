@@ -25,8 +25,7 @@ import time
 import zipfile
 from pathlib import Path
 
-import boto3
-from moto.server import ThreadedMotoServer
+from bench_cold_start import bench_bucket  # scripts/ is on the path when a script runs
 
 from lambdapack.local.lambda_runtime import runtime_boto3, runtime_interface_client
 from lambdapack.local.s3event import s3_event
@@ -92,22 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    s3 = boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    s3.create_bucket(Bucket="bench")
-    s3.put_object(
-        Bucket="bench", Key="in/digit.png", Body=(SAMPLE / "heldout" / "digit-0021.png").read_bytes()
-    )
-    os.environ.setdefault("AWS_REGION", "us-east-1")
-    try:
+    with bench_bucket() as endpoint:
         figures = measure(pack(), args.runs, endpoint)
-    finally:
-        server.stop()
     print(
         f"python3.13 sample zip, container (trixie), 1,024 MB, {os.cpu_count()} cores, "
         f"median [min–max] of {args.runs}"

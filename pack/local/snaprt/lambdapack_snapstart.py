@@ -30,16 +30,9 @@ PREFIX = "/2018-06-01/runtime"
 
 
 def _call(address: str, method: str, path: str, body: dict | None = None) -> dict:
-    connection = http.client.HTTPConnection(address)
-    try:
-        data = None if body is None else json.dumps(body).encode()
-        connection.request(method, PREFIX + path, data, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        payload = response.read()
-    finally:
-        connection.close()
-    if response.status >= 300:
-        raise RuntimeError(f"{method} {path}: HTTP {response.status} {payload[:200]!r}")
+    """A JSON call to the snapshot API (the parked process's own)."""
+    data = None if body is None else json.dumps(body).encode()
+    payload, _ = _Transport(address).request(method, path, data, {"Content-Type": "application/json"})
     return json.loads(payload or b"{}")
 
 
@@ -86,7 +79,8 @@ class _Transport:
     def __init__(self, address: str) -> None:
         self.address = address
 
-    def _request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        """One call on a connection of its own: (payload, headers); RuntimeError on an error status."""
         connection = http.client.HTTPConnection(self.address)
         try:
             connection.request(method, PREFIX + path, body, headers or {})
@@ -95,14 +89,14 @@ class _Transport:
         finally:
             connection.close()
         if response.status >= 300:
-            raise RuntimeError(f"{method} {path}: HTTP {response.status}")
+            raise RuntimeError(f"{method} {path}: HTTP {response.status} {payload[:200]!r}")
         return payload, dict(response.getheaders())
 
     def next(self):
-        return self._request("GET", "/invocation/next")
+        return self.request("GET", "/invocation/next")
 
     def post_invocation_result(self, invoke_id, result, content_type="application/json", invocation_id=None):
-        self._request("POST", f"/invocation/{invoke_id}/response", result, {"Content-Type": content_type})
+        self.request("POST", f"/invocation/{invoke_id}/response", result, {"Content-Type": content_type})
 
     def post_error(self, invoke_id, error_response_data, xray_fault="", invocation_id=None):
         try:
@@ -111,7 +105,7 @@ class _Transport:
             kind = "Unhandled"
         data = error_response_data.encode() if isinstance(error_response_data, str) else error_response_data
         headers = {"Content-Type": "application/json", "Lambda-Runtime-Function-Error-Type": kind}
-        self._request("POST", f"/invocation/{invoke_id}/error", data, headers)
+        self.request("POST", f"/invocation/{invoke_id}/error", data, headers)
 
 
 def _parked_restore_next(client) -> None:
